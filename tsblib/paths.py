@@ -1,0 +1,62 @@
+"""Where each pipeline stage reads and writes, for one profile (one place, used by the CLI,
+the stages, the notebooks and dvc.yaml's documented layout)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProfilePaths:
+    """File layout of a profile's data, checkpoints and results under a repository root."""
+
+    profile: str
+    """Profile name."""
+    root: Path = Path(".")
+    """Repository root (the folder holding params.yaml)."""
+
+    @property
+    def prepared(self) -> Path:
+        """Prepared data sets, one file per model (DVC-cached)."""
+        return self.root / "data" / "prepared" / self.profile
+
+    def prepared_file(self, model: str) -> Path:
+        """Prepared data of `model`."""
+        return self.prepared / f"{model}.pt"
+
+    @property
+    def train_checkpoints(self) -> Path:
+        """Trained backbones (DVC-cached)."""
+        return self.root / "data" / "checkpoints" / self.profile / "train"
+
+    def train_checkpoint(self, model: str, method: str) -> Path:
+        """Checkpoint of `model` trained by `method` ('clean', 'nit', 'tsb_backbone', ...)."""
+        return self.train_checkpoints / f"{model}__{method}.pt"
+
+    @property
+    def finetune_checkpoints(self) -> Path:
+        """Fine-tuned Tiny Shared Blocks (DVC-cached)."""
+        return self.root / "data" / "checkpoints" / self.profile / "finetune"
+
+    def finetune_checkpoint(self, model: str, variant: str) -> Path:
+        """Fine-tuned blocks of `model` for TSB `variant`, all sigmas."""
+        return self.finetune_checkpoints / f"{model}__{variant}.pt"
+
+    @property
+    def results(self) -> Path:
+        """Small, committed results of the profile."""
+        return self.root / "results" / self.profile
+
+    def result(self, name: str) -> Path:
+        """A results file, e.g. 'summary.csv'."""
+        return self.results / name
+
+    @property
+    def figures(self) -> Path:
+        """Figures (PNG and PDF)."""
+        return self.results / "figures"
+
+    @property
+    def notebooks(self) -> Path:
+        """Executed figure notebooks."""
+        return self.results / "notebooks"

@@ -1,0 +1,33 @@
+"""Provenance of a run: machine, versions and date, stored next to every result it produced."""
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+
+import torch
+
+
+def machine_info() -> dict[str, str | int]:
+    """Hardware and software the current process runs on."""
+    info: dict[str, str | int] = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
