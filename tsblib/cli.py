@@ -58,12 +58,10 @@ def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
         raise ConfigError(f"figure = {name!r} is unknown; known figures: {list(FIGURES)}")
     source = paths.root / "notebooks" / f"{name}.ipynb"
     paths.notebooks.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(paths.notebooks / f"{name}.ipynb") as tmp:
-        papermill.execute_notebook(str(source), str(tmp.with_suffix(".ipynb")),
-                                   parameters={"profile": profile, "results_dir": f"../results/{profile}"},
+    with io.atomic_path(paths.notebooks / f"{name}.ipynb", suffix=".ipynb") as tmp:
+        papermill.execute_notebook(str(source), str(tmp), parameters={"profile": profile},
                                    cwd=str(paths.root / "notebooks"), progress_bar=False,
                                    kernel_name="python3")
-        tmp.with_suffix(".ipynb").replace(tmp)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ the test set serves a whole batch of chips; chip k is the same whatever the batc
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -43,8 +44,8 @@ def summarize(accuracies: Iterable[float]) -> ChipStats:
     """Mean, std and 95 % CI half-width (Student t with n-1 degrees of freedom)."""
     accs = tuple(float(a) for a in accuracies)
     n = len(accs)
-    mean = sum(accs) / n
-    std = math.sqrt(sum((a - mean) ** 2 for a in accs) / (n - 1)) if n > 1 else 0.0
+    mean = statistics.mean(accs)  # exact (rational) arithmetic: equal chips give std 0 exactly
+    std = statistics.stdev(accs) if n > 1 else 0.0
     ci = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n) if n > 1 else float("nan")
     return ChipStats(accuracies=accs, mean=mean, std=std, ci95=ci)
 

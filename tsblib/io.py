@@ -21,11 +21,12 @@ class StageInputError(FileNotFoundError):
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success it replaces `path` atomically."""
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path (ending in `suffix`) next to `path`; on success it replaces
+    `path` atomically, on failure it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -99,5 +100,6 @@ def load_checkpoint(path: str | Path, stage: str) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise StageInputError(f"checkpoint {path} is corrupt or not a tsblib checkpoint ({exc}); "
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise StageInputError(f"checkpoint {path} is corrupt or not a tsblib checkpoint ({reason}); "
                               f"delete it and rerun the '{stage}' stage") from exc

@@ -10,15 +10,30 @@ import torch
 from torch import nn
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose inference is one multiply-add per element.
+
+    Same function as torch's; written as x * scale + shift so that chip-batched evaluation
+    under `torch.func.vmap` stays elementwise (about 4x faster than vmap's batch_norm rule).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if self.training or self.running_var is None:
+            return super().forward(x)
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        return x * scale.to(x.dtype)[:, None, None] + shift.to(x.dtype)[:, None, None]
+
+
 class LeNet3(nn.Module):
     """conv 1->16 5x5, BN, ReLU, max-pool 2; conv 16->32 5x5, BN, ReLU, max-pool 2; linear 512->classes."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 16, 5, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
+        self.bn1 = BatchNorm2d(16)
         self.conv2 = nn.Conv2d(16, 32, 5, bias=False)
-        self.bn2 = nn.BatchNorm2d(32)
+        self.bn2 = BatchNorm2d(32)
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -38,7 +53,7 @@ class VGG8(nn.Module):
             if item == "pool":
                 layers.append(nn.MaxPool2d(2))
                 continue
-            layers += [nn.Conv2d(width, item, 3, padding=1, bias=False), nn.BatchNorm2d(item),
+            layers += [nn.Conv2d(width, item, 3, padding=1, bias=False), BatchNorm2d(item),
                        nn.ReLU(inplace=False)]
             width = item
         self.features = nn.Sequential(*layers)
@@ -55,13 +70,13 @@ class BasicBlock(nn.Module):
     def __init__(self, in_planes: int, planes: int, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+                                          BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -75,7 +90,7 @@ class ResNet18(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.bn1 = BatchNorm2d(64)
         stages, in_planes = [], 64
         for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
             stages.append(nn.Sequential(BasicBlock(in_planes, planes, stride),

@@ -15,6 +15,9 @@ class ProfilePaths:
     root: Path = Path(".")
     """Repository root (the folder holding params.yaml)."""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def prepared(self) -> Path:
         """Prepared data sets, one file per model (DVC-cached)."""

@@ -94,6 +94,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     overhead = overhead_rows(profile)
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
     io.write_json(paths.result("claims.json"), claims(profile, rows))
+    io.write_json(paths.result("metrics.json"), operating_point_metrics(profile, rows))
     io.write_json(paths.result("provenance.json"), provenance(profile, paths, data))
 
 
@@ -202,6 +203,22 @@ def claims(profile: ProfileConfig, rows: list[dict[str, Any]]) -> dict[str, Any]
                 full_wv_accuracy=full.get("acc_mean")),
             "per_baseline": baselines,
         }
+    return out
+
+
+def operating_point_metrics(profile: ProfileConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary.csv at each model's operating sigma as a tree (model -> method -> metric), the
+    form `dvc metrics show` reads (DVC metrics are JSON/YAML/TOML, not CSV)."""
+    out: dict[str, Any] = {}
+    for exp in profile.experiments:
+        s = exp.evaluation.operating_sigma
+        for r in rows:
+            if r["model"] != exp.model or r["sigma"] != s:
+                continue
+            key = r["method"] if r["swim_p_percent"] is None else f"swim_p{r['swim_p_percent']:g}"
+            out.setdefault(exp.model, {})[key] = {
+                k: r[k] for k in ("acc_mean", "acc_ci95", "gap_own", "gap_ideal", "wv_fraction",
+                                  "mapping_time_s")}
     return out
 
 

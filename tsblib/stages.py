@@ -176,8 +176,7 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
             snap = (early,) if method == "nit" else ()
             result = train(model, data, exp.train, objective, device=device, runtime=profile.runtime,
                            device_model=profile.device, snapshot_epochs=snap,
-                           curve_sigma=exp.train.sigma_train, curve_seed=exp.evaluation.seed,
-                           eval_batch_size=exp.evaluation.batch_size,
+                           curve_sigma=exp.train.sigma_train, curve_seed=exp.train.seed,
                            desc=f"{exp.model}/{method}", progress=progress)
             io.save_checkpoint(paths.train_checkpoint(exp.model, method),
                                {"model": exp.model, "method": method, "state": result.state,
@@ -227,13 +226,15 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
 def _finetune_sigma(model: nn.Module, data: PreparedData, exp: ExperimentConfig, cfg: TSBConfig,
                     sigma: float, profile: ProfileConfig, device: torch.device,
                     progress: bool) -> tuple[dict[str, torch.Tensor], float, int]:
-    """Blocks for every chip at `sigma` ([chips, c, c] per block name), seconds, chips tuned."""
+    """Blocks for every chip at `sigma` ([chips, c, c] per block name; [1, c, c] in shared-noise
+    mode), seconds spent, and the number of chips that cost serves."""
     chips = exp.evaluation.tsb_chips
     if cfg.mode is FinetuneMode.SHARED_NOISE:
         result = finetune(model, data, cfg, sigma, profile.device, profile.write_verify,
                           chip_params=None, seed=chip_seed(exp.evaluation.seed, sigma, 0, "ft"),
                           device=device, runtime=profile.runtime, progress=progress)
-        return {n: w.cpu() for n, w in result.blocks.items()}, result.seconds, 1
+        # one block serves every chip: its cost per chip is the total over the chips it serves
+        return {n: w.cpu() for n, w in result.blocks.items()}, result.seconds, chips
     parts: dict[str, list[torch.Tensor]] = {}
     seconds = 0.0
     for index in _chip_batches(chips, cfg.chip_batch):

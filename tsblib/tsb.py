@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tsblib.config import Placement, Sharing, TSBConfig
+from tsblib.models import BatchNorm2d
 
 
 class TinySharedBlock(nn.Module):
@@ -33,7 +34,7 @@ class _BlockTable:
         self.blocks = blocks
 
 
-class BatchNormTSB(nn.BatchNorm2d):
+class BatchNormTSB(BatchNorm2d):
     """A BatchNorm2d followed by a (shared) Tiny Shared Block; parameter names stay unchanged."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102

@@ -95,6 +95,17 @@ def weight_error(weight: torch.Tensor, sigma: float, device: DeviceConfig,
     return torch.where(mask, std_res * z, std_full * z).to(weight.dtype)
 
 
+def quantized_weight(weight: torch.Tensor, device: DeviceConfig) -> torch.Tensor:
+    """The noise-free programmed weight: |W| quantized to `weight_bits` levels of max|W|."""
+    scale = _layer_scale(weight)
+    if scale == 0:
+        return weight.clone()
+    full_scale = 2 ** device.weight_bits - 1
+    w = weight.detach().double()
+    q = torch.round(w.abs() / scale * full_scale)
+    return (torch.sign(w) * q / full_scale * scale).to(weight.dtype)
+
+
 def _slice_error(weight: torch.Tensor, sigma: float, device: DeviceConfig,
                  generator: torch.Generator, verified: torch.Tensor | bool,
                  wv: WriteVerifyConfig) -> torch.Tensor:

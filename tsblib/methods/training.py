@@ -134,7 +134,7 @@ class TrainResult:
 def train(model: nn.Module, data: PreparedData, cfg: TrainConfig, objective: Objective, *,
           device: torch.device, runtime: RuntimeConfig, device_model: DeviceConfig,
           snapshot_epochs: tuple[int, ...] = (), curve_sigma: float | None = None,
-          curve_seed: int = 7, eval_batch_size: int = 1000, desc: str = "train",
+          curve_seed: int = 7, eval_batch_size: int = 100, desc: str = "train",
           progress: bool = True) -> TrainResult:
     """Train `model` with SGD + momentum and a cosine schedule for `cfg.epochs` epochs.
 

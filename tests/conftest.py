@@ -1,0 +1,25 @@
+"""Shared fixtures: tiny real data (the embedded digits, limited) and small configs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsblib.config import DataConfig
+from tsblib.data import PreparedData, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_digits() -> PreparedData:
+    """400 training and 200 test images of the embedded MNIST digits."""
+    return load_dataset(DataConfig(dataset="mnist-embedded", train_limit=400, test_limit=200))
+
+
+@pytest.fixture(autouse=True)
+def _seed_global_rng() -> None:
+    # The library never uses the global RNG for results; tests seed it so that layer
+    # initialisation inside tests is repeatable.
+    torch.manual_seed(0)

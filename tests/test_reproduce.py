@@ -1,0 +1,35 @@
+import csv
+
+from tsblib.report import SUMMARY_COLUMNS
+from tsblib.reproduce import compare
+
+
+def _write(path, **over):
+    row = {c: "0" for c in SUMMARY_COLUMNS}
+    row.update(model="lenet3", method="nit", swim_p_percent="", sigma="0.5", acc_mean="0.8",
+               clean_acc="0.9", dataset="mnist-embedded", convention="device_range", train_seconds="3")
+    row.update(over)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, SUMMARY_COLUMNS)
+        w.writeheader()
+        w.writerow(row)
+    return path
+
+
+def test_identical_summaries_pass_and_say_so(tmp_path):
+    ok, lines, n = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", train_seconds="9"))
+    assert ok and n == 1 and lines[-1].endswith("yes")
+
+
+def test_accuracy_within_tolerance_passes_outside_fails(tmp_path):
+    a = _write(tmp_path / "a.csv")
+    assert compare(a, _write(tmp_path / "b.csv", acc_mean="0.81"))[0]
+    ok, lines, _ = compare(a, _write(tmp_path / "c.csv", acc_mean="0.7"))
+    assert not ok and any("acc_mean" in line for line in lines)
+
+
+def test_configuration_columns_must_match_exactly(tmp_path):
+    ok, lines, _ = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", wv_fraction="0.1"))
+    assert not ok and any("must be exact" in line for line in lines)
+    ok, _, _ = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "c.csv", method="tsb"))
+    assert not ok

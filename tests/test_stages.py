@@ -1,0 +1,182 @@
+"""The whole pipeline at tiny scale: every stage on LeNet-3 (embedded digits) and, through the
+paper-profile code path, VGG-8 and ResNet-18 on a small image folder, all on the CPU."""
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tsblib import io
+from tsblib.cli import main
+from tsblib.config import load_profile
+from tsblib.paths import ProfilePaths
+from tsblib.report import SUMMARY_COLUMNS, summarize_stage
+from tsblib.stages import evaluate_stage, finetune_stage, mapping_stage, prepare, train_stage
+
+from conftest import ROOT
+
+TINY = {
+    "runtime": {"device": "cpu"},
+    "train": {"epochs": 2, "batch_size": 50, "curve_chips": 2},
+    "methods": {"swim_p_percent": [1.0, 5.0], "swim_default_p": 1.0, "sensitivity_batches": 1,
+                "bnrecal_images": 100},
+    "tsb": {"width": 8, "epochs": 1, "batch_size": 50, "chip_batch": 2},
+    "evaluation": {"sigmas": [0.0, 0.4], "operating_sigma": 0.4, "chips": 3, "tsb_chips": 2,
+                   "chip_batch": 2, "batch_size": 100},
+    "ablation": {"widths": [4], "placements": ["first"], "sharings": [], "modes": ["shared_noise"],
+                 "sigma_reads": [0.05]},
+}
+
+
+def _image_folder(root: Path, n_per_class: int = 12) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c, name in enumerate(("cat", "dog")):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n_per_class):
+                img = (rng.random((32, 32, 3)) * 80 + 120 * c).astype(np.uint8)
+                Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def _write_params(tmp_path: Path, profiles: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"profile": next(iter(profiles)), "profiles": profiles}))
+    return path
+
+
+def _run_all(params: Path, name: str) -> ProfilePaths:
+    profile = load_profile(params, name)
+    paths = ProfilePaths(name, params.parent)
+    for stage in (prepare, train_stage, finetune_stage, evaluate_stage, mapping_stage, summarize_stage):
+        stage(profile, paths, progress=False)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def embedded_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("embedded")
+    params = _write_params(tmp, {"tiny": {**TINY, "data": {"dataset": "mnist-embedded",
+                                                           "train_limit": 300, "test_limit": 100},
+                                          "models": {"lenet3": {}}}})
+    return params, _run_all(params, "tiny")
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_summary_has_every_method_and_the_documented_columns(embedded_run):
+    _, paths = embedded_run
+    rows = _rows(paths.result("summary.csv"))
+    assert list(rows[0]) == SUMMARY_COLUMNS
+    methods = {r["method"] for r in rows}
+    assert {"clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "correctnet", "tsb"} <= methods
+    assert {"tsb_width4", "tsb_placement_first", "tsb_mode_shared_noise", "tsb_read0.05",
+            "tsb_backbone_only", "tsb_backbone_bnrecal"} <= methods
+    for r in rows:
+        assert r["dataset"] == "mnist-embedded" and r["convention"] == "device_range"
+        assert 0 <= float(r["acc_mean"]) <= 1
+        assert float(r["gap_own"]) == pytest.approx(float(r["clean_acc"]) - float(r["acc_mean"]))
+    sigma0 = [r for r in rows if r["method"] == "nit" and float(r["sigma"]) == 0]
+    assert float(sigma0[0]["acc_mean"]) == float(sigma0[0]["clean_acc"])
+    tsb = [r for r in rows if r["method"] == "tsb"]
+    assert all(0 < float(r["wv_fraction"]) < 0.004 for r in tsb)
+    assert all(float(r["finetune_seconds_per_chip"]) > 0 for r in tsb)
+    full = [r for r in rows if r["method"] == "full_wv" and float(r["sigma"]) == 0.4][0]
+    assert float(full["mapping_time_s"]) > float(tsb[-1]["mapping_time_s"])
+
+
+def test_claims_metrics_and_ablations(embedded_run):
+    _, paths = embedded_run
+    claims = json.loads(paths.result("claims.json").read_text())["models"]["lenet3"]
+    for key in ("gap_improvement_own", "gap_improvement_ideal", "training_speedup",
+                "wv_fraction_percent", "mapping_cost_reduction"):
+        assert {"measured", "paper_claim", "meets_claim", "definition"} <= set(claims[key])
+    assert claims["wv_fraction_percent"]["measured"] == pytest.approx(100 * 64 / 18320)
+    assert claims["wv_fraction_percent"]["meets_claim"] is True
+    metrics = json.loads(paths.result("metrics.json").read_text())
+    assert "tsb" in metrics["lenet3"] and "swim_p1" in metrics["lenet3"]
+    ablations = {r["ablation"] for r in _rows(paths.result("ablations.csv"))}
+    assert ablations == {"default", "width", "placement", "mode", "read_noise", "no_block"}
+
+
+def test_stages_are_deterministic(embedded_run, tmp_path):
+    """Re-running evaluate and summarize gives identical accuracies (CPU, fixed seeds)."""
+    params, paths = embedded_run
+    before = paths.result("chips.csv").read_text()
+    profile = load_profile(params, "tiny")
+    evaluate_stage(profile, paths, progress=False)
+    assert paths.result("chips.csv").read_text() == before
+
+
+def test_missing_or_corrupt_inputs_name_the_stage_to_rerun(embedded_run, tmp_path):
+    params, paths = embedded_run
+    profile = load_profile(params, "tiny")
+    other = ProfilePaths("tiny", tmp_path)
+    with pytest.raises(FileNotFoundError, match="prepare"):
+        train_stage(profile, other, progress=False)
+    ckpt = other.train_checkpoint("lenet3", "nit")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(io.StageInputError, match="corrupt.*rerun the 'train' stage"):
+        io.load_checkpoint(ckpt, "train")
+
+
+def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
+    folder = _image_folder(tmp_path / "pets")
+    profile = {**TINY, "data": {"dataset": "image-folder", "root": str(folder)},
+               "tsb": {**TINY["tsb"], "width": 64},
+               "train": {**TINY["train"], "epochs": 1, "augment": True, "batch_size": 8},
+               "ablation": {"widths": [], "placements": [], "sharings": [], "modes": [],
+                            "sigma_reads": []},
+               "methods": {**TINY["methods"], "methods": ["clean", "nit", "swim", "full_wv", "tsb"]},
+               "models": {"vgg8": {"num_classes": 2}, "resnet18": {"num_classes": 2}}}
+    params = _write_params(tmp_path, {"tinypaper": profile})
+    paths = _run_all(params, "tinypaper")
+    rows = _rows(paths.result("summary.csv"))
+    assert {r["model"] for r in rows} == {"vgg8", "resnet18"}
+    assert {r["dataset"] for r in rows} == {"pets"}
+    claims = json.loads(paths.result("claims.json").read_text())["models"]
+    assert claims["vgg8"]["wv_fraction_percent"]["measured"] < 0.4
+    assert claims["resnet18"]["wv_fraction_percent"]["measured"] < 0.4
+
+
+SHARED = Path(os.environ.get("TSB_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+
+
+@pytest.mark.skipif(not (SHARED / "MNIST" / "raw").is_dir(), reason="no local MNIST copy")
+def test_full_mnist_through_torchvision_at_tiny_scale(tmp_path):
+    profile = {**TINY, "data": {"dataset": "mnist", "root": str(SHARED), "train_limit": 300,
+                                "test_limit": 100},
+               "methods": {**TINY["methods"], "methods": ["clean", "nit", "tsb"]},
+               "ablation": {"widths": [], "placements": [], "sharings": [], "modes": [],
+                            "sigma_reads": []},
+               "models": {"lenet3": {}}}
+    paths = _run_all(_write_params(tmp_path, {"tinymnist": profile}), "tinymnist")
+    assert {r["dataset"] for r in _rows(paths.result("summary.csv"))} == {"mnist"}
+
+
+def test_cli_reports_a_bad_parameter_and_writes_nothing(tmp_path, capsys):
+    params = _write_params(tmp_path, {"bad": {**TINY, "evaluation": {**TINY["evaluation"],
+                                                                      "chips": -1},
+                                              "models": {"lenet3": {}}}})
+    assert main(["prepare", "--params", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert "evaluation.chips = -1 is not allowed" in err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+def test_cli_help_lists_every_stage(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for stage in ("prepare", "train", "finetune", "evaluate", "mapping", "summarize", "figure",
+                  "demo", "check-repro"):
+        assert stage in out
