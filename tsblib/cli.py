@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
@@ -74,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", default=None, help="profile in the parameter file "
                        "(default: its `profile:` key)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                       help="run only these models of the profile (outputs then hold only them)")
 
     for name, text in STAGE_HELP.items():
         common(sub.add_parser(name, help=text, description=text))
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             return 0 if ok else 1
         profile = load_profile(args.params, args.profile)
+        if getattr(args, "models", None):
+            profile = dataclasses.replace(
+                profile, experiments=tuple(profile.experiment(m) for m in args.models))
         paths = ProfilePaths(profile.name, Path(args.params).resolve().parent)
         if args.command == "validate":
             print(f"{args.params}: profile {profile.name!r} is valid "

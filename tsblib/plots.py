@@ -185,11 +185,7 @@ def _resolve_results_dir(profile: str, results_dir: str | os.PathLike | None) ->
     """results/<profile> under the repository root, or `results_dir` when given."""
     if results_dir is None:
         return repo_root() / "results" / profile
-    path = Path(results_dir).expanduser()
-    if not path.is_dir():
-        raise FileNotFoundError(f"results_dir = {str(results_dir)!r} is not a folder (relative "
-                                f"to {Path.cwd()}); leave it None for results/{profile}")
-    return path
+    return Path(results_dir).expanduser()  # load_results reports what is missing there
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

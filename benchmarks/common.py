@@ -1,0 +1,70 @@
+"""Shared helpers of the benchmarks: the machine's measured matmul peak, timing, and the
+RESULTS.md log (newest run first, earlier rows kept)."""
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from tsblib.provenance import machine_info
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def measured_peak_flops(device: torch.device, size: int = 4096, repeats: int = 10) -> float:
+    """FLOP/s of a large matmul: fp32 on the CPU, bf16 on a GPU (the script's own peak)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if device.type == "cpu":
+        size = 2048
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    seconds = timed(lambda: a @ b, device, repeats=repeats)
+    return 2 * size ** 3 / seconds
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> float:
+    """Median seconds of `fn` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def machine_line(device: torch.device) -> str:
+    """One line naming the machine, the versions and the date."""
+    info = machine_info()
+    hw = info["gpu"] if device.type == "cuda" else f"{info['cpu']}, {info['cpu_threads']} threads"
+    return f"{info['date_utc']} | {hw} | torch {info['torch']} | python {info['python']}"
+
+
+def record(title: str, device: torch.device, lines: list[str]) -> None:
+    """Print the benchmark's figures and prepend them to RESULTS.md."""
+    block = [f"### {title}", f"_{machine_line(device)}_", "", *lines, ""]
+    print("\n".join(block))
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nNewest first; every run keeps its machine, versions and date.\n\n"
+    head, _, rest = old.partition("\n\n## Runs\n\n")
+    if not rest and "## Runs" not in old:
+        head, rest = old.rstrip("\n"), ""
+    RESULTS.write_text(head + "\n\n## Runs\n\n" + "\n".join(block) + "\n" + rest)
+
+
+def device_from_args(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
