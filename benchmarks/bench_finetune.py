@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -13,7 +12,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_from_args, record, sync  # noqa: E402
+import common  # noqa: E402
+from common import device_from_args, sync  # noqa: E402
 
 from tsblib.config import DataConfig, DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig  # noqa: E402
 from tsblib.data import load_dataset  # noqa: E402
@@ -36,11 +36,9 @@ def chips_per_minute(model, data, cfg, chips: int, device: torch.device) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
+    parser = common.parser(__doc__)
     parser.add_argument("--chips", type=int, default=10)
     parser.add_argument("--chip-batch", type=int, default=5)
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = device_from_args(args.device)
     data = load_dataset(DataConfig(dataset="mnist-embedded"))
@@ -52,10 +50,7 @@ def main() -> None:
              f"- batched ({args.chip_batch} chips per pass): {batched:.1f} chips/min",
              f"- sequential (1 chip per pass): {sequential:.1f} chips/min",
              f"- ratio batched / sequential: {batched / sequential:.2f}x"]
-    if args.no_record:
-        print("\n".join(lines))
-    else:
-        record("Per-chip TSB fine-tuning (bench_finetune.py)", device, lines)
+    common.finish("Per-chip TSB fine-tuning (bench_finetune.py)", device, lines, args.no_record)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ chip-batched (vmap) vs one model copy per chip, and the fraction of the measured
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 import time
@@ -14,7 +13,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_from_args, measured_peak_flops, record, sync  # noqa: E402
+import common  # noqa: E402
+from common import device_from_args, measured_peak_flops, sync  # noqa: E402
 
 from tsblib.config import DeviceConfig, RuntimeConfig  # noqa: E402
 from tsblib.evaluate import monte_carlo  # noqa: E402
@@ -25,13 +25,11 @@ from tsblib.variation import chip_seed, mapped_weight_names, sample_chip  # noqa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
+    parser = common.parser(__doc__)
     parser.add_argument("--chips", type=int, default=100)
     parser.add_argument("--chip-batch", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = device_from_args(args.device)
     runtime = RuntimeConfig(device=str(device))
@@ -62,7 +60,8 @@ def main() -> None:
         with torch.no_grad():
             for n, w in chip.items():
                 copy_.get_parameter(n).copy_(w)
-            correct = sum(int((copy_(x).argmax(1) == y).sum()) for x, y in batches)
+            for x, _ in batches:
+                copy_(x).argmax(1)
     sync(device)
     straightforward = (time.perf_counter() - start) / args.chips
 
@@ -71,10 +70,7 @@ def main() -> None:
              f"- batched (vmap over chips): {batched:.4f} s/chip = {flops_per_chip / batched / 1e9:.1f} GFLOP/s = {flops_per_chip / batched / peak:.1%} of peak",
              f"- one model copy per chip: {straightforward:.4f} s/chip = {flops_per_chip / straightforward / 1e9:.1f} GFLOP/s = {flops_per_chip / straightforward / peak:.1%} of peak",
              f"- speed-up batched / straightforward: {straightforward / batched:.2f}x (target on the CPU: 40 % of peak)"]
-    if args.no_record:
-        print("\n".join(lines))
-    else:
-        record("Monte Carlo evaluation (bench_monte_carlo.py)", device, lines)
+    common.finish("Monte Carlo evaluation (bench_monte_carlo.py)", device, lines, args.no_record)
 
 
 if __name__ == "__main__":

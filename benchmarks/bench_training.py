@@ -5,14 +5,14 @@ on a GPU also the time of one CIFAR-10 epoch (50,000 images) of VGG-8.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import device_from_args, measured_peak_flops, record, timed  # noqa: E402
+import common  # noqa: E402
+from common import device_from_args, measured_peak_flops, timed  # noqa: E402
 
 from tsblib.config import DeviceConfig, MethodsConfig, RuntimeConfig, TrainConfig, TSBConfig  # noqa: E402
 from tsblib.methods.training import make_objective  # noqa: E402
@@ -52,10 +52,8 @@ def throughput(name: str, device: torch.device, batch: int, steps: int) -> tuple
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto")
+    parser = common.parser(__doc__)
     parser.add_argument("--models", nargs="+", default=["lenet3", "vgg8", "resnet18"])
-    parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     device = device_from_args(args.device)
     peak = measured_peak_flops(device)
@@ -70,10 +68,7 @@ def main() -> None:
             f"; one 60,000-image epoch would take {60_000 / ips:.2f} s"
         lines.append(f"- {name}: {ips:,.0f} images/s (batch {batch}) = {flops / 1e9:.1f} GFLOP/s = "
                      f"{flops / peak:.1%} of peak{extra}")
-    if args.no_record:
-        print("\n".join(lines))
-    else:
-        record("NIT training throughput (bench_training.py)", device, lines)
+    common.finish("NIT training throughput (bench_training.py)", device, lines, args.no_record)
 
 
 if __name__ == "__main__":

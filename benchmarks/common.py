@@ -2,7 +2,7 @@
 RESULTS.md log (newest run first, earlier rows kept)."""
 from __future__ import annotations
 
-import datetime
+import argparse
 import time
 from pathlib import Path
 from typing import Callable
@@ -61,6 +61,22 @@ def record(title: str, device: torch.device, lines: list[str]) -> None:
     if not rest and "## Runs" not in old:
         head, rest = old.rstrip("\n"), ""
     RESULTS.write_text(head + "\n\n## Runs\n\n" + "\n".join(block) + "\n" + rest)
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every benchmark shares (--device, --no-record)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu' or 'cuda'")
+    p.add_argument("--no-record", action="store_true", help="print only; do not add to RESULTS.md")
+    return p
+
+
+def finish(title: str, device: torch.device, lines: list[str], no_record: bool) -> None:
+    """Print the figures, and record them in RESULTS.md unless `no_record`."""
+    if no_record:
+        print("\n".join(lines))
+    else:
+        record(title, device, lines)
 
 
 def device_from_args(name: str) -> torch.device:

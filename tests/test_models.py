@@ -32,6 +32,14 @@ def test_vgg8_and_resnet18_layout():
     assert sum(p.numel() for p in resnet.parameters()) == pytest.approx(11.17e6, rel=0.01)
 
 
+def test_seeded_build_is_repeatable_and_leaves_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    a, b = build_model("lenet3", seed=3), build_model("lenet3", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not torch.equal(build_model("lenet3", seed=4).conv1.weight, a.conv1.weight)
+
+
 def test_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match="known models.*lenet3.*resnet18.*vgg8"):
         build_model("alexnet")

@@ -2,7 +2,6 @@ import torch
 
 from tsblib.config import DeviceConfig, FinetuneMode, RuntimeConfig, TSBConfig, WriteVerifyConfig
 from tsblib.data import Batches
-from tsblib.evaluate import chip_accuracies
 from tsblib.methods.tsb_finetune import backbone_names, finetune, programmed_backbones, read_back
 from tsblib.models import build_model
 from tsblib.tsb import insert_tsb

@@ -1,7 +1,7 @@
 """Monte Carlo evaluation over chips: accuracy of M seeded chips, batched over chips.
 
-Chips are evaluated together by `torch.func.vmap` over their stacked weights, so one pass over
-the test set serves a whole batch of chips; chip k is the same whatever the batch it is in.
+Chips are evaluated together (`tsblib.chipbatch`: chips stacked along the channels), so one pass
+over the test set serves a whole batch of chips; chip k is the same whatever the batch it is in.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from typing import Callable, Iterable, Mapping
 import torch
 from scipy import stats
 from torch import nn
-from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from tsblib.chipbatch import chip_batched
 from tsblib.config import DeviceConfig, RuntimeConfig, WriteVerifyConfig
 from tsblib.runtime import autocast
 from tsblib.variation import chip_seed, sample_chips
@@ -76,20 +76,12 @@ def chip_accuracies(model: nn.Module, chip_params: Mapping[str, torch.Tensor], b
     BatchNorm statistics. Returns a CPU float64 tensor [K]."""
     runtime = runtime or RuntimeConfig()
     model.eval()
-    chip_buffers = dict(chip_buffers or {})
-    shared = {n: p.detach() for n, p in model.named_parameters() if n not in chip_params}
-    shared.update({n: b for n, b in model.named_buffers() if n not in chip_buffers})
-
-    def forward(per_chip: dict, per_chip_buffers: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, {**shared, **per_chip, **per_chip_buffers}, (x,),
-                               tie_weights=False, strict=False)
-
-    batched = vmap(forward, in_dims=(0, 0, None))
+    batched = chip_batched(model, chip_params, chip_buffers)
     correct = None
     total = 0
     for x, y in batches:
         with autocast(runtime, x.device):
-            logits = batched(dict(chip_params), chip_buffers, x)
+            logits = batched(x)
         hits = (logits.argmax(-1) == y.unsqueeze(0)).sum(1)
         correct = hits if correct is None else correct + hits
         total += y.numel()

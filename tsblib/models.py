@@ -113,10 +113,18 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"lenet3": (1, 28, 28), "vgg8": 
 """Input shape (C, H, W) each model is defined for."""
 
 
-def build_model(name: str, num_classes: int = 10, in_channels: int | None = None) -> nn.Module:
-    """Build model `name` from the registry; an unknown name lists the known ones."""
+def build_model(name: str, num_classes: int = 10, in_channels: int | None = None,
+                seed: int | None = None) -> nn.Module:
+    """Build model `name` from the registry; an unknown name lists the known ones.
+
+    With `seed`, the initial weights are drawn from that seed (the global RNG is left as it was).
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}. "
                        f"Add one to tsblib.models.MODELS to extend the zoo.")
     channels = INPUT_SHAPES[name][0] if in_channels is None else in_channels
-    return MODELS[name](num_classes=num_classes, in_channels=channels)
+    if seed is None:
+        return MODELS[name](num_classes=num_classes, in_channels=channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MODELS[name](num_classes=num_classes, in_channels=channels)

@@ -5,10 +5,9 @@ and is what `python -m tsblib <stage>` and dvc.yaml call.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
-import math
-import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,13 +19,12 @@ from tsblib import io, writeverify
 from tsblib.config import (ExperimentConfig, FinetuneMode, Placement, ProfileConfig, Sharing,
                            TSBConfig)
 from tsblib.data import Batches, PreparedData, data_summary, load_dataset, load_prepared, save_prepared
-from tsblib.evaluate import ChipStats, accuracy, monte_carlo, summarize as chip_summary
+from tsblib.evaluate import ChipStats, accuracy, monte_carlo
 from tsblib.methods import bnrecal, swim
 from tsblib.methods.training import early_epoch, make_objective, train
 from tsblib.methods.tsb_finetune import backbone_names, finetune, programmed_backbones, read_back
 from tsblib.models import INPUT_SHAPES, build_model
 from tsblib.paths import ProfilePaths
-from tsblib.provenance import machine_info
 from tsblib.runtime import configure, use_channels_last
 from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
 from tsblib.variation import chip_seed, count_weights, mapped_weight_names, weight_error
@@ -125,8 +123,6 @@ def tsb_variants(exp: ExperimentConfig) -> list[Variant]:
 
 def _tsb_model(backbone: nn.Module, cfg: TSBConfig) -> nn.Module | None:
     """A copy of `backbone` with the block inserted, or None when `cfg.width` does not fit."""
-    import copy
-
     model = copy.deepcopy(backbone)
     try:
         return insert_tsb(model, cfg)
@@ -171,7 +167,7 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
         data = _data(paths, exp)
         early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
         for method in _trained_methods(exp):
-            model = build_model(exp.model, exp.num_classes)
+            model = build_model(exp.model, exp.num_classes, seed=exp.train.seed)
             objective = make_objective(method, model, exp.train, exp.methods, profile.device)
             snap = (early,) if method == "nit" else ()
             result = train(model, data, exp.train, objective, device=device, runtime=profile.runtime,
@@ -278,7 +274,6 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
     test = _test_batches(data, exp, device, cl)
     common = dict(device=profile.device, batches=test, seed=ev.seed, chip_batch=ev.chip_batch,
                   wv=profile.write_verify, runtime=profile.runtime, progress=progress, tag="chip")
-    sweep = tqdm(ev.sigmas, desc=f"{exp.model} sigma sweep", disable=not progress)
 
     def mc(model: nn.Module, sigma: float, chips: int, desc: str, **kw) -> ChipStats:
         return monte_carlo(model, mapped_weight_names(model), sigma, chips=chips, desc=desc,
@@ -301,7 +296,7 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
         calib = _calibration_batches(data, exp.methods.bnrecal_images, device, cl)
         recal = lambda index, stacked: (stacked, bnrecal.recalibrate_chips(nit, stacked, calib,
                                                                           profile.runtime))
-        for sigma in sweep:
+        for sigma in ev.sigmas:
             yield "nit_bnrecal", None, sigma, nit_clean, mc(nit, sigma, ev.chips,
                                                             f"bn recal s={sigma}", per_chip=recal)
     if _needs(exp, "swim"):

@@ -141,7 +141,6 @@ def train(model: nn.Module, data: PreparedData, cfg: TrainConfig, objective: Obj
     After every epoch the clean test accuracy and, when `curve_sigma` is given and
     `cfg.curve_chips` > 0, the mean accuracy of `cfg.curve_chips` chips are recorded.
     """
-    torch.manual_seed(cfg.seed)  # layer initialisation only; training draws use `generator`
     model.to(device)
     if use_channels_last(runtime, device):
         model.to(memory_format=torch.channels_last)

@@ -1,6 +1,6 @@
 """Per-chip fine-tuning of the Tiny Shared Block: the backbone frozen at a chip's programmed
 (read-back) weights and BatchNorm frozen; only the block is trained, under write-verify noise.
-Chips are fine-tuned together, batched with `torch.func.vmap`."""
+Chips are fine-tuned together, stacked along the channels (`tsblib.chipbatch`)."""
 from __future__ import annotations
 
 import time
@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from tsblib import writeverify
-from tsblib.config import (DeviceConfig, FinetuneMode, NoiseModel, RuntimeConfig, TSBConfig,
+from tsblib.chipbatch import chip_batched
+from tsblib.config import (DeviceConfig, NoiseModel, RuntimeConfig, TSBConfig,
                            WriteVerifyConfig)
 from tsblib.data import Batches, PreparedData
 from tsblib.runtime import autocast, use_channels_last
@@ -92,23 +93,19 @@ def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
     batches = Batches(data.train, cfg.batch_size, mean=data.mean, std=data.std, device=device,
                       shuffle=True, generator=order, drop_last=True, channels_last=cl)
     backbone = backbone_names(model)
-    frozen = {n: p for n, p in params.items() if n not in names}
-
-    def forward(per_chip: dict, block: dict, x: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, {**frozen, **per_chip, **block}, (x,), tie_weights=False)
-
-    batched = vmap(forward, in_dims=(0, 0, None))
+    batched = None if chip_params is None else chip_batched(model, chip_params)
     start = time.perf_counter()
     for _ in tqdm(range(cfg.epochs), desc=f"tsb fine-tune ({k} chips)", disable=not progress, leave=False):
         for x, y in batches:
             noisy_blocks = _residual_noise(blocks, sigma, device_model, wv, noise)
             with autocast(runtime, device):
-                if chip_params is None:
+                if batched is None:  # shared noise: one block against a fresh backbone error
                     fresh = training_noise(params, backbone, sigma, device_model, noise)
-                    logits = forward({n: fresh[n] for n in backbone},
-                                     {n: w[0] for n, w in noisy_blocks.items()}, x).unsqueeze(0)
+                    single = {n: w[0] for n, w in noisy_blocks.items()}
+                    logits = functional_call(model, {**params, **fresh, **single}, (x,)).unsqueeze(0)
                 else:
-                    logits = batched(chip_params, noisy_blocks, x)
+                    batched.set_blocks(noisy_blocks)
+                    logits = batched(x)
             loss = nn.functional.cross_entropy(logits.float().flatten(0, 1), y.repeat(k)) * k
             opt.zero_grad(set_to_none=True)
             loss.backward()
