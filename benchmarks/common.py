@@ -18,7 +18,7 @@ def measured_peak_flops(device: torch.device, size: int = 4096, repeats: int = 1
     """FLOP/s of a large matmul: fp32 on the CPU, bf16 on a GPU (the script's own peak)."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     if device.type == "cpu":
-        size = 2048
+        repeats = 3
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     seconds = timed(lambda: a @ b, device, repeats=repeats)
