@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from tsblib.chipbatch import chip_batched
+from tsblib.chipbatch import chip_batched, conv_batchnorm_pairs
 from tsblib.config import DeviceConfig, Sharing, TSBConfig
 from tsblib.models import INPUT_SHAPES, MODELS, build_model
 from tsblib.tsb import insert_tsb
@@ -56,3 +56,42 @@ def test_per_chip_batchnorm_statistics_and_block_updates():
     runner.set_blocks({"tsb.shared.weight": block})
     runner(x).sum().backward()
     assert block.grad.abs().sum() > 0
+
+
+def test_batchnorms_that_follow_a_convolution_are_found_for_folding():
+    assert conv_batchnorm_pairs(build_model("lenet3")) == {"bn1": "conv1", "bn2": "conv2"}
+    pairs = conv_batchnorm_pairs(build_model("resnet18"))
+    assert pairs["layer2.0.shortcut.1"] == "layer2.0.shortcut.0"
+    assert len(pairs) == sum(isinstance(m, torch.nn.BatchNorm2d) for m in build_model("resnet18").modules())
+
+
+class _DataDependent(torch.nn.Module):
+    """Control flow on an input's shape: torch.fx cannot trace it, so nothing is folded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1, dilation=2, bias=True)
+        self.bn = torch.nn.BatchNorm2d(4).eval()
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn(self.conv(x))
+        if x.shape[-1] % 2 == 1:
+            y = torch.relu(y)
+        return self.fc(y.mean((2, 3)))
+
+
+def test_untraceable_model_and_strided_dilated_first_convolution():
+    model = _DataDependent().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.5, 1.5)
+    assert conv_batchnorm_pairs(model) == {}
+    params = dict(model.named_parameters())
+    chips = sample_chips(params, ["conv.weight", "fc.weight"], 0.3, DeviceConfig(), [4, 5])
+    x = torch.randn(3, 3, 11, 9, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        together = chip_batched(model, chips)(x)
+        alone = torch.stack([functional_call(model, {**params, **{n: w[k] for n, w in chips.items()}}, (x,))
+                             for k in range(2)])
+    assert torch.allclose(together, alone, rtol=1e-4, atol=1e-5)

@@ -4,6 +4,17 @@ chips along the channel dimension ([N, K*C, H, W]), with grouped convolutions an
 This avoids the layout copies that `torch.func.vmap` inserts around pooling and elementwise ops,
 and works for any model built from Conv2d, Linear, BatchNorm2d, TinySharedBlock and channel-wise
 operations (ReLU, pooling, residual adds, flatten), i.e. every model of `tsblib.models`.
+
+Three things make the pass fast on the CPU as well as on a GPU (`benchmarks/bench_monte_carlo.py`):
+
+- activations are channels-last, so grouped convolutions, pooling and the block run on
+  contiguous channel vectors;
+- an inference BatchNorm that directly follows a convolution is folded into that convolution's
+  per-chip weights and bias (found by tracing the model with `torch.fx`; a model that cannot be
+  traced simply runs its BatchNorms unfolded);
+- a convolution whose input is shared by all chips (the first layer) and whose reduction is short
+  (e.g. LeNet-3's 1 x 5 x 5) is one im2col and one matrix product with the K stacked filters,
+  instead of a direct convolution with a single input channel, which oneDNN runs slowly.
 """
 from __future__ import annotations
 
@@ -11,27 +22,79 @@ import copy
 from typing import Mapping
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 from tsblib.tsb import BatchNormTSB, TinySharedBlock
 
+IM2COL_MAX_REDUCTION = 32
+"""A shared-input convolution with at most this many inputs per output (C_in * kh * kw) runs as
+im2col + one matrix product."""
+
 
 class _ChipConv(nn.Module):
-    """K convolutions with stacked weights [K, Cout, Cin, kh, kw]; input shared or chip-stacked."""
+    """K convolutions with stacked weights [K, Cout, Cin, kh, kw]; input shared or chip-stacked.
 
-    def __init__(self, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    `scale` / `shift` ([K, Cout]) fold a following inference BatchNorm into the weights and bias;
+    `block` then folds that BatchNorm's Tiny Shared Block too (recomputed every pass, so that
+    `ChipBatchedModel.set_blocks` takes effect and gradients reach the block).
+    """
+
+    def __init__(self, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None,
+                 scale: torch.Tensor | None = None, shift: torch.Tensor | None = None,
+                 block: "_ChipBlock | None" = None) -> None:
         super().__init__()
         self.k = weight.shape[0]
         self.in_channels, self.groups = conv.in_channels, conv.groups
+        self.kernel_size = conv.kernel_size
+        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise TypeError(f"chip-parallel execution supports zero padding given as numbers; this "
+                            f"convolution has padding={conv.padding!r}, padding_mode={conv.padding_mode!r}")
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
-        self.weight = weight.reshape(-1, *weight.shape[2:])
-        self.bias = None if bias is None else bias.reshape(-1)
+        if scale is not None:
+            weight = weight * scale[:, :, None, None, None]
+            bias = shift if bias is None else bias * scale + shift
+        if block is not None and bias is None:
+            bias = weight.new_zeros(weight.shape[:2])
+        self.block = block
+        self.base_weight, self.base_bias = weight, bias  # [K, Cout, ...], [K, Cout]
+        self.weight, self.bias = self._flat(weight, bias)
+
+    @staticmethod
+    def _flat(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return (weight.reshape(-1, *weight.shape[2:]).contiguous(memory_format=torch.channels_last),
+                None if bias is None else bias.reshape(-1))
+
+    def _weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The K stacked filters and biases, with the chips' blocks composed in when folded."""
+        if self.block is None:
+            return self.weight, self.bias
+        return self._flat(*self.block.compose(self.base_weight, self.base_bias))
+
+    def _im2col(self, x: torch.Tensor) -> torch.Tensor:
+        """The shared-input convolution as one matrix product; output is a channels-last view."""
+        n, _, h, w = x.shape
+        kh, kw = self.kernel_size
+        out_h = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        out_w = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        if self.padding != (0, 0) or self.dilation != (1, 1):
+            x = nn.functional.pad(x, (self.padding[1], self.padding[1], self.padding[0], self.padding[0]))
+        patches = x.unfold(2, self.dilation[0] * (kh - 1) + 1, self.stride[0]) \
+                   .unfold(3, self.dilation[1] * (kw - 1) + 1, self.stride[1])
+        patches = patches[..., ::self.dilation[0], ::self.dilation[1]]  # [N, C, oh, ow, kh, kw]
+        cols = patches.permute(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, -1)
+        weight, bias = self._weights()
+        weight = weight.reshape(weight.shape[0], -1).to(x.dtype)
+        y = cols @ weight.t() if bias is None else torch.addmm(bias.to(x.dtype), cols, weight.t())
+        return y.view(n, out_h, out_w, -1).permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shared = x.shape[1] == self.in_channels and self.k > 1
+        if shared and self.groups == 1 and self.weight[0].numel() <= IM2COL_MAX_REDUCTION:
+            return self._im2col(x)
         groups = self.groups if shared else self.groups * self.k
-        return nn.functional.conv2d(x, self.weight.to(x.dtype),
-                                    None if self.bias is None else self.bias.to(x.dtype),
+        weight, bias = self._weights()
+        return nn.functional.conv2d(x.contiguous(memory_format=torch.channels_last),
+                                    weight.to(x.dtype), None if bias is None else bias.to(x.dtype),
                                     self.stride, self.padding, self.dilation, groups)
 
 
@@ -56,21 +119,16 @@ class _ChipLinear(nn.Module):
 
 
 class _ChipBatchNorm(nn.Module):
-    """Inference BatchNorm with per-chip (or shared) statistics, then the chip's TSB if any."""
+    """Inference BatchNorm with per-chip statistics ([K*C] scale and shift), then the chip's TSB
+    if any (used where the BatchNorm could not be folded into a convolution)."""
 
-    def __init__(self, k: int, weight, bias, mean, var, eps: float,
-                 block: "_ChipBlock | None") -> None:
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor, block: "_ChipBlock | None") -> None:
         super().__init__()
-        def per_chip(t: torch.Tensor) -> torch.Tensor:
-            return t if t.dim() == 2 else t.unsqueeze(0).expand(k, -1)
-        scale = per_chip(weight) * torch.rsqrt(per_chip(var) + eps)
-        self.scale = scale.reshape(-1)
-        self.shift = (per_chip(bias) - per_chip(mean) * scale).reshape(-1)
-        self.block = block
+        self.scale, self.shift, self.block = scale, shift, block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x * self.scale.to(x.dtype)[:, None, None] + self.shift.to(x.dtype)[:, None, None]
-        return y if self.block is None else self.block(y)
+        x = x * self.scale.to(x.dtype)[:, None, None] + self.shift.to(x.dtype)[:, None, None]
+        return x if self.block is None else self.block(x)
 
 
 class _ChipBlock(nn.Module):
@@ -81,15 +139,60 @@ class _ChipBlock(nn.Module):
         self.weight = weight
         self.k, self.width = weight.shape[0], weight.shape[1]
 
+    def compose(self, weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Filters [K, C, ...] and biases [K, C] of a convolution followed by this block: the
+        block is linear, so y + T(y) is one convolution with (I + T) applied to the filters."""
+        k, channels = bias.shape
+        g = channels // self.width
+        w = weight.reshape(k, g, self.width, -1)
+        b = bias.reshape(k, g, self.width)
+        block = self.weight.to(weight.dtype)
+        w = w + torch.einsum("koi,kgix->kgox", block, w)
+        b = b + torch.einsum("koi,kgi->kgo", block, b)
+        return w.reshape(weight.shape), b.reshape(bias.shape)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, kc, h, w = x.shape
-        groups = x.reshape(n, self.k, kc // (self.k * self.width), self.width, h, w)
-        mixed = torch.einsum("koi,nkgihw->nkgohw", self.weight.to(x.dtype), groups)
+        g = kc // (self.k * self.width)
+        weight = self.weight.to(x.dtype)
+        if x.is_contiguous(memory_format=torch.channels_last):  # [N, H, W, K*C] in memory
+            groups = x.permute(0, 2, 3, 1).reshape(n, h, w, self.k, g, self.width)
+            mixed = torch.einsum("koi,nhwkgi->nhwkgo", weight, groups)
+            return x + mixed.reshape(n, h, w, kc).permute(0, 3, 1, 2)
+        groups = x.reshape(n, self.k, g, self.width, h, w)
+        mixed = torch.einsum("koi,nkgihw->nkgohw", weight, groups)
         return x + mixed.reshape(n, kc, h, w)
 
 
+class _Leaves(fx.Tracer):
+    """Traces a model down to convolutions, BatchNorms, linears and blocks."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:  # noqa: D102
+        return isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.Linear, TinySharedBlock)) or \
+            super().is_leaf_module(m, qualname)
+
+
+def conv_batchnorm_pairs(model: nn.Module) -> dict[str, str]:
+    """{BatchNorm name: name of the convolution whose output is its only input and is used by
+    nothing else}, from a `torch.fx` trace; empty when the model cannot be traced."""
+    try:
+        graph = _Leaves().trace(model)
+    except Exception:  # noqa: BLE001 - an untraceable model only loses the folding, not correctness
+        return {}
+    modules = dict(model.named_modules())
+    pairs: dict[str, str] = {}
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        source = node.args[0]
+        if (isinstance(source, fx.Node) and source.op == "call_module"
+                and isinstance(modules[source.target], nn.Conv2d) and len(source.users) == 1):
+            pairs[node.target] = source.target
+    return pairs
+
+
 def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
-                 chip_buffers: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
+                 chip_buffers: Mapping[str, torch.Tensor] | None = None) -> "ChipBatchedModel":
     """A copy of `model` (in eval mode) that runs K chips at once.
 
     `chip_params` maps parameter names to stacked per-chip values [K, ...] (the others are shared
@@ -112,7 +215,13 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
             return None
         return value.detach().unsqueeze(0).expand(k, *value.shape)
 
+    def bn_affine(name: str, module: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = get(f"{name}.weight") * torch.rsqrt(get(f"{name}.running_var") + module.eps)
+        return scale, get(f"{name}.bias") - get(f"{name}.running_mean") * scale
+
     work = copy.deepcopy(model).eval()
+    folded = {conv: bn for bn, conv in conv_batchnorm_pairs(work).items()}
+    modules = dict(work.named_modules())
     blocks: dict[str, _ChipBlock] = {}
     if hasattr(work, "tsb"):
         for key in work.tsb:
@@ -123,15 +232,23 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
             continue
         if isinstance(module, nn.Conv2d):
             bias = get(f"{name}.bias") if module.bias is not None else None
-            replacements[name] = _ChipConv(module, get(f"{name}.weight"), bias)
+            scale = shift = None
+            block = None
+            if name in folded:
+                bn = modules[folded[name]]
+                scale, shift = bn_affine(folded[name], bn)
+                block = blocks[bn._tsb_key] if isinstance(bn, BatchNormTSB) else None
+            replacements[name] = _ChipConv(module, get(f"{name}.weight"), bias, scale, shift, block)
         elif isinstance(module, nn.Linear):
             bias = get(f"{name}.bias") if module.bias is not None else None
             replacements[name] = _ChipLinear(get(f"{name}.weight"), bias)
         elif isinstance(module, nn.BatchNorm2d):
+            if name in folded.values():  # BatchNorm and block live in the convolution
+                replacements[name] = nn.Identity()
+                continue
             block = blocks[module._tsb_key] if isinstance(module, BatchNormTSB) else None
-            replacements[name] = _ChipBatchNorm(
-                k, get(f"{name}.weight"), get(f"{name}.bias"), get(f"{name}.running_mean"),
-                get(f"{name}.running_var"), module.eps, block)
+            scale, shift = (t.reshape(-1) for t in bn_affine(name, module))
+            replacements[name] = _ChipBatchNorm(scale, shift, block)
         elif isinstance(module, TinySharedBlock):
             continue
         elif not list(module.children()) and any(True for _ in module.parameters(recurse=False)):

@@ -26,7 +26,11 @@ class BatchNorm2d(nn.BatchNorm2d):
 
 
 class LeNet3(nn.Module):
-    """conv 1->16 5x5, BN, ReLU, max-pool 2; conv 16->32 5x5, BN, ReLU, max-pool 2; linear 512->classes."""
+    """conv 1->16 5x5, BN, ReLU, max-pool 2; conv 16->32 5x5, BN, ReLU, max-pool 2; linear 512->classes.
+
+    ReLU is applied after the pooling: max-pool and ReLU commute exactly (both are monotone), and
+    the ReLU then touches a quarter of the elements.
+    """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
@@ -37,8 +41,8 @@ class LeNet3(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(x))), 2)
-        x = nn.functional.max_pool2d(torch.relu(self.bn2(self.conv2(x))), 2)
+        x = torch.relu(nn.functional.max_pool2d(self.bn1(self.conv1(x)), 2))
+        x = torch.relu(nn.functional.max_pool2d(self.bn2(self.conv2(x)), 2))
         return self.fc(torch.flatten(x, 1))
 
 

@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -279,23 +279,25 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
         return monte_carlo(model, mapped_weight_names(model), sigma, chips=chips, desc=desc,
                            **common, **kw)
 
+    nit = None
     for method in _trained_methods(exp):
         model, _ = _load_model(paths, exp, method, device)
         clean = accuracy(model, test, profile.runtime)
+        if method == "nit":
+            nit, nit_clean = model, clean
         for sigma in ev.sigmas:
             yield method, None, sigma, clean, mc(model, sigma, ev.chips, f"{method} s={sigma}")
 
-    nit, _ = _load_model(paths, exp, "nit", device)
-    nit_clean = accuracy(nit, test, profile.runtime)
+    if nit is None:  # NIT-based methods selected without NIT itself
+        nit, _ = _load_model(paths, exp, "nit", device)
+        nit_clean = accuracy(nit, test, profile.runtime)
     names = mapped_weight_names(nit)
     if _needs(exp, "full_wv"):
         for sigma in ev.sigmas:
             yield "full_wv", None, sigma, nit_clean, mc(nit, sigma, ev.chips, f"full_wv s={sigma}",
                                                         verify={n: True for n in names})
     if _needs(exp, "nit_bnrecal"):
-        calib = _calibration_batches(data, exp.methods.bnrecal_images, device, cl)
-        recal = lambda index, stacked: (stacked, bnrecal.recalibrate_chips(nit, stacked, calib,
-                                                                          profile.runtime))
+        recal = _bn_recalibration(nit, data, exp, device, profile.runtime)
         for sigma in ev.sigmas:
             yield "nit_bnrecal", None, sigma, nit_clean, mc(nit, sigma, ev.chips,
                                                             f"bn recal s={sigma}", per_chip=recal)
@@ -312,6 +314,15 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
         yield from _evaluate_tsb(profile, paths, exp, device, data, test, common, progress)
 
 
+def _bn_recalibration(model: nn.Module, data, exp: ExperimentConfig, device: torch.device,
+                      runtime) -> Callable:
+    """The `per_chip` hook of `monte_carlo` that re-estimates each chip's BatchNorm statistics
+    on `exp.methods.bnrecal_images` training images."""
+    calib = _calibration_batches(data, exp.methods.bnrecal_images, device,
+                                 use_channels_last(runtime, device))
+    return lambda index, stacked: (stacked, bnrecal.recalibrate_chips(model, stacked, calib, runtime))
+
+
 def _evaluate_tsb(profile, paths, exp, device, data, test, common, progress):
     """TSB variants: each chip's programmed backbone (the same draw the fine-tuning saw) plus
     its fine-tuned block written with write-verify; and the early backbone alone / with BN recal."""
@@ -322,10 +333,7 @@ def _evaluate_tsb(profile, paths, exp, device, data, test, common, progress):
     names = mapped_weight_names(backbone)
     yield "tsb_backbone_only", None, sigma, backbone_clean, monte_carlo(
         backbone, names, sigma, chips=ev.tsb_chips, desc="backbone only", **common)
-    calib = _calibration_batches(data, exp.methods.bnrecal_images, device,
-                                 use_channels_last(profile.runtime, device))
-    recal = lambda index, stacked: (stacked, bnrecal.recalibrate_chips(backbone, stacked, calib,
-                                                                       profile.runtime))
+    recal = _bn_recalibration(backbone, data, exp, device, profile.runtime)
     yield "tsb_backbone_bnrecal", None, sigma, backbone_clean, monte_carlo(
         backbone, names, sigma, chips=ev.tsb_chips, desc="backbone + BN recal", per_chip=recal,
         **common)

@@ -236,7 +236,7 @@ class MappingCost:
         Raises ValueError if `other.time_s` is 0 (ratio undefined).
         """
         if other.time_s == 0:
-            raise ValueError(f"other.time_s = 0.0 is not allowed: the time ratio needs a reference "
+            raise ValueError("other.time_s = 0.0 is not allowed: the time ratio needs a reference "
                              f"with time_s > 0")
         return self.time_s / other.time_s
 

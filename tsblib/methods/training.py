@@ -5,11 +5,10 @@ weight error on every forward. Every run reports the epochs and seconds it spent
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -201,11 +200,3 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def early_epoch(epochs: int, fraction: float) -> int:
     """The epoch at which the TSB backbone stops: ceil(fraction * epochs), at least 1."""
     return max(1, math.ceil(fraction * epochs - 1e-9))
-
-
-def clone_model(model: nn.Module) -> nn.Module:
-    """A deep copy (e.g. to recalibrate BatchNorm without touching the original)."""
-    return copy.deepcopy(model)
-
-
-TrainFn = Callable[..., TrainResult]
