@@ -1,6 +1,6 @@
 """Per-chip TSB fine-tuning of LeNet-3: chips per minute, chip-batched vs one chip at a time.
 
-    python benchmarks/bench_finetune.py [--device auto] [--chips 10] [--chip-batch 5]
+    python benchmarks/bench_finetune.py [--device auto] [--chips 20] [--chip-batch 10]
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def chips_per_minute(model, data, cfg, chips: int, device: torch.device) -> floa
 
 def main() -> None:
     parser = common.parser(__doc__)
-    parser.add_argument("--chips", type=int, default=10)
-    parser.add_argument("--chip-batch", type=int, default=5)
+    parser.add_argument("--chips", type=int, default=20)
+    parser.add_argument("--chip-batch", type=int, default=10)
     args = parser.parse_args()
     device = device_from_args(args.device)
     data = load_dataset(DataConfig(dataset="mnist-embedded"))
