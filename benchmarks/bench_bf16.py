@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import device_from_args, sync  # noqa: E402
 
-from tsblib import io  # noqa: E402
 from tsblib.config import RuntimeConfig, load_profile  # noqa: E402
-from tsblib.data import Batches, load_prepared  # noqa: E402
+from tsblib.data import load_prepared  # noqa: E402
 from tsblib.evaluate import ChipStats, monte_carlo  # noqa: E402
-from tsblib.models import build_model  # noqa: E402
 from tsblib.paths import ProfilePaths  # noqa: E402
+from tsblib.runtime import use_channels_last  # noqa: E402
+from tsblib.stages import evaluation_batches, load_trained_model  # noqa: E402
 from tsblib.variation import mapped_weight_names  # noqa: E402
 
 
@@ -38,14 +38,11 @@ def main() -> None:
     profile = load_profile(profile=args.profile)
     exp = profile.experiment(args.model)
     paths = ProfilePaths(profile.name)
-    ckpt = io.load_checkpoint(paths.train_checkpoint(exp.model, "nit"), "train")
-    model = build_model(exp.model, exp.num_classes)
-    model.load_state_dict(ckpt["state"])
-    model = model.to(device).eval()
+    model, _ = load_trained_model(paths, exp, "nit", device)
     data = load_prepared(paths.prepared_file(exp.model))
-    test = list(Batches(data.test, exp.evaluation.batch_size, mean=data.mean, std=data.std, device=device))
-    sigma = exp.evaluation.operating_sigma
     fp32 = RuntimeConfig(device=str(device), bf16=False)
+    test = evaluation_batches(data, exp, device, use_channels_last(fp32, device))
+    sigma = exp.evaluation.operating_sigma
 
     def run(bf16: bool) -> tuple[ChipStats, float]:
         sync(device)
@@ -61,12 +58,13 @@ def main() -> None:
     half, t_half = run(True)
     diffs = [b - a for a, b in zip(full.accuracies, half.accuracies)]
     images = len(data.test)
+    largest = max(abs(d) for d in diffs)
     lines = [f"- {args.profile} profile, {exp.model} NIT, sigma {sigma}, {args.chips} chips x {images:,} test images",
              f"- fp32: mean accuracy {full.mean:.4f} ± {full.ci95:.4f} (95 % CI) in {t_full:.2f} s",
              f"- bf16 autocast: mean accuracy {half.mean:.4f} ± {half.ci95:.4f} in {t_half:.2f} s "
              f"(time ratio fp32 / bf16 {t_full / t_half:.2f}x)",
              f"- per chip, bf16 - fp32: mean {sum(diffs) / len(diffs):+.5f}, largest |difference| "
-             f"{max(abs(d) for d in diffs):.5f} ({round(max(abs(d) for d in diffs) * images)} images); "
+             f"{largest:.5f} ({round(largest * images)} images); "
              f"difference of the means {half.mean - full.mean:+.5f} against a CI half-width of {full.ci95:.4f}"]
     common.finish("bf16 autocast and accuracy (bench_bf16.py)", device, lines, args.no_record)
 

@@ -51,8 +51,9 @@ def _data(paths: ProfilePaths, exp: ExperimentConfig) -> PreparedData:
     return load_prepared(paths.prepared_file(exp.model))
 
 
-def _load_model(paths: ProfilePaths, exp: ExperimentConfig, method: str,
-                device: torch.device) -> tuple[nn.Module, dict]:
+def load_trained_model(paths: ProfilePaths, exp: ExperimentConfig, method: str,
+                       device: torch.device) -> tuple[nn.Module, dict]:
+    """The model `method` trained by the 'train' stage (eval mode, on `device`) and its checkpoint."""
     ckpt = io.load_checkpoint(paths.train_checkpoint(exp.model, method), "train")
     if ckpt.get("model") != exp.model:
         raise io.StageInputError(f"{paths.train_checkpoint(exp.model, method)} holds model "
@@ -62,8 +63,9 @@ def _load_model(paths: ProfilePaths, exp: ExperimentConfig, method: str,
     return model.to(device).eval(), ckpt
 
 
-def _test_batches(data: PreparedData, exp: ExperimentConfig, device: torch.device,
-                  channels_last: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def evaluation_batches(data: PreparedData, exp: ExperimentConfig, device: torch.device,
+                 channels_last: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The test set as evaluation batches (`exp.evaluation.batch_size` images, normalised)."""
     return list(Batches(data.test, exp.evaluation.batch_size, mean=data.mean, std=data.std,
                         device=device, channels_last=channels_last))
 
@@ -197,7 +199,7 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
         if not _needs(exp, "tsb"):
             continue
         data = _data(paths, exp)
-        backbone, _ = _load_model(paths, exp, "tsb_backbone", device)
+        backbone, _ = load_trained_model(paths, exp, "tsb_backbone", device)
         for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants", disable=not progress):
             model = _tsb_model(backbone, variant.cfg)
             if model is None:
@@ -271,7 +273,7 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
     ev = exp.evaluation
     cl = use_channels_last(profile.runtime, device)
     data = _data(paths, exp)
-    test = _test_batches(data, exp, device, cl)
+    test = evaluation_batches(data, exp, device, cl)
     common = dict(device=profile.device, batches=test, seed=ev.seed, chip_batch=ev.chip_batch,
                   wv=profile.write_verify, runtime=profile.runtime, progress=progress, tag="chip")
 
@@ -281,7 +283,7 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
 
     nit = None
     for method in _trained_methods(exp):
-        model, _ = _load_model(paths, exp, method, device)
+        model, _ = load_trained_model(paths, exp, method, device)
         clean = accuracy(model, test, profile.runtime)
         if method == "nit":
             nit, nit_clean = model, clean
@@ -289,7 +291,7 @@ def _evaluate_experiment(profile: ProfileConfig, paths: ProfilePaths, exp: Exper
             yield method, None, sigma, clean, mc(model, sigma, ev.chips, f"{method} s={sigma}")
 
     if nit is None:  # NIT-based methods selected without NIT itself
-        nit, _ = _load_model(paths, exp, "nit", device)
+        nit, _ = load_trained_model(paths, exp, "nit", device)
         nit_clean = accuracy(nit, test, profile.runtime)
     names = mapped_weight_names(nit)
     if _needs(exp, "full_wv"):
@@ -327,7 +329,7 @@ def _evaluate_tsb(profile, paths, exp, device, data, test, common, progress):
     """TSB variants: each chip's programmed backbone (the same draw the fine-tuning saw) plus
     its fine-tuned block written with write-verify; and the early backbone alone / with BN recal."""
     ev = exp.evaluation
-    backbone, _ = _load_model(paths, exp, "tsb_backbone", device)
+    backbone, _ = load_trained_model(paths, exp, "tsb_backbone", device)
     backbone_clean = accuracy(backbone, test, profile.runtime)
     sigma = ev.operating_sigma
     names = mapped_weight_names(backbone)
