@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def tiny_digits() -> PreparedData:
-    """400 training and 200 test images of the embedded MNIST digits."""
+    """400 training images (360 train + 40 validation) and 200 test images of the embedded digits."""
     return load_dataset(DataConfig(dataset="mnist-embedded", train_limit=400, test_limit=200))
 
 

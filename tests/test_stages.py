@@ -15,16 +15,24 @@ from tsblib.cli import main
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.report import SUMMARY_COLUMNS, summarize_stage
-from tsblib.stages import evaluate_stage, finetune_stage, mapping_stage, prepare, train_stage
+from tsblib.stages import (evaluate_stage, finetune_stage, mapping_stage, prepare, recipes_stage,
+                           train_stage)
+
+STAGES = (prepare, recipes_stage, train_stage, finetune_stage, evaluate_stage, mapping_stage,
+          summarize_stage)
 
 from conftest import ROOT
 
 TINY = {
     "runtime": {"device": "cpu"},
-    "train": {"epochs": 2, "batch_size": 50, "curve_chips": 2},
-    "methods": {"swim_p_percent": [1.0, 5.0], "swim_default_p": 1.0, "sensitivity_batches": 1,
-                "bnrecal_images": 100},
-    "tsb": {"width": 8, "epochs": 1, "batch_size": 50, "chip_batch": 2},
+    "train": {"epochs": 2, "batch_size": 50, "val_chips": 5},
+    "selection": {"epochs": 1, "recipes": [{"optimizer": "adam", "lr": 1e-3},
+                                           {"optimizer": "sgd", "lr": 0.05}],
+                  "nft_betas": [0.01]},
+    "methods": {"swim": {"p_percent": [1.0, 5.0], "default_p": 1.0, "sensitivity_batches": 1},
+                "nit_bnrecal": {"images": 100}, "nft_ovf": {"beta": 0.01},
+                "nft_irs": {"beta": 0.01}},
+    "tsb": {"width": 8, "epochs": 1, "lr": [1e-3, 1e-2], "batch_size": 50, "chip_batch": 2},
     "evaluation": {"sigmas": [0.0, 0.4], "operating_sigma": 0.4, "chips": 3, "tsb_chips": 2,
                    "chip_batch": 2, "batch_size": 100},
     "ablation": {"widths": [4], "placements": ["first"], "sharings": [], "modes": ["shared_noise"],
@@ -53,7 +61,7 @@ def _write_params(tmp_path: Path, profiles: dict) -> Path:
 def _run_all(params: Path, name: str) -> ProfilePaths:
     profile = load_profile(params, name)
     paths = ProfilePaths(name, params.parent)
-    for stage in (prepare, train_stage, finetune_stage, evaluate_stage, mapping_stage, summarize_stage):
+    for stage in STAGES:
         stage(profile, paths, progress=False)
     return paths
 
@@ -77,15 +85,23 @@ def test_summary_has_every_method_and_the_documented_columns(embedded_run):
     rows = _rows(paths.result("summary.csv"))
     assert list(rows[0]) == SUMMARY_COLUMNS
     methods = {r["method"] for r in rows}
-    assert {"clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "correctnet", "tsb"} <= methods
+    assert {"clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "nft_irs", "correctnet",
+            "tsb"} <= methods
     assert {"tsb_width4", "tsb_placement_first", "tsb_mode_shared_noise", "tsb_read0.05",
             "tsb_backbone_only", "tsb_backbone_bnrecal"} <= methods
     for r in rows:
         assert r["dataset"] == "mnist-embedded" and r["convention"] == "device_range"
         assert 0 <= float(r["acc_mean"]) <= 1
         assert float(r["gap_own"]) == pytest.approx(float(r["clean_acc"]) - float(r["acc_mean"]))
-    sigma0 = [r for r in rows if r["method"] == "nit" and float(r["sigma"]) == 0]
-    assert float(sigma0[0]["acc_mean"]) == float(sigma0[0]["clean_acc"])
+    sigma0 = [r for r in rows if r["method"] in ("nit", "tsb") and float(r["sigma"]) == 0]
+    assert len(sigma0) == 2
+    assert all(float(r["acc_mean"]) == float(r["clean_acc"]) for r in sigma0)
+    # TSB's own-gap reference is its own noise-free accuracy (backbone plus block), not the backbone's
+    tsb_ref = {float(r["clean_acc"]) for r in rows if r["method"] == "tsb"}
+    assert tsb_ref == {float(sigma0[1]["acc_mean"])}
+    selected = {r["method"]: int(r["epoch"]) for r in _rows(paths.result("training.csv"))
+                if r["selected"] == "True"}
+    assert int([r for r in rows if r["method"] == "nit"][0]["train_epochs"]) == selected["nit"]
     tsb = [r for r in rows if r["method"] == "tsb"]
     assert all(0 < float(r["wv_fraction"]) < 0.004 for r in tsb)
     assert all(float(r["finetune_seconds_per_chip"]) > 0 for r in tsb)
@@ -96,15 +112,44 @@ def test_summary_has_every_method_and_the_documented_columns(embedded_run):
 def test_claims_metrics_and_ablations(embedded_run):
     _, paths = embedded_run
     claims = json.loads(paths.result("claims.json").read_text())["models"]["lenet3"]
-    for key in ("gap_improvement_own", "gap_improvement_ideal", "training_speedup",
+    for key in ("gap_improvement_own", "gap_improvement_ideal", "gap_improvement_own_vs_strongest",
+                "gap_improvement_ideal_vs_strongest", "training_speedup",
                 "wv_fraction_percent", "mapping_cost_reduction"):
         assert {"measured", "paper_claim", "meets_claim", "definition"} <= set(claims[key])
+    for key in ("gap_improvement_own", "gap_improvement_own_vs_strongest"):
+        interval = claims[key]["interval95"]
+        assert interval["resamples"] == 10_000
+        if claims[key]["meets_claim"]:
+            assert interval["low"] is not None and interval["low"] > 20
+    assert claims["strongest_baseline"] in {"nit", "nit_bnrecal", "nft_ovf", "nft_irs", "correctnet"}
+    assert set(claims["selection"]) == {"nit", "nft_ovf", "nft_irs"}
+    assert claims["training_speedup"]["epochs_ratio"] is not None
     assert claims["wv_fraction_percent"]["measured"] == pytest.approx(100 * 64 / 18320)
     assert claims["wv_fraction_percent"]["meets_claim"] is True
     metrics = json.loads(paths.result("metrics.json").read_text())
     assert "tsb" in metrics["lenet3"] and "swim_p1" in metrics["lenet3"]
     ablations = {r["ablation"] for r in _rows(paths.result("ablations.csv"))}
     assert ablations == {"default", "width", "placement", "mode", "read_noise", "no_block"}
+
+
+def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch):
+    import tsblib.stages as stages
+
+    params, paths = embedded_run
+    profile = load_profile(params, "tiny")
+    real = stages.load_prepared
+    for stage in STAGES:
+        calls = []
+        monkeypatch.setattr(stages, "load_prepared",
+                            lambda path, with_test=False: calls.append(with_test) or real(path, with_test=with_test))
+        stage(profile, paths, progress=False)
+        assert any(calls) == (stage is evaluate_stage), stage.__name__
+    # and a stage that tried anyway would fail loudly
+    from tsblib.data import TestSplitLocked
+
+    locked = real(paths.prepared_file("lenet3"))
+    with pytest.raises(TestSplitLocked, match="read only by the final evaluation"):
+        locked.test.images
 
 
 def test_stages_are_deterministic(embedded_run, tmp_path):
@@ -177,6 +222,6 @@ def test_cli_help_lists_every_stage(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for stage in ("prepare", "train", "finetune", "evaluate", "mapping", "summarize", "figure",
+    for stage in ("prepare", "recipes", "train", "finetune", "evaluate", "mapping", "summarize", "figure",
                   "demo", "check-repro"):
         assert stage in out

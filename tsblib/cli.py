@@ -25,16 +25,22 @@ FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost",
 def _stage_fns() -> dict[str, Callable[..., None]]:
     from tsblib import report, stages
 
-    return {"prepare": stages.prepare, "train": stages.train_stage,
+    return {"prepare": stages.prepare, "recipes": stages.recipes_stage,
+            "train": stages.train_stage,
             "finetune": stages.finetune_stage, "evaluate": stages.evaluate_stage,
             "mapping": stages.mapping_stage, "summarize": report.summarize_stage}
 
 
 STAGE_HELP = {
-    "prepare": "load and split every model's data set (data/prepared/<profile>/)",
-    "train": "train clean, NIT (+ early TSB backbone), NFT and CorrectNet models",
-    "finetune": "fine-tune the Tiny Shared Block per chip, for every variant and sigma",
-    "evaluate": "Monte Carlo accuracy of every method over the sigma sweep",
+    "prepare": "load every model's data set, carve the validation split (data/prepared/<profile>/)",
+    "recipes": "validation sweeps: NIT under each candidate recipe, NFT beta where the authors "
+               "give none (recipes.csv)",
+    "train": "train every method with a training run (clean, NIT + early TSB backbone, NFT, "
+             "CorrectNet); each deploys its best validation epoch",
+    "finetune": "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning "
+                "rate chosen on validation)",
+    "evaluate": "Monte Carlo accuracy of every method over the sigma sweep (the only stage that "
+                "reads the test split)",
     "mapping": "expected weights-to-device mapping cost of every deployment plan",
     "summarize": "merge results into summary.csv, ablations.csv, claims.json, provenance.json",
 }

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -38,6 +38,26 @@ class NoiseModel(str, enum.Enum):
     """Closed-form Gaussian weight error (fast path; no quantization)."""
     SLICE = "slice"
     """Per-device simulation: quantize, split into devices, perturb each, recombine."""
+
+
+class Optimizer(str, enum.Enum):
+    """The optimiser of a training recipe."""
+
+    SGD = "sgd"
+    """SGD with (Nesterov) momentum."""
+    ADAM = "adam"
+    """Adam (the NFT authors' recipe); weight decay as L2 in the gradient."""
+    ADAMW = "adamw"
+    """AdamW (decoupled weight decay)."""
+
+
+class Schedule(str, enum.Enum):
+    """How the learning rate moves over the schedule."""
+
+    COSINE = "cosine"
+    """Cosine decay from `lr` to 0 over `epochs` (per step)."""
+    CONSTANT = "constant"
+    """Constant `lr`."""
 
 
 class Placement(str, enum.Enum):
@@ -183,7 +203,11 @@ class DataConfig:
     test_fraction: float = 0.2
     """Test share of the stratified split of the embedded digits."""
     split_seed: int = 0
-    """Seed of the embedded data's stratified split."""
+    """Seed of the embedded data's stratified split and of the validation split."""
+    val_fraction: float = 0.1
+    """Share of the training data carved out (seeded, stratified) as the validation split on
+    which every choice is made (recipe, deployed epoch, TSB and NFT settings); the test split is
+    read only by the final evaluation."""
     train_limit: int = 0
     """Use only the first N training images after a seeded shuffle (0 = all); for tiny runs."""
     test_limit: int = 0
@@ -192,6 +216,7 @@ class DataConfig:
     def validate(self) -> None:
         _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")
         _check(0.0 < self.test_fraction < 1.0, "data.test_fraction", self.test_fraction, "in (0, 1)")
+        _check(0.0 < self.val_fraction <= 0.5, "data.val_fraction", self.val_fraction, "in (0, 0.5]")
         _check(self.train_limit >= 0, "data.train_limit", self.train_limit, ">= 0")
         _check(self.test_limit >= 0, "data.test_limit", self.test_limit, ">= 0")
 
@@ -205,24 +230,29 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Backbone training schedule, shared by every training method."""
+    """The training recipe, shared by every trained method (clean, NIT, NFT, CorrectNet)."""
 
     epochs: int = 30
-    """Length of the full schedule (clean, NIT, NFT, CorrectNet)."""
+    """Length of the schedule; each method deploys its best epoch on validation within it."""
     batch_size: int = 64
     """Mini-batch size."""
-    lr: float = 0.01
-    """Peak learning rate (SGD with momentum, cosine decay over `epochs`)."""
+    optimizer: Optimizer = Optimizer.ADAM
+    """Optimiser (see `Optimizer`); chosen with the recipe sweep (results/<profile>/recipes.csv)."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    schedule: Schedule = Schedule.COSINE
+    """Learning-rate schedule (see `Schedule`)."""
     momentum: float = 0.9
-    """SGD momentum."""
-    weight_decay: float = 5e-4
-    """L2 weight decay."""
+    """SGD momentum (Nesterov); ignored by Adam and AdamW."""
+    weight_decay: float = 0.0
+    """Weight decay of conv and linear weights (biases and BatchNorm never decay)."""
     sigma_train: float = 0.5
     """Noise-injection sigma for NIT, NFT, CorrectNet and the TSB backbone."""
     augment: bool = False
     """Random crop (padding 4) and horizontal flip, for CIFAR-like data."""
-    curve_chips: int = 5
-    """Chips used to track accuracy-under-variation after every epoch (training-cost curve)."""
+    val_chips: int = 5
+    """Chips at `sigma_train` on the validation split after every epoch: their mean accuracy
+    selects the deployed epoch of noise-trained methods (clean training: clean accuracy)."""
     seed: int = 0
     """Seed of initialisation, data order and training noise."""
 
@@ -233,50 +263,96 @@ class TrainConfig:
         _check(0 <= self.momentum < 1, "train.momentum", self.momentum, "in [0, 1)")
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, ">= 0")
         _check(self.sigma_train >= 0, "train.sigma_train", self.sigma_train, ">= 0")
-        _check(self.curve_chips >= 0, "train.curve_chips", self.curve_chips, ">= 0")
+        _check(self.val_chips >= 5, "train.val_chips", self.val_chips,
+               ">= 5 (the deployed epoch is chosen on the mean of at least 5 validation chips)")
+
+    @property
+    def recipe(self) -> str:
+        """The recipe as text, e.g. 'adam lr=0.001 wd=0 cosine'."""
+        return (f"{self.optimizer.value} lr={self.lr:g} wd={self.weight_decay:g} "
+                f"{self.schedule.value}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One candidate of the recipe sweep."""
+
+    optimizer: Optimizer = Optimizer.ADAM
+    """Optimiser of the candidate."""
+    lr: float = 1e-3
+    """Peak learning rate of the candidate."""
+    weight_decay: float = 0.0
+    """Weight decay of the candidate."""
+
+    def validate(self, key: str = "selection.recipes") -> None:
+        _check(self.lr > 0, f"{key}.lr", self.lr, "> 0")
+        _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, ">= 0")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Sweeps run on the validation split (the `recipes` stage), whose results are the evidence
+    for the choices stated in params.yaml (recipe, NFT beta where the authors give none)."""
+
+    recipes: tuple[Recipe, ...] = (Recipe(Optimizer.SGD, 0.01, 5e-4), Recipe(Optimizer.SGD, 0.05, 5e-4),
+                                   Recipe(Optimizer.ADAM, 1e-3), Recipe(Optimizer.ADAM, 3e-3))
+    """NIT recipe candidates; every other recipe setting is the profile's `train` section."""
+    epochs: int = 0
+    """Epochs of each sweep run (0 = train.epochs)."""
+    nft_betas: tuple[float, ...] = (1e-3, 1e-2, 1e-1)
+    """beta candidates for NFT variants whose authors give no beta for the model (LeNet-3)."""
+
+    def validate(self) -> None:
+        _check(len(self.recipes) >= 1, "selection.recipes", list(self.recipes), "at least one recipe")
+        for r in self.recipes:
+            r.validate()
+        _check(self.epochs >= 0, "selection.epochs", self.epochs, ">= 0")
+        for b in self.nft_betas:
+            _check(b >= 0, "selection.nft_betas", b, "values >= 0")
 
 
 @dataclass(frozen=True)
 class MethodsConfig:
-    """Settings of the baselines (DESIGN section 5)."""
+    """Which methods run, and each method's own parameters (DESIGN section 5).
+
+    In params.yaml: `methods: {methods: [...], tsb_early_fraction: 0.2, <method>: {...}}`; each
+    `<method>` mapping is that method's parameters dataclass from the method registry
+    (`tsblib.methods.registry`), e.g. `swim: {p_percent: [1, 3]}`.
+    """
 
     methods: tuple[str, ...] = ("clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf",
-                                "correctnet", "tsb")
-    """Methods to run; a subset of these names."""
+                                "nft_irs", "correctnet", "tsb")
+    """Methods to run; names from the method registry."""
     tsb_early_fraction: float = 0.2
-    """Fraction of the full NIT schedule the TSB backbone is trained for (early convergence)."""
-    swim_p_percent: tuple[float, ...] = (0.35, 1.0, 3.0, 10.0)
-    """SWIM: percentages of weights write-verified, by second-order sensitivity."""
-    swim_default_p: float = 1.0
-    """SWIM p (percent) used on the accuracy-vs-sigma curve; must be in `swim_p_percent`."""
-    sensitivity_batches: int = 20
-    """Mini-batches used for SWIM's Fisher (second-order) sensitivity estimate."""
-    bnrecal_images: int = 2000
-    """Training images used to re-estimate BatchNorm statistics per chip."""
-    nft_ovf_scale: float = 0.5
-    """NFT: the oriented variational forward uses noise of this multiple of sigma_train."""
-    nft_ovf_weight: float = 0.5
-    """NFT: weight of the oriented-forward loss added to the noisy loss."""
-    correctnet_weight: float = 1e-3
-    """CorrectNet-style regulariser: weight of the orthogonality penalty ||W W^T - I||^2."""
+    """Fraction of the NIT schedule the TSB backbone is trained for (early convergence)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Per-method parameters: method name -> its parameters dataclass (registry defaults for
+    methods params.yaml does not mention)."""
+
+    def of(self, method: str) -> Any:
+        """The parameters dataclass of `method` (its registry defaults when not configured)."""
+        if method in self.params:
+            return self.params[method]
+        from tsblib.methods.registry import get_method
+
+        spec = get_method(method)
+        if spec.params is None:
+            raise ConfigError(f"method {method!r} has no parameters")
+        return spec.params()
 
     def validate(self) -> None:
-        known = ("clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "correctnet", "tsb")
+        from tsblib.methods.registry import all_methods
+
+        METHODS = all_methods()
+        known = sorted(METHODS)
         for method in self.methods:
-            _check(method in known, "methods.methods", method, f"one of {known}")
+            _check(method in METHODS, "methods.methods", method, f"one of {known}")
+        _check(len(set(self.methods)) == len(self.methods), "methods.methods", list(self.methods),
+               "each method once")
         _check(0 < self.tsb_early_fraction <= 1, "methods.tsb_early_fraction",
                self.tsb_early_fraction, "in (0, 1]")
-        for p in self.swim_p_percent:
-            _check(0 < p <= 100, "methods.swim_p_percent", p, "percentages in (0, 100]")
-        _check(self.swim_default_p in self.swim_p_percent, "methods.swim_default_p",
-               self.swim_default_p, f"one of swim_p_percent={list(self.swim_p_percent)}")
-        _check(self.sensitivity_batches >= 1, "methods.sensitivity_batches",
-               self.sensitivity_batches, ">= 1")
-        _check(self.bnrecal_images >= 1, "methods.bnrecal_images", self.bnrecal_images, ">= 1")
-        _check(self.nft_ovf_scale > 0, "methods.nft_ovf_scale", self.nft_ovf_scale, "> 0")
-        _check(self.nft_ovf_weight >= 0, "methods.nft_ovf_weight", self.nft_ovf_weight, ">= 0")
-        _check(self.correctnet_weight >= 0, "methods.correctnet_weight",
-               self.correctnet_weight, ">= 0")
+        for name, value in self.params.items():
+            value.validate()
 
 
 @dataclass(frozen=True)
@@ -295,8 +371,10 @@ class TSBConfig:
     """Read-back noise added (once) to the programmed backbone the fine-tuning sees."""
     epochs: int = 2
     """Fine-tuning epochs over the training set."""
-    lr: float = 0.01
-    """Adam learning rate of the block."""
+    lr: tuple[float, ...] = (0.01,)
+    """Adam learning rate of the block; with several values, the finetune stage fine-tunes the
+    first chip batch at the operating sigma with each and keeps the one with the best mean
+    validation accuracy (recorded in results/<profile>/finetune.csv)."""
     batch_size: int = 128
     """Fine-tuning mini-batch size."""
     chip_batch: int = 5
@@ -306,7 +384,9 @@ class TSBConfig:
         _check(self.width >= 1, "tsb.width", self.width, "an integer >= 1")
         _check(self.sigma_read >= 0, "tsb.sigma_read", self.sigma_read, ">= 0")
         _check(self.epochs >= 1, "tsb.epochs", self.epochs, ">= 1")
-        _check(self.lr > 0, "tsb.lr", self.lr, "> 0")
+        _check(len(self.lr) >= 1, "tsb.lr", list(self.lr), "at least one learning rate")
+        for lr in self.lr:
+            _check(lr > 0, "tsb.lr", lr, "learning rates > 0")
         _check(self.batch_size >= 1, "tsb.batch_size", self.batch_size, ">= 1")
         _check(self.chip_batch >= 1, "tsb.chip_batch", self.chip_batch, ">= 1")
 
@@ -395,14 +475,23 @@ class ExperimentConfig:
     """Monte Carlo evaluation (see `EvaluationConfig`)."""
     ablation: AblationConfig = field(default_factory=AblationConfig)
     """Ablation variants (see `AblationConfig`)."""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    """Validation sweeps behind the stated recipe and NFT beta (see `SelectionConfig`)."""
 
     def validate(self) -> None:
         from tsblib.models import MODELS  # local import: models imports torch
 
         _check(self.model in MODELS, "models", self.model, f"one of {sorted(MODELS)}")
         _check(self.num_classes >= 2, f"models.{self.model}.num_classes", self.num_classes, ">= 2")
-        for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation):
+        for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation,
+                    self.selection):
             sub.validate()
+        for method in self.methods.methods:
+            from tsblib.methods.registry import get_method
+
+            check = get_method(method).check
+            if check is not None:
+                check(self)
 
 
 @dataclass(frozen=True)
@@ -441,7 +530,8 @@ class ProfileConfig:
 # ----------------------------------------------------------------------------- parsing
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "methods": MethodsConfig, "tsb": TSBConfig,
-             "evaluation": EvaluationConfig, "ablation": AblationConfig}
+             "evaluation": EvaluationConfig, "ablation": AblationConfig,
+             "selection": SelectionConfig}
 _GLOBAL = {"device": DeviceConfig, "write_verify": WriteVerifyConfig,
            "mapping": MappingCostConfig, "runtime": RuntimeConfig}
 
@@ -465,6 +555,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} = {value!r} is not allowed: expected a list. Fix it in params.yaml.")
         return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} = {value!r} is not allowed: expected a mapping of "
+                              f"{[f.name for f in dataclasses.fields(annotation)]}.")
+        return build(annotation, value, key)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         allowed = [m.value for m in annotation]
         if value not in allowed:
@@ -492,9 +587,11 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
 
 def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
     """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
+    if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{prefix} must be a mapping, got {data!r}")
+    data = dict(data or {})
+    if cls is MethodsConfig:
+        return _build_methods(data, prefix)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -505,6 +602,32 @@ def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
             raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {names}.{hint}")
         kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
     return cls(**kwargs)
+
+
+def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
+    """MethodsConfig from `methods: {methods, tsb_early_fraction, <method>: {...}}`: every
+    mapping under a method's name is built into that method's parameters dataclass."""
+    from tsblib.methods.registry import all_methods
+
+    METHODS = all_methods()
+    own = {k: v for k, v in data.items() if k not in METHODS}
+    params = {}
+    for name, spec in METHODS.items():
+        given = data.get(name)
+        if given is not None and spec.params is None:
+            raise ConfigError(f"{prefix}.{name} is not allowed: method {name!r} has no parameters")
+        if spec.params is not None:
+            params[name] = build(spec.params, given, f"{prefix}.{name}")
+    names = ["methods", "tsb_early_fraction"]
+    for key in own:
+        if key not in names:
+            close = difflib.get_close_matches(key, names + sorted(METHODS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {names} and the "
+                              f"registered methods {sorted(METHODS)}.{hint}")
+    kwargs = {k: _coerce(f"{prefix}.{k}", v, typing.get_type_hints(MethodsConfig)[k])
+              for k, v in own.items()}
+    return MethodsConfig(params=params, **kwargs)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -587,4 +710,6 @@ def to_dict(obj: Any) -> Any:
         return obj.value
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_dict(v) for k, v in obj.items()}
     return obj

@@ -22,7 +22,7 @@ from tsblib.config import ConfigError, DataConfig
 
 logger = logging.getLogger(__name__)
 
-PREPARED_FORMAT = "tsblib.prepared-data/1"
+PREPARED_FORMAT = "tsblib.prepared-data/2"
 """Format tag stored in every prepared-data file; a different tag is rejected on load."""
 
 _PREPARE_COMMAND = "`python -m tsblib prepare` (or `dvc repro prepare`)"
@@ -61,12 +61,34 @@ class Split:
                      labels=self.labels[indices].contiguous())
 
 
+class TestSplitLocked(RuntimeError):
+    """A stage other than the final evaluation tried to read the test split."""
+
+
+class _LockedSplit:
+    """Stands in for the test split outside the evaluate stage: any use raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise TestSplitLocked("the test split is read only by the final evaluation (the "
+                              "'evaluate' stage); make choices on the validation split "
+                              "(PreparedData.val) instead")
+
+    def __len__(self) -> int:
+        self.__getattr__("__len__")
+        return 0
+
+
 @dataclass
 class PreparedData:
     """A data set ready for training and evaluation, with its provenance."""
 
     train: Split
+    """Training images (the validation split carved out)."""
+    val: Split
+    """Validation split: seeded, stratified share `data.val_fraction` of the training data;
+    every choice (recipe, deployed epoch, TSB and NFT settings) is made on it."""
     test: Split
+    """Test split; `load_prepared` locks it unless the caller is the final evaluation."""
     name: str
     """Results label: 'mnist-embedded', 'mnist', 'cifar10' or the image folder's name."""
     num_classes: int
@@ -117,11 +139,18 @@ def load_dataset(cfg: DataConfig) -> PreparedData:
         raise ValueError(f"data set {cfg.name!r} has {len(train)} training and {len(test)} test "
                          f"images; both splits need at least one")
 
+    train_idx, val_idx = stratified_split(train.labels, cfg.val_fraction, cfg.split_seed, "val")
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise ValueError(f"data.val_fraction = {cfg.val_fraction} leaves {len(train_idx)} training "
+                         f"and {len(val_idx)} validation images; both need at least one")
+    train, val = train.subset(train_idx), train.subset(val_idx)
+    source += (f"; validation split: {len(val):,} of the training images (stratified, "
+               f"{cfg.val_fraction:g}, seed {cfg.split_seed})")
     mean, std = _channel_stats(train.images)
-    data = PreparedData(train=train, test=test, name=cfg.name, num_classes=num_classes,
-                        mean=mean, std=std, source=source, checksum=_checksum(train, test))
-    logger.info("loaded %s: %d train / %d test images of shape %s, %d classes (%s)", data.name,
-                len(train), len(test), tuple(train.images.shape[1:]), num_classes, source)
+    data = PreparedData(train=train, val=val, test=test, name=cfg.name, num_classes=num_classes,
+                        mean=mean, std=std, source=source, checksum=_checksum(train, val, test))
+    logger.info("loaded %s: %d train / %d val / %d test images of shape %s, %d classes (%s)", data.name,
+                len(train), len(val), len(test), tuple(train.images.shape[1:]), num_classes, source)
     return data
 
 
@@ -141,8 +170,8 @@ def _limited_indices(n: int, limit: int, seed: int, salt: str) -> torch.Tensor:
     return perm[:limit].sort().values
 
 
-def stratified_split(labels: torch.Tensor, test_fraction: float,
-                     seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int,
+                     salt: str = "class") -> tuple[torch.Tensor, torch.Tensor]:
     """Train and test indices with each class's test share `test_fraction` (rounded half up).
 
     Each class is shuffled by its own generator seeded from (seed, class), so a class's
@@ -151,7 +180,7 @@ def stratified_split(labels: torch.Tensor, test_fraction: float,
     train_parts, test_parts = [], []
     for cls in torch.unique(labels).tolist():
         members = (labels == cls).nonzero().flatten()
-        shuffled = members[torch.randperm(len(members), generator=_generator(seed, f"class-{cls}"))]
+        shuffled = members[torch.randperm(len(members), generator=_generator(seed, f"{salt}-{cls}"))]
         n_test = int(math.floor(len(members) * test_fraction + 0.5))
         test_parts.append(shuffled[:n_test])
         train_parts.append(shuffled[n_test:])
@@ -339,9 +368,9 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
     return mean, std
 
 
-def _checksum(train: Split, test: Split) -> str:
+def _checksum(*splits: Split) -> str:
     digest = hashlib.sha256()
-    for tensor in (train.images, train.labels, test.images, test.labels):
+    for tensor in [t for split in splits for t in (split.images, split.labels)]:
         digest.update(tensor.detach().cpu().contiguous().numpy())
     return digest.hexdigest()
 
@@ -356,6 +385,8 @@ def save_prepared(data: PreparedData, path: Path) -> None:
         "format": PREPARED_FORMAT,
         "train_images": data.train.images.cpu().contiguous(),
         "train_labels": data.train.labels.cpu().contiguous(),
+        "val_images": data.val.images.cpu().contiguous(),
+        "val_labels": data.val.labels.cpu().contiguous(),
         "test_images": data.test.images.cpu().contiguous(),
         "test_labels": data.test.labels.cpu().contiguous(),
         "name": data.name,
@@ -379,8 +410,11 @@ def save_prepared(data: PreparedData, path: Path) -> None:
     logger.info("saved prepared data %s to %s", data.name, path)
 
 
-def load_prepared(path: Path) -> PreparedData:
+def load_prepared(path: Path, *, with_test: bool = False) -> PreparedData:
     """Read a file written by `save_prepared`, checking its format and checksum.
+
+    The test split is locked (any use raises `TestSplitLocked`) unless `with_test`, which only
+    the final evaluation passes.
 
     Raises `DataNotFoundError` when the file is absent and `ValueError` when it is
     unreadable or inconsistent (delete it and rerun the prepare stage).
@@ -402,6 +436,7 @@ def load_prepared(path: Path) -> PreparedData:
     try:
         data = PreparedData(
             train=Split(images=payload["train_images"], labels=payload["train_labels"]),
+            val=Split(images=payload["val_images"], labels=payload["val_labels"]),
             test=Split(images=payload["test_images"], labels=payload["test_labels"]),
             name=str(payload["name"]), num_classes=int(payload["num_classes"]),
             mean=tuple(float(v) for v in payload["mean"]),
@@ -410,10 +445,12 @@ def load_prepared(path: Path) -> PreparedData:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"prepared data file {path} is incomplete or inconsistent ({exc}); "
                          f"{broken}.") from exc
-    actual = _checksum(data.train, data.test)
+    actual = _checksum(data.train, data.val, data.test)
     if actual != data.checksum:
         raise ValueError(f"prepared data file {path} fails its checksum (stored {data.checksum}, "
                          f"computed {actual}); {broken}.")
+    if not with_test:
+        data.test = _LockedSplit()  # type: ignore[assignment]
     return data
 
 
@@ -427,7 +464,8 @@ def data_summary(data: PreparedData) -> dict[str, Any]:
 
     return {"name": data.name, "source": data.source, "checksum": data.checksum,
             "num_classes": data.num_classes, "mean": list(data.mean), "std": list(data.std),
-            "train": split_summary(data.train), "test": split_summary(data.test)}
+            "train": split_summary(data.train), "val": split_summary(data.val),
+            "test": split_summary(data.test)}
 
 
 # ----------------------------------------------------------------------------- batches

@@ -15,10 +15,10 @@ SIGMA = 0.5
 DEMO_PROFILE = {
     "runtime": {"device": "cpu"},
     "data": {"dataset": "mnist-embedded"},
-    "train": {"epochs": 10, "lr": 0.01, "sigma_train": SIGMA, "curve_chips": 0},
+    "train": {"epochs": 10, "optimizer": "adam", "lr": 1e-3, "sigma_train": SIGMA, "val_chips": 5},
     "methods": {"methods": ["clean", "nit", "nit_bnrecal", "tsb"], "tsb_early_fraction": 0.2,
-                "bnrecal_images": 1000},
-    "tsb": {"width": 8, "epochs": 2, "batch_size": 64, "chip_batch": 5},
+                "nit_bnrecal": {"images": 1000}},
+    "tsb": {"width": 8, "epochs": 2, "lr": [0.01], "batch_size": 64, "chip_batch": 5},
     "evaluation": {"sigmas": [0.0, SIGMA], "operating_sigma": SIGMA, "chips": 20, "tsb_chips": 10,
                    "chip_batch": 5, "batch_size": 100},
     "ablation": {"widths": [], "placements": [], "sharings": [], "modes": [], "sigma_reads": []},

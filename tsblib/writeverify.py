@@ -256,11 +256,15 @@ def _validate_mapping(n_weights: int, n_verified_weights: int, sigma: float, dev
 
 
 def mapping_cost(n_weights: int, n_verified_weights: int, sigma: float, device: DeviceConfig,
-                 wv: WriteVerifyConfig, cost: MappingCostConfig) -> MappingCost:
-    """Expected cost of mapping `n_weights` weights, `n_verified_weights` of them write-verified.
+                 wv: WriteVerifyConfig, cost: MappingCostConfig,
+                 read_back_weights: int = 0) -> MappingCost:
+    """Expected cost of mapping `n_weights` weights, `n_verified_weights` of them write-verified,
+    and reading back `read_back_weights` of them once after programming.
 
     Each device of an unverified weight gets one pulse and no read; each device of a verified
-    weight gets E[iterations] pulses and E[iterations] reads, with delta = `delta_for(sigma, wv)`.
+    weight gets E[iterations] pulses and E[iterations] reads, with delta = `delta_for(sigma, wv)`;
+    each device read back costs one more read (TSB reads its programmed backbone once, so that the
+    block can be fine-tuned for the chip).
     time = (pulses * pulse_time + reads * read_time) / parallel_devices;
     energy = pulses * pulse_energy + reads * read_energy.
     """
@@ -270,7 +274,10 @@ def mapping_cost(n_weights: int, n_verified_weights: int, sigma: float, device: 
     verified = n_verified_weights * per_weight
     iterations = expected_iterations(sigma, delta_for(sigma, wv))
     pulses = float(devices - verified) + verified * iterations
-    reads = verified * iterations
+    if not 0 <= read_back_weights <= n_weights:
+        raise ValueError(f"read_back_weights = {read_back_weights!r} is not allowed: expected "
+                         f"0 <= read_back_weights <= n_weights = {n_weights}")
+    reads = verified * iterations + read_back_weights * per_weight
     time_s = (pulses * cost.pulse_time_s + reads * cost.read_time_s) / cost.parallel_devices
     energy_j = pulses * cost.pulse_energy_j + reads * cost.read_energy_j
     return MappingCost(devices=devices, verified_devices=verified, write_pulses=pulses,

@@ -3,13 +3,29 @@ with the chip's programmed weights (a digital fix that needs no write-verify).""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from tsblib.config import RuntimeConfig
+from tsblib.config import ConfigError, RuntimeConfig
+from tsblib.methods.context import EvalContext, PerChip, Point
+from tsblib.methods.registry import MethodSpec, register
 from tsblib.runtime import autocast
+
+
+@dataclass(frozen=True)
+class BNRecalParams:
+    """Parameters of NIT + BN recalibration."""
+
+    images: int = 2000
+    """Training images used to re-estimate each chip's BatchNorm statistics."""
+
+    def validate(self) -> None:
+        if self.images < 1:
+            raise ConfigError(f"methods.nit_bnrecal.images = {self.images!r} is not allowed: "
+                              f"expected an integer >= 1. Fix it in params.yaml.")
 
 
 def bn_buffer_names(model: nn.Module) -> list[str]:
@@ -46,3 +62,30 @@ def recalibrate_chips(model: nn.Module, stacked: dict[str, torch.Tensor],
     per_chip = [recalibrate(model, {n: w[i] for n, w in stacked.items()}, batches, runtime)
                 for i in range(k)]
     return {n: torch.stack([chip[n] for chip in per_chip]) for n in per_chip[0]}
+
+
+def recalibration_hook(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+                       runtime: RuntimeConfig | None = None) -> PerChip:
+    """The `per_chip` hook of `monte_carlo` that re-estimates each chip's BatchNorm statistics
+    on `batches` (training images)."""
+
+    def hook(index: list[int], stacked: dict[str, torch.Tensor]):
+        return stacked, recalibrate_chips(model, stacked, batches, runtime)
+
+    return hook
+
+
+def evaluate(ctx: EvalContext):
+    """The NIT model on every chip of the sweep, each chip's BatchNorm re-estimated."""
+    model, clean = ctx.trained("nit")
+    images = ctx.exp.methods.of("nit_bnrecal").images
+    hook = recalibration_hook(model, ctx.calibration(images), ctx.profile.runtime)
+    for sigma in ctx.exp.evaluation.sigmas:
+        yield Point("nit_bnrecal", sigma, clean,
+                    ctx.monte_carlo(model, sigma, desc=f"bn recal s={sigma}", per_chip=hook))
+
+
+SPEC = register(MethodSpec(
+    name="nit_bnrecal", label="NIT + BN recalibration", color="#17becf", marker="D", order=2,
+    description="NIT model, per-chip BatchNorm statistics re-estimated on training images",
+    trained_from="nit", evaluate=evaluate, params=BNRecalParams, claims_baseline=True))

@@ -3,22 +3,33 @@
 Chips are fine-tuned together, stacked along the channels (`tsblib.chipbatch`)."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from tsblib import writeverify
+from tsblib import io, writeverify
 from tsblib.chipbatch import chip_batched
-from tsblib.config import (DeviceConfig, NoiseModel, RuntimeConfig, TSBConfig,
-                           WriteVerifyConfig)
+from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, NoiseModel,
+                           Placement, RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
 from tsblib.data import Batches, PreparedData
+from tsblib.evaluate import monte_carlo
+from tsblib.methods import bnrecal
+from tsblib.methods.context import EvalContext, Point, split_batches
+from tsblib.methods.registry import MethodSpec, register, register_extra
 from tsblib.runtime import autocast, use_channels_last
-from tsblib.tsb import tsb_weight_names
-from tsblib.variation import chip_seed, error_std_factor, mapped_weight_names, sample_chips, training_noise
+from tsblib.tsb import insert_tsb, tsb_weight_names
+from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, sample_chips,
+                              training_noise, weight_error)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,19 +85,19 @@ def _residual_noise(blocks: dict[str, torch.Tensor], sigma: float, device: Devic
 def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
              device_model: DeviceConfig, wv: WriteVerifyConfig, *, chip_params: dict[str, torch.Tensor] | None,
              seed: int, device: torch.device, runtime: RuntimeConfig,
-             progress: bool = True) -> FinetuneResult:
+             progress: bool = True, lr: float | None = None) -> FinetuneResult:
     """Fine-tune the block of `model` (which carries an inserted, zero-initialised TSB).
 
     per-chip mode: `chip_params` holds K chips' read-back backbone weights [K, ...]; one block
     per chip is trained against its chip. shared-noise mode: `chip_params` is None; one block is
-    trained against a fresh backbone error at `sigma` every step.
+    trained against a fresh backbone error at `sigma` every step. `lr` overrides `cfg.lr[0]`.
     """
     model.eval()  # BatchNorm statistics frozen
     names = tsb_weight_names(model)
     params = {n: p.detach() for n, p in model.named_parameters()}
     k = 1 if chip_params is None else next(iter(chip_params.values())).shape[0]
     blocks = {n: torch.zeros(k, *params[n].shape, device=device, requires_grad=True) for n in names}
-    opt = torch.optim.Adam(list(blocks.values()), lr=cfg.lr)
+    opt = torch.optim.Adam(list(blocks.values()), lr=lr if lr is not None else cfg.lr[0])
     order = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     cl = use_channels_last(runtime, device)
@@ -122,3 +133,207 @@ def programmed_backbones(model: nn.Module, sigma: float, device_model: DeviceCon
     """The programmed backbone weights of chips `seeds` (stacked), as deployment sees them."""
     return sample_chips(dict(model.named_parameters()), backbone_names(model), sigma,
                         device_model, seeds)
+
+
+# ----------------------------------------------------------------------------- variants
+
+@dataclass(frozen=True)
+class Variant:
+    """A TSB variant: its name in results, its block config, and which ablation it belongs to."""
+
+    name: str
+    """'tsb' for the default, else 'tsb_<setting>'."""
+    cfg: TSBConfig
+    """Block and fine-tuning settings."""
+    ablation: str
+    """Ablation family ('default', 'width', 'placement', 'sharing', 'mode', 'read_noise')."""
+    setting: str
+    """The value varied, as text."""
+
+
+def tsb_variants(exp: ExperimentConfig) -> list[Variant]:
+    """The default TSB and every ablation variant of `exp` that differs from it."""
+    base = exp.tsb
+    out = [Variant("tsb", base, "default", "default")]
+    seen = {base}
+
+    def add(name: str, cfg: TSBConfig, ablation: str, setting: str) -> None:
+        if cfg not in seen:
+            seen.add(cfg)
+            out.append(Variant(name, cfg, ablation, setting))
+
+    for w in exp.ablation.widths:
+        add(f"tsb_width{w}", dataclasses.replace(base, width=w), "width", str(w))
+    for p in exp.ablation.placements:
+        add(f"tsb_placement_{p}", dataclasses.replace(base, placement=Placement(p)), "placement", p)
+    for s in exp.ablation.sharings:
+        add(f"tsb_sharing_{s}", dataclasses.replace(base, sharing=Sharing(s)), "sharing", s)
+    for m in exp.ablation.modes:
+        add(f"tsb_mode_{m}", dataclasses.replace(base, mode=FinetuneMode(m)), "mode", m)
+    for r in exp.ablation.sigma_reads:
+        add(f"tsb_read{r:g}", dataclasses.replace(base, sigma_read=r), "read_noise", f"{r:g}")
+    return out
+
+
+def tsb_model(backbone: nn.Module, cfg: TSBConfig) -> nn.Module | None:
+    """A copy of `backbone` with the block inserted, or None when `cfg.width` does not fit."""
+    model = copy.deepcopy(backbone)
+    try:
+        return insert_tsb(model, cfg)
+    except ValueError as exc:
+        log.warning("skipping TSB variant: %s", exc)
+        return None
+
+
+def variant_sigmas(variant: Variant, exp: ExperimentConfig) -> tuple[float, ...]:
+    """Sigmas a variant is fine-tuned and evaluated at: sigma = 0 (the deployed model's
+    noise-free accuracy, the own-gap reference) and the sweep for the default TSB, the operating
+    point for ablation variants."""
+    ev = exp.evaluation
+    sigmas = ev.sigmas if variant.name == "tsb" else (ev.operating_sigma,)
+    return (0.0,) + tuple(s for s in sigmas if s != 0.0)
+
+
+def chips_at(sigma: float, exp: ExperimentConfig) -> int:
+    """Per-chip TSB chips at `sigma`: one at sigma = 0 (every chip is the same), else tsb_chips."""
+    return 1 if sigma == 0 else exp.evaluation.tsb_chips
+
+
+def chip_groups(chips: int, size: int) -> Iterator[list[int]]:
+    """Chip indices 0..chips-1 in groups of at most `size`."""
+    for start in range(0, chips, size):
+        yield list(range(start, min(start + size, chips)))
+
+
+def finetune_chips(model: nn.Module, data: PreparedData, exp: ExperimentConfig, cfg: TSBConfig,
+                   sigma: float, device_model: DeviceConfig, wv: WriteVerifyConfig,
+                   device: torch.device, runtime: RuntimeConfig, lr: float, *,
+                   chips: int | None = None, eval_seed: int | None = None,
+                   progress: bool = True) -> tuple[dict[str, torch.Tensor], float, int]:
+    """Blocks for every chip at `sigma` ([chips, c, c] per block name; [1, c, c] in shared-noise
+    mode), seconds spent, and the number of chips that cost serves."""
+    chips = chips_at(sigma, exp) if chips is None else chips
+    seed = exp.evaluation.seed if eval_seed is None else eval_seed
+    if cfg.mode is FinetuneMode.SHARED_NOISE:
+        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=None,
+                          seed=chip_seed(seed, sigma, 0, "ft"), device=device, runtime=runtime,
+                          progress=progress, lr=lr)
+        # one block serves every chip: its cost per chip is the total over the chips it serves
+        return {n: w.cpu() for n, w in result.blocks.items()}, result.seconds, chips
+    parts: dict[str, list[torch.Tensor]] = {}
+    seconds = 0.0
+    for index in chip_groups(chips, cfg.chip_batch):
+        seeds = [chip_seed(seed, sigma, k, "chip") for k in index]
+        programmed = programmed_backbones(model, sigma, device_model, seeds)
+        seen = read_back(programmed, cfg.sigma_read, seeds)
+        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=seen,
+                          seed=seeds[0], device=device, runtime=runtime, progress=progress, lr=lr)
+        seconds += result.seconds
+        for n, w in result.blocks.items():
+            parts.setdefault(n, []).append(w.cpu())
+    return {n: torch.cat(ws) for n, ws in parts.items()}, seconds, chips
+
+
+def written_blocks_hook(model: nn.Module, blocks: dict[str, torch.Tensor], sigma: float,
+                        seed: int, device_model: DeviceConfig, wv: WriteVerifyConfig,
+                        shared: bool, device: torch.device):
+    """The `per_chip` hook of `monte_carlo` that adds each chip's fine-tuned block, written with
+    write-verify (its residual error drawn per chip), to the chip's programmed backbone."""
+    names = tsb_weight_names(model)
+
+    def hook(index: list[int], stacked: dict[str, torch.Tensor]):
+        out = dict(stacked)
+        for n in names:
+            tuned = blocks[n][[0] * len(index)] if shared else blocks[n][index]
+            written = []
+            for k, w in zip(index, tuned):
+                g = torch.Generator().manual_seed(chip_seed(seed, sigma, k, f"wv/{n}"))
+                written.append(w + weight_error(w, sigma, device_model, g, True, wv))
+            out[n] = torch.stack(written).to(device)
+        return out, {}
+
+    return hook
+
+
+def select_lr(model: nn.Module, data: PreparedData, exp: ExperimentConfig,
+              device_model: DeviceConfig, wv: WriteVerifyConfig, device: torch.device,
+              runtime: RuntimeConfig, progress: bool = True) -> tuple[float, list[dict]]:
+    """The fine-tuning learning rate of `exp.tsb.lr` with the best mean validation accuracy of
+    one chip batch at the operating sigma (chips seeded apart from the evaluation's), and the
+    evidence rows. A single candidate is returned as is, with no rows."""
+    cfg = exp.tsb
+    if len(cfg.lr) == 1:
+        return cfg.lr[0], []
+    sigma = exp.evaluation.operating_sigma
+    chips = min(cfg.chip_batch, exp.evaluation.tsb_chips)
+    seed = exp.evaluation.seed + 1  # validation chips are not the evaluation's chips
+    val = split_batches(data, data.val, exp.evaluation.batch_size, device,
+                        use_channels_last(runtime, device))
+    rows = []
+    for lr in cfg.lr:
+        blocks, _, _ = finetune_chips(model, data, exp, cfg, sigma, device_model, wv, device,
+                                      runtime, lr, chips=chips, eval_seed=seed, progress=progress)
+        hook = written_blocks_hook(model, blocks, sigma, seed, device_model, wv,
+                                   cfg.mode is FinetuneMode.SHARED_NOISE, device)
+        stats = monte_carlo(model, backbone_names(model), sigma, device_model, val, chips=chips,
+                            seed=seed, chip_batch=chips, wv=wv, runtime=runtime, progress=False,
+                            tag="chip", per_chip=hook)
+        rows.append({"model": exp.model, "lr": lr, "sigma": sigma, "chips": chips,
+                     "val_acc_mean": stats.mean, "val_acc_ci95": stats.ci95})
+    best = max(rows, key=lambda r: r["val_acc_mean"])
+    for r in rows:
+        r["selected"] = r is best
+    return best["lr"], rows
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+def evaluate(ctx: EvalContext):
+    """TSB variants: each chip's programmed backbone (the same draw the fine-tuning saw) plus
+    its fine-tuned block written with write-verify; and the early backbone alone / with BN recal.
+    The own-gap reference of a variant is its accuracy at sigma = 0 (backbone plus block)."""
+    exp, profile = ctx.exp, ctx.profile
+    ev = exp.evaluation
+    backbone, backbone_clean = ctx.trained("tsb_backbone")
+    sigma = ev.operating_sigma
+    names = mapped_weight_names(backbone)
+    yield Point("tsb_backbone_only", sigma, backbone_clean, ctx.monte_carlo(
+        backbone, sigma, chips=ev.tsb_chips, desc="backbone only", names=names))
+    hook = bnrecal.recalibration_hook(
+        backbone, ctx.calibration(exp.methods.of("nit_bnrecal").images), profile.runtime)
+    yield Point("tsb_backbone_bnrecal", sigma, backbone_clean, ctx.monte_carlo(
+        backbone, sigma, chips=ev.tsb_chips, desc="backbone + BN recal", names=names,
+        per_chip=hook))
+    for variant in tsb_variants(exp):
+        model = tsb_model(backbone, variant.cfg)
+        if model is None:
+            continue
+        path = ctx.paths.finetune_checkpoint(exp.model, variant.name)
+        ckpt = io.load_checkpoint(path, "finetune")
+        reference = None
+        for s in variant_sigmas(variant, exp):
+            if repr(s) not in ckpt["blocks"]:
+                raise io.StageInputError(f"{path} has no blocks for sigma {s}; rerun the "
+                                         f"'finetune' stage")
+            hook = written_blocks_hook(model, ckpt["blocks"][repr(s)], s, ev.seed, profile.device,
+                                       profile.write_verify,
+                                       variant.cfg.mode is FinetuneMode.SHARED_NOISE, ctx.device)
+            stats = ctx.monte_carlo(model, s, chips=chips_at(s, exp), desc=f"{variant.name} s={s}",
+                                    names=backbone_names(model), per_chip=hook)
+            reference = stats.mean if reference is None else reference
+            yield Point(variant.name, s, reference, stats)
+
+
+def _check(exp: ExperimentConfig) -> None:
+    if 0.0 not in exp.evaluation.sigmas:
+        raise ConfigError(f"models.{exp.model}.evaluation.sigmas = {list(exp.evaluation.sigmas)} is "
+                          f"not allowed with method 'tsb': expected 0.0 among them (TSB's own gap "
+                          f"is measured from its accuracy at sigma = 0). Fix it in params.yaml.")
+
+
+SPEC = register(MethodSpec(
+    name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
+    description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
+    trained_from="tsb_backbone", evaluate=evaluate, check=_check))
+register_extra("tsb_backbone_only", "TSB backbone, no block", "#ff7f0e", "h")
+register_extra("tsb_backbone_bnrecal", "TSB backbone + BN recalibration", "#e377c2", "d")

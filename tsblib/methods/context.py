@@ -1,0 +1,161 @@
+"""What a method's training objective and deployment step are handed by the pipeline:
+`TrainContext`, `EvalContext` (trained models, test batches, Monte Carlo) and `Point`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from tsblib import io
+from tsblib.config import DeviceConfig, ExperimentConfig, ProfileConfig, RuntimeConfig
+from tsblib.data import Batches, PreparedData, Split
+from tsblib.evaluate import ChipStats, accuracy, monte_carlo
+from tsblib.models import build_model
+from tsblib.paths import ProfilePaths
+from tsblib.runtime import use_channels_last
+from tsblib.variation import mapped_weight_names
+
+BatchList = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class TrainContext:
+    """Inputs of a training-objective factory."""
+
+    model: nn.Module
+    """The freshly built model to be trained."""
+    exp: ExperimentConfig
+    """The experiment (recipe in `exp.train`, method parameters in `exp.methods`)."""
+    device_model: DeviceConfig
+    """Device-variation model of the profile."""
+    dataset: str
+    """Data set name ('mnist', 'cifar10', ...), for parameters that depend on it."""
+
+    @property
+    def names(self) -> list[str]:
+        """Weights mapped to devices (the ones noise is injected into)."""
+        return mapped_weight_names(self.model)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One evaluated point of a method: its chips' accuracies at one sigma."""
+
+    method: str
+    """Results name (a method, a TSB variant such as 'tsb_width16', or 'tsb_backbone_only')."""
+    sigma: float
+    """Device-variation sigma."""
+    clean_acc: float
+    """Noise-free accuracy of the deployed model (the own-gap reference)."""
+    stats: ChipStats
+    """Accuracy of every chip."""
+    swim_p: float | None = None
+    """SWIM: percentage of weights write-verified."""
+
+
+def load_trained_model(paths: ProfilePaths, exp: ExperimentConfig, run: str,
+                       device: torch.device) -> tuple[nn.Module, dict]:
+    """The model of training run `run` ('clean', 'nit', 'tsb_backbone', ...) from the 'train'
+    stage (eval mode, on `device`) and its checkpoint."""
+    path = paths.train_checkpoint(exp.model, run)
+    ckpt = io.load_checkpoint(path, "train")
+    if ckpt.get("model") != exp.model:
+        raise io.StageInputError(f"{path} holds model {ckpt.get('model')!r}, not {exp.model!r}; "
+                                 f"rerun the 'train' stage")
+    model = build_model(exp.model, exp.num_classes)
+    model.load_state_dict(ckpt["state"])
+    return model.to(device).eval(), ckpt
+
+
+def calibration_batches(data: PreparedData, images: int, device: torch.device,
+                        channels_last: bool) -> BatchList:
+    """The first `images` training images after a fixed shuffle (BN recalibration, SWIM
+    sensitivity): training data only, never validation or test."""
+    gen = torch.Generator().manual_seed(12345)
+    batches = Batches(data.train, 250, mean=data.mean, std=data.std, device=device, shuffle=True,
+                      generator=gen, channels_last=channels_last)
+    out, seen = [], 0
+    for x, y in batches:
+        if seen >= images:
+            break
+        out.append((x, y))
+        seen += y.numel()
+    return out
+
+
+def split_batches(data: PreparedData, split: Split, batch_size: int, device: torch.device,
+                  channels_last: bool) -> BatchList:
+    """`split` as normalised evaluation batches on `device`."""
+    return list(Batches(split, batch_size, mean=data.mean, std=data.std, device=device,
+                        channels_last=channels_last))
+
+
+@dataclass
+class EvalContext:
+    """Inputs of a method's deployment step in the 'evaluate' stage."""
+
+    profile: ProfileConfig
+    """The profile (device model, write-verify, runtime)."""
+    exp: ExperimentConfig
+    """The experiment being evaluated."""
+    paths: ProfilePaths
+    """Where the trained and fine-tuned checkpoints are."""
+    device: torch.device
+    """Where tensors are computed."""
+    data: PreparedData
+    """The prepared data, test split included (only this stage may read it)."""
+    test: BatchList
+    """The test split as evaluation batches."""
+    progress: bool = True
+    """Show progress bars."""
+    _models: dict[str, tuple[nn.Module, float]] = field(default_factory=dict)
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether batches are channels-last."""
+        return use_channels_last(self.profile.runtime, self.device)
+
+    def trained(self, run: str) -> tuple[nn.Module, float]:
+        """The deployed model of training run `run` and its noise-free test accuracy (cached)."""
+        if run not in self._models:
+            model, _ = load_trained_model(self.paths, self.exp, run, self.device)
+            self._models[run] = (model, accuracy(model, self.test, self.profile.runtime))
+        return self._models[run]
+
+    def monte_carlo(self, model: nn.Module, sigma: float, *, chips: int | None = None,
+                    desc: str = "chips", names: list[str] | None = None, **kw: Any) -> ChipStats:
+        """Accuracy of `chips` seeded chips of `model` (default `evaluation.chips`) at `sigma`
+        on the test split; `kw` goes to `tsblib.evaluate.monte_carlo` (verify, per_chip)."""
+        ev = self.exp.evaluation
+        return monte_carlo(model, names or mapped_weight_names(model), sigma, self.profile.device,
+                           self.test, chips=chips or ev.chips, seed=ev.seed,
+                           chip_batch=ev.chip_batch, wv=self.profile.write_verify,
+                           runtime=self.profile.runtime, progress=self.progress, tag="chip",
+                           desc=desc, **kw)
+
+    def calibration(self, images: int) -> BatchList:
+        """`images` training images (see `calibration_batches`)."""
+        return calibration_batches(self.data, images, self.device, self.channels_last)
+
+    def runtime(self) -> RuntimeConfig:
+        """The profile's runtime settings."""
+        return self.profile.runtime
+
+
+PerChip = Callable[[list[int], dict[str, torch.Tensor]],
+                   tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]]
+"""A `monte_carlo` hook: (chip indices, stacked chip weights) -> (weights, BN buffers)."""
+
+
+def programmed_once(run: str) -> Callable[[EvalContext], Any]:
+    """The deployment step of a method whose trained model `run` is programmed once, without
+    write-verify: every chip of the sigma sweep, noise-free accuracy as the own-gap reference."""
+
+    def evaluate(ctx: EvalContext):
+        model, clean = ctx.trained(run)
+        for sigma in ctx.exp.evaluation.sigmas:
+            yield Point(run, sigma, clean, ctx.monte_carlo(model, sigma, desc=f"{run} s={sigma}"))
+
+    return evaluate

@@ -1,0 +1,22 @@
+"""Full write-verify: the NIT model with every weight program-and-verified (DESIGN section 2):
+the accuracy ceiling of deployment, at the highest mapping cost."""
+from __future__ import annotations
+
+from tsblib.methods.context import EvalContext, Point
+from tsblib.methods.registry import MethodSpec, register
+from tsblib.variation import mapped_weight_names
+
+
+def evaluate(ctx: EvalContext):
+    """Every chip of the sweep with all mapped weights write-verified."""
+    model, clean = ctx.trained("nit")
+    verify = {n: True for n in mapped_weight_names(model)}
+    for sigma in ctx.exp.evaluation.sigmas:
+        yield Point("full_wv", sigma, clean,
+                    ctx.monte_carlo(model, sigma, desc=f"full_wv s={sigma}", verify=verify))
+
+
+SPEC = register(MethodSpec(
+    name="full_wv", label="full write-verify", color="#9467bd", marker="v", order=4,
+    description="NIT model, every weight write-verified", trained_from="nit", evaluate=evaluate,
+    claims_baseline=True, write_verify=True))

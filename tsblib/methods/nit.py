@@ -1,0 +1,47 @@
+"""Noise-injection training (NIT): a fresh chip-like weight error on every forward; the model
+is programmed once. Its early snapshot is the TSB backbone (DESIGN sections 3 and 5)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from tsblib.config import DeviceConfig
+from tsblib.methods.context import TrainContext, programmed_once
+from tsblib.methods.registry import MethodSpec, register
+from tsblib.variation import training_noise
+
+
+@dataclass
+class NITObjective:
+    """Cross-entropy of one forward with a fresh weight error at `sigma` on `names`."""
+
+    names: list[str]
+    """Weights mapped to devices."""
+    sigma: float
+    """Noise-injection sigma."""
+    device: DeviceConfig
+    """Device-variation model."""
+    extra: nn.Module | None = None
+
+    def __call__(self, model: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor,
+                 y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noisy = training_noise(params, self.names, self.sigma, self.device, generator)
+        return nn.functional.cross_entropy(functional_call(model, {**params, **noisy}, (x,)), y)
+
+
+def nit_objective(names: list[str], sigma: float, device: DeviceConfig) -> NITObjective:
+    """Noise-injection training: a fresh chip-like weight error on every forward."""
+    return NITObjective(names, sigma, device)
+
+
+def _objective(ctx: TrainContext) -> NITObjective:
+    return nit_objective(ctx.names, ctx.exp.train.sigma_train, ctx.device_model)
+
+
+SPEC = register(MethodSpec(
+    name="nit", label="NIT (noise-injection training)", color="#1f77b4", marker="s", order=1,
+    description="noise injection at sigma_train, programmed once", trained_from="nit",
+    objective=_objective, evaluate=programmed_once("nit"), claims_baseline=True))

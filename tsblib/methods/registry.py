@@ -1,0 +1,143 @@
+"""The method registry: one `MethodSpec` per training or deployment method, declared in the
+method's own module. Config, stages, report and figures read it instead of lists of names.
+
+Adding a method = one module under `tsblib/methods/` that calls `register(MethodSpec(...))`;
+every module of this package is imported when the registry is first read.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+if TYPE_CHECKING:  # pragma: no cover - type names only
+    from tsblib.config import ExperimentConfig
+    from tsblib.methods.context import EvalContext, Point, TrainContext
+    from tsblib.methods.training import Objective
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything the pipeline needs to know about one method."""
+
+    name: str
+    """Name in params.yaml and in the results files."""
+    label: str
+    """Readable name on figures and tables."""
+    color: str
+    """Matplotlib colour, the same in every figure."""
+    marker: str
+    """Matplotlib marker."""
+    order: int
+    """Position in figures and tables (DESIGN section 5 order)."""
+    description: str
+    """One line: what the method trains and how it deploys."""
+    trained_from: str
+    """Training run whose model the method deploys: its own name when it trains, 'nit', or
+    'tsb_backbone' (the early NIT snapshot)."""
+    objective: Callable[[TrainContext], Objective] | None = None
+    """Training objective factory; set exactly when the method has its own training run."""
+    evaluate: Callable[[EvalContext], Iterator[Point]] | None = None
+    """Deployment and Monte Carlo evaluation; yields one `Point` per (variant, sigma)."""
+    params: type | None = None
+    """Parameters dataclass (`methods: {<name>: {...}}` in params.yaml), or None."""
+    check: Callable[[ExperimentConfig], None] | None = None
+    """Validation that needs the whole experiment (e.g. a beta that must be known for the model)."""
+    claims_baseline: bool = False
+    """Reported as a baseline in the headline claims (gap improvement against it)."""
+    write_verify: bool = False
+    """Deploys with write-verify on the backbone (excluded from the 'strongest baseline without
+    write-verify')."""
+    forwards_per_step: Callable[[ExperimentConfig], float] | None = None
+    """Forward passes per training step relative to one plain forward (training FLOPs); None = 1."""
+    selects_epoch_on: str = "chips"
+    """What picks the deployed epoch on validation: 'chips' (mean accuracy of validation chips
+    at sigma_train) or 'clean' (noise-free accuracy)."""
+
+    @property
+    def trains(self) -> bool:
+        """Whether the method has its own training run."""
+        return self.objective is not None
+
+    def forwards(self, exp: ExperimentConfig) -> float:
+        """Forward passes per training step (1 for a plain forward)."""
+        return 1.0 if self.forwards_per_step is None else float(self.forwards_per_step(exp))
+
+
+METHODS: dict[str, MethodSpec] = {}
+"""Registered methods by name (filled when `tsblib.methods` is imported)."""
+
+EXTRA_LABELS: dict[str, tuple[str, str, str]] = {}
+"""Results rows that are not methods of their own (e.g. the TSB backbone without its block):
+name -> (label, colour, marker)."""
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    """Add `spec` to the registry; a second method with the same name is an error."""
+    if spec.name in METHODS and METHODS[spec.name] is not spec:
+        raise ValueError(f"method {spec.name!r} is registered twice")
+    if (spec.objective is None) == (spec.trained_from == spec.name):
+        raise ValueError(f"method {spec.name!r}: trained_from must be its own name exactly when "
+                         f"it has a training objective")
+    METHODS[spec.name] = spec
+    return spec
+
+
+def register_extra(name: str, label: str, color: str, marker: str) -> None:
+    """Label and style of a results row that is not a method of its own."""
+    EXTRA_LABELS[name] = (label, color, marker)
+
+
+_loaded = False
+
+
+def _load_all() -> None:
+    """Import every module of `tsblib.methods` once, so that each registers its method."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import tsblib.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def all_methods() -> dict[str, MethodSpec]:
+    """Every registered method by name (imports the method modules on first use)."""
+    _load_all()
+    return METHODS
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec of method `name`; an unknown name lists the known ones."""
+    _load_all()
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known methods: {sorted(METHODS)}. Add a module "
+                         f"under tsblib/methods/ that registers it.")
+    return METHODS[name]
+
+
+def ordered(names: Any = None) -> list[MethodSpec]:
+    """Specs of `names` (default: every registered method) in figure order."""
+    _load_all()
+    specs = METHODS.values() if names is None else [get_method(n) for n in names]
+    return sorted(specs, key=lambda s: s.order)
+
+
+def label(name: str) -> str:
+    """Readable name of a method or extra results row (the name itself when unknown)."""
+    _load_all()
+    if name in METHODS:
+        return METHODS[name].label
+    return EXTRA_LABELS.get(name, (name, "", ""))[0]
+
+
+def style(name: str) -> tuple[str, str]:
+    """(colour, marker) of a method or extra results row."""
+    _load_all()
+    if name in METHODS:
+        return METHODS[name].color, METHODS[name].marker
+    label_, color, marker = EXTRA_LABELS.get(name, (name, "#7f7f7f", "o"))
+    return color, marker
