@@ -15,8 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import device_from_args, peak_lines, timed  # noqa: E402
 
-from tsblib.config import DeviceConfig, MethodsConfig, RuntimeConfig, TrainConfig, TSBConfig  # noqa: E402
-from tsblib.methods.training import make_objective  # noqa: E402
+from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig  # noqa: E402
+from tsblib.methods.nit import nit_objective  # noqa: E402
+from tsblib.variation import mapped_weight_names  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
 from tsblib.runtime import autocast, use_channels_last  # noqa: E402
 from tsblib.tsb import insert_tsb, tsb_overhead  # noqa: E402
@@ -31,7 +32,7 @@ def throughput(name: str, device: torch.device, batch: int, steps: int,
     cl = use_channels_last(runtime, device)
     if cl:
         model = model.to(memory_format=torch.channels_last)
-    obj = make_objective("nit", model, TrainConfig(sigma_train=0.3), MethodsConfig(), DeviceConfig())
+    obj = nit_objective(mapped_weight_names(model), 0.3, DeviceConfig())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     params = dict(model.named_parameters())
     gen = torch.Generator(device=device).manual_seed(0)

@@ -21,8 +21,12 @@ def test_embedded_profile_is_the_default():
     assert profile.device.convention is SigmaConvention.DEVICE_RANGE
 
 
+NFT_BETAS = {"nft_ovf": {"beta": 0.01}, "nft_irs": {"beta": 0.01}}
+"""LeNet-3 has no authors' NFT beta: a profile that runs NFT on it must state one."""
+
+
 def _raw(**over):
-    raw = {"models": {"lenet3": {}}}
+    raw = {"models": {"lenet3": {}}, "methods": dict(NFT_BETAS)}
     raw.update(over)
     return raw
 
@@ -40,6 +44,22 @@ def _raw(**over):
     ({"models": {"alexnet": {}}}, r"models = 'alexnet' is not allowed.*lenet3"),
     ({"models": {}}, r"models must map at least one model"),
     (_raw(methods={"methods": ["nit", "magic"]}), r"methods.methods = 'magic'"),
+    (_raw(train={"optimizer": "rmsprop"}),
+     r"train.optimizer = 'rmsprop' is not allowed: expected one of \['sgd', 'adam', 'adamw'\]"),
+    (_raw(methods={**NFT_BETAS, "swim": {"p": 3}}),
+     r"methods.swim.p is not a known parameter.*'p_percent'"),
+    (_raw(methods={**NFT_BETAS, "nft_magic": {}}), r"methods.nft_magic is not a known parameter"),
+    (_raw(methods={"nft_ovf": {"beta": -0.1}, "nft_irs": {"beta": 0.01}}),
+     r"methods.nft_ovf.beta = -0.1 is not allowed: expected null .* or a number >= 0"),
+    (_raw(methods={"nft_irs": {"beta": 0.01}}),
+     r"methods.nft_ovf.beta is null for 'lenet3'.*authors give no beta.*state one"),
+    (_raw(data={"val_fraction": 0.0}), r"data.val_fraction = 0.0 is not allowed: expected in \(0, 0.5\]"),
+    (_raw(data={"val_fraction": 0.7}), r"data.val_fraction = 0.7 is not allowed"),
+    (_raw(tsb={"lr": [0.01, -1.0]}), r"tsb.lr = -1.0 is not allowed"),
+    (_raw(train={"val_chips": 2}), r"train.val_chips = 2 is not allowed: expected >= 5"),
+    (_raw(selection={"recipes": [{"optimizer": "sgd", "lr": 0}]}), r"selection.recipes.lr = 0"),
+    (_raw(evaluation={"sigmas": [0.1, 0.5], "operating_sigma": 0.5}),
+     r"expected 0.0 among them \(TSB's own gap"),
     (_raw(data={"dataset": "imagenet"}), r"data.dataset = 'imagenet'"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(raw, match):
@@ -48,13 +68,18 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(raw, match):
 
 
 def test_per_model_overrides_merge_with_profile_defaults():
-    profile = profile_from_dict("t", {"train": {"epochs": 7, "lr": 0.1},
+    profile = profile_from_dict("t", {"train": {"epochs": 7, "lr": 0.1}, "methods": NFT_BETAS,
                                       "models": {"lenet3": {"train": {"epochs": 3}},
                                                  "vgg8": {"tsb": {"width": 64}}}})
     assert profile.experiment("lenet3").train.epochs == 3
     assert profile.experiment("lenet3").train.lr == 0.1
     assert profile.experiment("vgg8").train.epochs == 7
     assert profile.experiment("vgg8").tsb.width == 64
+    # VGG-8 takes the NFT authors' beta when none is stated for it
+    vgg = profile_from_dict("t", {"methods": {"nft_ovf": {"beta": None}},
+                                  "models": {"vgg8": {"data": {"dataset": "cifar10"}}}})
+    assert vgg.experiment("vgg8").methods.of("nft_ovf").resolve("vgg8", "cifar10") == 1e-3
+    assert vgg.experiment("vgg8").methods.of("nft_irs").resolve("vgg8", "cifar10") == 1e-1
 
 
 def test_unknown_profile_lists_the_defined_ones(tmp_path):

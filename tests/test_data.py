@@ -14,8 +14,9 @@ import torch
 from PIL import Image
 
 from tsblib.config import ConfigError, DataConfig
-from tsblib.data import (Batches, DataNotFoundError, PreparedData, Split, data_summary,
-                         load_dataset, load_prepared, save_prepared)
+from tsblib.data import (Batches, DataNotFoundError, PreparedData, Split, TestSplitLocked as SplitLockedError,
+                         _load_image_folder, _load_torchvision, data_summary, load_dataset,
+                         load_prepared, save_prepared)
 
 SHARED_DATASETS = Path(os.environ.get("TSB_SHARED_DATASETS")
                        or Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -37,8 +38,9 @@ def synthetic_split(n: int = 50, channels: int = 3, size: int = 16, seed: int = 
 # ----------------------------------------------------------------------------- embedded digits
 
 def test_embedded_sizes_shapes_dtypes(embedded: PreparedData) -> None:
-    assert len(embedded.train) == 4000 and len(embedded.test) == 1000
-    assert embedded.train.images.shape == (4000, 1, 28, 28)
+    assert len(embedded.train) == 3600 and len(embedded.val) == 400 and len(embedded.test) == 1000
+    assert embedded.train.images.shape == (3600, 1, 28, 28)
+    assert embedded.val.images.shape == (400, 1, 28, 28)
     assert embedded.test.images.shape == (1000, 1, 28, 28)
     assert embedded.train.images.dtype == torch.uint8
     assert embedded.train.labels.dtype == torch.int64
@@ -50,13 +52,30 @@ def test_embedded_sizes_shapes_dtypes(embedded: PreparedData) -> None:
 
 def test_embedded_split_is_stratified(embedded: PreparedData) -> None:
     train_counts = torch.bincount(embedded.train.labels, minlength=10)
+    val_counts = torch.bincount(embedded.val.labels, minlength=10)
     test_counts = torch.bincount(embedded.test.labels, minlength=10)
-    for total, test in zip((train_counts + test_counts).tolist(), test_counts.tolist()):
+    for total, test in zip((train_counts + val_counts + test_counts).tolist(), test_counts.tolist()):
         assert abs(test - 0.2 * total) <= 1
-    # train and test are disjoint: no image appears in both
-    train_rows = {bytes(row) for row in embedded.train.images.flatten(1).numpy()}
-    overlap = sum(bytes(row) in train_rows for row in embedded.test.images.flatten(1).numpy())
-    assert overlap == 0
+    # the validation split is carved from the training data, stratified
+    for pool, val in zip((train_counts + val_counts).tolist(), val_counts.tolist()):
+        assert abs(val - 0.1 * pool) <= 1
+    # train, validation and test are disjoint: no image appears in two of them
+    rows = [{bytes(r) for r in split.images.flatten(1).numpy()}
+            for split in (embedded.train, embedded.val, embedded.test)]
+    assert not rows[0] & rows[1] and not rows[0] & rows[2] and not rows[1] & rows[2]
+
+
+def test_validation_split_is_seeded_and_its_fraction_is_checked() -> None:
+    a = load_dataset(DataConfig(val_fraction=0.25, train_limit=400, test_limit=50))
+    b = load_dataset(DataConfig(val_fraction=0.25, train_limit=400, test_limit=50))
+    counts = torch.bincount(a.val.labels + 0, minlength=10) + 0
+    pool = torch.bincount(torch.cat([a.train.labels, a.val.labels]), minlength=10)
+    assert all(abs(int(v) - 0.25 * int(n)) <= 0.5 for v, n in zip(counts, pool))  # per class
+    assert torch.equal(a.val.images, b.val.images)
+    assert f"validation split: {len(a.val)}" in a.source
+    for bad in (0.0, 0.6, -0.1):
+        with pytest.raises(ConfigError, match=r"data.val_fraction = .* expected in \(0, 0.5\]"):
+            load_dataset(DataConfig(val_fraction=bad))
 
 
 def test_embedded_split_is_deterministic(embedded: PreparedData) -> None:
@@ -81,19 +100,20 @@ def test_embedded_mean_std(embedded: PreparedData) -> None:
 
 def test_train_and_test_limits(embedded: PreparedData) -> None:
     small = load_dataset(DataConfig(train_limit=100, test_limit=30))
-    assert len(small.train) == 100 and len(small.test) == 30
+    assert len(small.train) + len(small.val) == 100 and len(small.test) == 30
     assert small.train.images.shape[1:] == (1, 28, 28)
     # a seeded shuffle, not the first rows (the embedded digits are ordered by class)
     assert len(torch.unique(small.train.labels)) >= 5
     # every limited image comes from the full split
-    full_rows = {bytes(row) for row in embedded.train.images.flatten(1).numpy()}
+    full_rows = {bytes(row) for split in (embedded.train, embedded.val)
+                 for row in split.images.flatten(1).numpy()}
     assert all(bytes(row) in full_rows for row in small.train.images.flatten(1).numpy())
     assert "train limited to 100" in small.source and "test limited to 30" in small.source
     assert small.checksum != embedded.checksum
     again = load_dataset(DataConfig(train_limit=100, test_limit=30))
     assert again.checksum == small.checksum
     huge = load_dataset(DataConfig(train_limit=10**6))
-    assert len(huge.train) == 4000 and huge.checksum == embedded.checksum
+    assert len(huge.train) == 3600 and huge.checksum == embedded.checksum
 
 
 def test_invalid_config_is_rejected() -> None:
@@ -104,7 +124,8 @@ def test_invalid_config_is_rejected() -> None:
 def test_data_summary(embedded: PreparedData) -> None:
     summary = data_summary(embedded)
     assert summary["name"] == "mnist-embedded"
-    assert summary["train"]["count"] == 4000 and summary["test"]["count"] == 1000
+    assert summary["train"]["count"] == 3600 and summary["test"]["count"] == 1000
+    assert summary["val"]["count"] == 400
     assert summary["train"]["shape"] == [1, 28, 28]
     assert sum(summary["test"]["class_counts"]) == 1000
     assert summary["checksum"] == embedded.checksum and summary["source"] == embedded.source
@@ -218,14 +239,19 @@ def test_save_load_round_trip(embedded: PreparedData, tmp_path: Path) -> None:
     path = tmp_path / "prepared" / "data.pt"
     save_prepared(embedded, path)
     assert sorted(p.name for p in path.parent.iterdir()) == ["data.pt"]  # no temp file left
-    loaded = load_prepared(path)
+    loaded = load_prepared(path, with_test=True)
     assert torch.equal(loaded.train.images, embedded.train.images)
     assert torch.equal(loaded.train.labels, embedded.train.labels)
+    assert torch.equal(loaded.val.images, embedded.val.images)
     assert torch.equal(loaded.test.images, embedded.test.images)
     assert torch.equal(loaded.test.labels, embedded.test.labels)
     assert (loaded.name, loaded.num_classes, loaded.source, loaded.checksum) == \
         (embedded.name, embedded.num_classes, embedded.source, embedded.checksum)
     assert loaded.mean == embedded.mean and loaded.std == embedded.std
+    locked = load_prepared(path)  # without with_test, the test split cannot be read
+    with pytest.raises(SplitLockedError, match="evaluate"):
+        locked.test.images
+    assert torch.equal(locked.val.labels, embedded.val.labels)
     save_prepared(loaded, path)  # overwriting works and still leaves no temp file
     assert sorted(p.name for p in path.parent.iterdir()) == ["data.pt"]
 
@@ -262,7 +288,8 @@ def test_corrupt_prepared_file(embedded: PreparedData, tmp_path: Path) -> None:
 
 def test_prepared_file_with_wrong_checksum(embedded: PreparedData, tmp_path: Path) -> None:
     path = tmp_path / "data.pt"
-    tampered = PreparedData(train=embedded.train, test=embedded.test, name=embedded.name,
+    tampered = PreparedData(train=embedded.train, val=embedded.val, test=embedded.test,
+                            name=embedded.name,
                             num_classes=10, mean=embedded.mean, std=embedded.std,
                             source=embedded.source, checksum="0" * 64)
     save_prepared(tampered, path)
@@ -300,26 +327,29 @@ def test_cifar10_layout_is_converted_to_nchw(monkeypatch: pytest.MonkeyPatch) ->
             self.targets = list(range(n))
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
-    data = load_dataset(DataConfig(dataset="cifar10", root="anywhere"))
-    assert data.train.images.shape == (6, 3, 32, 32) and data.test.images.shape == (4, 3, 32, 32)
+    train, test, classes, _ = _load_torchvision(DataConfig(dataset="cifar10", root="anywhere"),
+                                                "CIFAR10")
+    assert train.images.shape == (6, 3, 32, 32) and test.images.shape == (4, 3, 32, 32)
     reference = FakeCIFAR10("anywhere", train=True, download=False).data
-    assert torch.equal(data.train.images[2, 1], torch.from_numpy(reference[2, :, :, 1]))
-    assert data.train.labels.dtype == torch.int64 and data.train.labels.tolist() == list(range(6))
-    assert data.name == "cifar10" and len(data.mean) == 3
+    assert torch.equal(train.images[2, 1], torch.from_numpy(reference[2, :, :, 1]))
+    assert train.labels.dtype == torch.int64 and train.labels.tolist() == list(range(6))
+    assert classes == 10
 
 
 @pytest.mark.skipif(not (SHARED_DATASETS / "MNIST" / "raw").is_dir(),
                     reason=f"no MNIST copy at {SHARED_DATASETS}")
 def test_mnist_from_shared_copy() -> None:
     data = load_dataset(DataConfig(dataset="mnist", root=str(SHARED_DATASETS)))
-    assert data.train.images.shape == (60000, 1, 28, 28)
+    assert data.train.images.shape == (54000, 1, 28, 28)
+    assert data.val.images.shape == (6000, 1, 28, 28)
     assert data.test.images.shape == (10000, 1, 28, 28)
-    assert torch.bincount(data.train.labels).tolist() == MNIST_TRAIN_COUNTS
+    assert (torch.bincount(data.train.labels) + torch.bincount(data.val.labels)).tolist() == \
+        MNIST_TRAIN_COUNTS
     assert data.mean[0] == pytest.approx(0.1307, abs=1e-3)
     assert data.std[0] == pytest.approx(0.3081, abs=1e-3)
     small = load_dataset(DataConfig(dataset="mnist", root=str(SHARED_DATASETS),
                                     train_limit=500, test_limit=200))
-    assert len(small.train) == 500 and len(small.test) == 200
+    assert len(small.train) + len(small.val) == 500 and len(small.test) == 200
 
 
 # ----------------------------------------------------------------------------- image folders
@@ -344,22 +374,25 @@ def test_image_folder_tree(tmp_path: Path) -> None:
     root = tmp_path / "tiny-set"
     pixels = write_tree(root, ("zebra", "ant"), per_class=3, size=(8, 6))
     (root / "train" / "ant" / "notes.txt").write_text("not an image")
-    data = load_dataset(DataConfig(dataset="image-folder", root=str(root)))
-    assert data.name == "tiny-set" and data.num_classes == 2
-    assert data.train.images.shape == (6, 3, 6, 8) and data.test.images.shape == (6, 3, 6, 8)
+    train, test, classes, source = _load_image_folder(DataConfig(dataset="image-folder",
+                                                                 root=str(root)))
+    assert classes == 2
+    assert train.images.shape == (6, 3, 6, 8) and test.images.shape == (6, 3, 6, 8)
     # classes in folder-name order (torchvision ImageFolder): ant = 0, zebra = 1
-    assert data.train.labels.tolist() == [0, 0, 0, 1, 1, 1]
-    assert torch.equal(data.test.images[0], torch.from_numpy(pixels[("test", "ant", 0)]).permute(2, 0, 1))
-    assert torch.equal(data.train.images[3], torch.from_numpy(pixels[("train", "zebra", 0)]).permute(2, 0, 1))
-    assert "ant, zebra" in data.source
-    assert len(data.mean) == 3
+    assert train.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert torch.equal(test.images[0], torch.from_numpy(pixels[("test", "ant", 0)]).permute(2, 0, 1))
+    assert torch.equal(train.images[3], torch.from_numpy(pixels[("train", "zebra", 0)]).permute(2, 0, 1))
+    assert "ant, zebra" in source
+    data = load_dataset(DataConfig(dataset="image-folder", root=str(root), val_fraction=0.34))
+    assert data.name == "tiny-set" and data.num_classes == 2 and len(data.mean) == 3
+    assert len(data.train) == 4 and len(data.val) == 2  # one validation image per class
 
 
 def test_image_folder_grayscale_has_one_channel(tmp_path: Path) -> None:
     root = tmp_path / "gray"
     write_tree(root, ("a", "b"), per_class=2, size=(5, 5), mode="L")
-    data = load_dataset(DataConfig(dataset="image-folder", root=str(root)))
-    assert data.train.images.shape == (4, 1, 5, 5) and len(data.mean) == 1
+    data = load_dataset(DataConfig(dataset="image-folder", root=str(root), val_fraction=0.5))
+    assert data.train.images.shape == (2, 1, 5, 5) and len(data.mean) == 1
 
 
 def test_image_folder_size_mismatch(tmp_path: Path) -> None:
@@ -397,10 +430,10 @@ def test_cifar10_jpg_sample(tmp_path: Path) -> None:
             (root / part / name).mkdir(parents=True)
             for source in sorted((CIFAR_JPG / part / name).iterdir())[:4]:
                 shutil.copy(source, root / part / name / source.name)
-    data = load_dataset(DataConfig(dataset="image-folder", root=str(root)))
-    assert data.train.images.shape == (12, 3, 32, 32) and data.num_classes == 3
-    assert data.train.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
-    assert data.train.images.float().std() > 10  # real pictures, not blank
+    train, _, classes, _ = _load_image_folder(DataConfig(dataset="image-folder", root=str(root)))
+    assert train.images.shape == (12, 3, 32, 32) and classes == 3
+    assert train.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert train.images.float().std() > 10  # real pictures, not blank
 
 
 @pytest.mark.skipif(not os.environ.get("TSB_SLOW"), reason="slow (decodes 60,000 JPEGs); set TSB_SLOW=1")
@@ -408,8 +441,8 @@ def test_cifar10_jpg_sample(tmp_path: Path) -> None:
 def test_cifar10_jpg_full_tree() -> None:
     full = load_dataset(DataConfig(dataset="image-folder", root=str(CIFAR_JPG)))
     assert full.name == "cifar10-jpg" and full.num_classes == 10
-    assert full.train.images.shape == (50000, 3, 32, 32)
-    assert torch.bincount(full.train.labels).tolist() == [5000] * 10
+    assert full.train.images.shape == (45000, 3, 32, 32)
+    assert torch.bincount(full.train.labels).tolist() == [4500] * 10
     assert torch.bincount(full.test.labels).tolist() == [1000] * 10
     for got, want in zip(full.mean, (0.4914, 0.4822, 0.4465)):
         assert got == pytest.approx(want, abs=0.01)

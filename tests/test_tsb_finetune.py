@@ -21,7 +21,7 @@ def test_per_chip_finetuning_fits_each_chip(tiny_digits):
     model = insert_tsb(_trained_lenet(tiny_digits), TSBConfig(width=8)).eval()
     seeds = [chip_seed(0, 0.6, k) for k in range(2)]
     chips = programmed_backbones(model, 0.6, DeviceConfig(), seeds)
-    cfg = TSBConfig(width=8, epochs=3, lr=0.02, batch_size=50)
+    cfg = TSBConfig(width=8, epochs=3, lr=(0.02,), batch_size=50)
     result = finetune(model, tiny_digits, cfg, 0.6, DeviceConfig(), WriteVerifyConfig(),
                       chip_params=chips, seed=0, device=torch.device("cpu"), runtime=RuntimeConfig(),
                       progress=False)

@@ -38,16 +38,20 @@ def bn_buffer_names(model: nn.Module) -> list[str]:
 def recalibrate(model: nn.Module, chip_params: dict[str, torch.Tensor],
                 batches: list[tuple[torch.Tensor, torch.Tensor]],
                 runtime: RuntimeConfig | None = None) -> dict[str, torch.Tensor]:
-    """BatchNorm running statistics of `model` with one chip's weights, estimated as the
-    cumulative average over `batches` (momentum None). The model itself is not modified."""
+    """BatchNorm running statistics of `model` with one chip's weights: the average of the
+    batches' statistics weighted by batch size. The model itself is not modified."""
     runtime = runtime or RuntimeConfig()
     work = copy.deepcopy(model)
-    for module in work.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None
+    norms = [m for m in work.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for module in norms:
+        module.reset_running_stats()
     work.train()
+    seen = 0
     for x, _ in batches:
+        # weight each batch by its size, so a short last batch counts as much as its images
+        seen += x.shape[0]
+        for module in norms:
+            module.momentum = x.shape[0] / seen
         with autocast(runtime, x.device):
             functional_call(work, dict(chip_params), (x,), strict=False)
     buffers = dict(work.named_buffers())
