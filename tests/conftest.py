@@ -23,3 +23,12 @@ def _seed_global_rng() -> None:
     # The library never uses the global RNG for results; tests seed it so that layer
     # initialisation inside tests is repeatable.
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny CPU forwards run far faster on one thread (no spin contention); restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

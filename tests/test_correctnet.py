@@ -12,13 +12,7 @@ from tsblib.variation import mapped_weight_names, training_noise
 DEV = DeviceConfig()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these tiny CPU forwards are far faster on one thread (no spin contention); restored after
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_penalty_is_zero_for_orthogonal_kernels():

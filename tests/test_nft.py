@@ -13,13 +13,7 @@ from tsblib.variation import mapped_weight_names, training_noise
 DEV = DeviceConfig()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these tiny CPU forwards are far faster on one thread (no spin contention); restored after
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 SIGMA = 0.1
 
 

@@ -395,13 +395,14 @@ def _single_chip_note(results: Results) -> str:
     """A sentence for rows measured on one chip (TSB at sigma = 0: backbone plus block,
     noise-free), which have no confidence interval; empty when there are none."""
     s = results.summary
-    one = s[(s["chips"] == 1) & s["acc_ci95"].isna()]
+    drawn = [spec.name for spec in registry.ordered()]
+    one = s[(s["chips"] == 1) & s["acc_ci95"].isna() & s["method"].isin(drawn)]
     if one.empty:
         return ""
     names = ", ".join(dict.fromkeys(method_label(m) for m in one["method"]))
     sigmas = ", ".join(f"{x:g}" for x in sorted(set(one["sigma"])))
     return (f"{names} at sigma = {sigmas}: one noise-free chip (backbone plus block), so no "
-            f"confidence interval there.")
+            f"confidence band there.")
 
 
 @_styled
@@ -702,7 +703,7 @@ def _draw_training_curves(ax_epochs: Any, ax_seconds: Any, results: Results, mod
                                 sub["val_chip_acc_mean"] + ci, color=spec.color, alpha=0.15, lw=0)
                 back = sub[sub["epoch"] <= early]
                 ax.plot(back[xkey], back["val_chip_acc_mean"], color=tsb_colour, lw=6, alpha=0.4,
-                        solid_capstyle="round", zorder=2,
+                        solid_capstyle="round", zorder=2, marker="o", ms=14, markevery=[len(back) - 1],
                         label=f"TSB backbone = NIT's snapshot at epoch {early}")
             chosen = sub[sub["selected"]]
             ax.plot(chosen[xkey], chosen["val_chip_acc_mean"], ls="", marker=spec.marker, ms=12,
@@ -777,12 +778,17 @@ def _selection_note(results: Results, model: str, method: str, sweep: pd.DataFra
     if best is None or stated is None:
         return ""
     acc = sweep.groupby("candidate")["val_chip_acc_mean"].max()
-    name = method_label(method) if method != "nit" else "NIT recipe"
+    name = "NIT" if method == "nit" else method_label(method)
+
+    def said(candidate: str) -> str:  # "recipe: adam lr=..." -> "recipe 'adam lr=...'"
+        kind, _, value = candidate.partition(": ")
+        return f"{kind} '{value}'" if value else f"'{candidate}'"
+
     if stated == best[0]:
-        return f"{name}: the stated {stated} is the best on validation ({best[1]:.3f})"
+        return f"{name}: the stated {said(stated)} is the best on validation ({best[1]:.3f})"
     stated_acc = f"{acc[stated]:.3f}" if stated in acc else "not in the sweep"
-    return (f"{name}: the stated {stated} ({stated_acc}) is NOT the best on validation: "
-            f"{best[0]} reaches {best[1]:.3f}")
+    return (f"{name}: the stated {said(stated)} ({stated_acc}) is NOT the best on validation: "
+            f"{said(best[0])} reaches {best[1]:.3f}")
 
 
 def _draw_recipe_sweep(ax: Any, results: Results, model: str) -> bool:
@@ -951,7 +957,7 @@ def fig_mapping_cost(results: Results) -> Figure:
                     ax.annotate(f"p={r['swim_p_percent']:g} %", (r[key], r["acc_mean"]),
                                 xytext=(6, -14), textcoords="offset points", fontsize=9,
                                 color=colour)
-            for method, text in [("nit", f"no verify ({registry.label('nit')})"),
+            for method, text in [("nit", "no verify (the NIT model)"),
                                  ("full_wv", registry.label("full_wv")), ("tsb", tsb_text)]:
                 sub = pts[pts["method"] == method]
                 if sub.empty:
@@ -1118,6 +1124,17 @@ def save_figure(fig: Figure, results: Results, name: str) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 # Tables (strings with fixed decimals, so displayed outputs are stable)
 # --------------------------------------------------------------------------------------------
+
+
+def show(table: pd.DataFrame) -> None:
+    """Display `table` in a notebook as a pandas table (HTML, with a plain-text twin), indexed
+    by its first column, every cell in full."""
+    from IPython.display import display
+
+    frame = table.set_index(table.columns[0]) if len(table.columns) > 1 else table
+    with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
+                           "display.max_rows", None, "display.width", 250):
+        display(frame)
 
 
 def _acc(mean: float, ci: Any) -> str:
@@ -1362,10 +1379,10 @@ def accuracy_sentence(results: Results, model: str) -> str:
     best = ranked.iloc[0]
     best_name = method_label(best["method"], swim_p=best["swim_p_percent"])
     if better.empty:
-        text += (f" TSB is the most accurate method; {_compare('TSB', tsb, f'the next best, {best_name},', best)}.")
+        text += f" TSB is the most accurate method; {_compare('TSB', tsb, f'the next best ({best_name})', best)}."
     else:
         text += (f" {len(better)} of {len(ranked)} other deployments are more accurate than TSB: "
-                 f"{', '.join(names)}; {_compare('TSB', tsb, f'the most accurate, {best_name},', best)}.")
+                 f"{', '.join(names)}; {_compare('TSB', tsb, f'the most accurate ({best_name})', best)}.")
     return text
 
 
@@ -1379,7 +1396,7 @@ def _ratio_claim_text(c: dict[str, Any]) -> str:
     if c.get("unbounded") or (iv and iv.get("point_unbounded")):
         text += " (TSB's gap is <= 0)"
     elif point is not None and point < 1:
-        text += " (TSB's gap is the LARGER one: the baseline does better on this definition)"
+        text += " (below 1: TSB's gap is larger than the baseline's on this definition)"
     return text
 
 
