@@ -1,63 +1,100 @@
-"""Tests of tsblib.plots on a tiny synthetic results folder: figures, captions, tables, errors and
-byte-identical saving."""
+"""Tests of tsblib.plots on a tiny synthetic results folder in the current results schema: figures,
+captions, tables, sentences, errors and byte-identical saving."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
 from tsblib import plots
+from tsblib.methods.registry import label, ordered, style
 
 MODELS = {"lenet3": "mnist-embedded", "vgg8": "cifar10"}
 SIGMAS = [0.0, 0.25, 0.5]
 OPERATING = 0.5
-BASELINES = ["clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "correctnet"]
+BASELINES = ["clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "nft_irs", "correctnet"]
 VARIANTS = [("tsb_width4", "width", "4"), ("tsb_width16", "width", "16"),
             ("tsb_mode_shared_noise", "mode", "shared_noise")]
+DROPS = {"clean": 0.6, "nit": 0.3, "full_wv": 0.15, "tsb": 0.05}
+EPOCHS, EARLY, SELECTED = 10, 2, 8
+STATED_RECIPE = "recipe: adam lr=0.001 wd=0 cosine"
+OTHER_RECIPE = "recipe: sgd lr=0.05 wd=0.0005 cosine"
 
 
-def _claim(measured: float, claim: str, **extra) -> dict:
+def _interval(point: float | None, low: float | None, high: float | None) -> dict:
+    return {"resamples": 1000, "point": point, "low": low, "high": high,
+            "point_unbounded": point is None, "low_unbounded": low is None,
+            "high_unbounded": high is None}
+
+
+def _claim(measured: float | None, claim: str, meets: bool | None, **extra) -> dict:
     return {"measured": measured, "unbounded": False, "paper_claim": claim,
-            "paper_wording": "wording", "meets_claim": None, "definition": "definition", **extra}
+            "paper_wording": "wording", "meets_claim": meets, "definition": "definition", **extra}
 
 
-def _summary_row(model: str, method: str, sigma: float, p: float | None = None) -> dict:
-    drop = {"clean": 0.6, "nit": 0.3, "tsb": 0.05}.get(method, 0.2) * sigma
+def _summary_row(model: str, method: str, sigma: float, p: float | None = None,
+                 drops: dict | None = None) -> dict:
+    drop = (drops or DROPS).get(method, 0.2) * sigma
     tsb = method.startswith("tsb")
+    one_chip = tsb and sigma == 0 and "backbone" not in method
+    flops = {"nft_ovf": 4e9}.get(method, 2e8 if tsb else 1e9)
     return {"profile": "tiny", "dataset": MODELS[model], "model": model, "method": method,
-            "swim_p_percent": p, "sigma": sigma, "chips": 5 if tsb else 8, "clean_acc": 0.95,
-            "acc_mean": 0.95 - drop, "acc_std": 0.02, "acc_ci95": 0.01, "gap_own": drop,
-            "gap_ideal": drop + 0.01, "wv_fraction": 1.0 if method == "full_wv" else 0.003 if tsb else 0.0,
-            "train_epochs": 2 if tsb else 10, "train_seconds": 2.0 if tsb else 10.0,
+            "swim_p_percent": p, "sigma": sigma, "chips": 1 if one_chip else 5 if tsb else 8,
+            "clean_acc": 0.95, "acc_mean": 0.95 - drop, "acc_std": 0.0 if one_chip else 0.02,
+            "acc_ci95": None if one_chip else 0.01, "gap_own": drop, "gap_ideal": drop + 0.01,
+            "wv_fraction": 1.0 if method == "full_wv" else 0.003 if tsb else 0.0,
+            "train_epochs": EARLY if tsb else SELECTED, "train_seconds": 2.0 if tsb else 8.0,
+            "train_flops": flops,
             "finetune_seconds_per_chip": 0.5 if tsb and "backbone" not in method else None,
             "mapping_time_s": 1e-3 if method == "full_wv" else 1e-4, "mapping_energy_j": 1e-6,
             "convention": "device_range"}
 
 
-def write_results(folder: Path, gap_own: float = 25.0) -> Path:
-    """A complete, tiny results folder for two models; returns it."""
+def _gap_claims(gap_own: float, gap_own_low: float | None, meets_own: bool | None,
+                strongest: str) -> dict:
+    return {
+        "gap_improvement_own": _claim(gap_own, "> 20", meets_own, baseline="nit",
+                                      interval95=_interval(gap_own, gap_own_low, None)),
+        "gap_improvement_ideal": _claim(3.0, "> 20", False, baseline="nit",
+                                        interval95=_interval(3.0, 2.0, 4.5)),
+        "gap_improvement_own_vs_strongest": _claim(
+            0.8, "> 20", False, baseline=strongest, interval95=_interval(0.8, 0.5, 1.2)),
+        "gap_improvement_ideal_vs_strongest": _claim(
+            1.5, "> 20", False, baseline=strongest, interval95=_interval(1.5, 1.1, 2.0)),
+    }
+
+
+def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None = 21.0,
+                  meets_own: bool | None = True, drops: dict | None = None,
+                  sweeps: bool = True, amortised: float = 0.5) -> Path:
+    """A complete, tiny results folder for two models (validation sweeps for lenet3 only);
+    returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    summary, ablations, training, mapping, overhead = [], [], [], [], []
+    summary, ablations, training, recipes, tsb_lr, mapping, overhead = [], [], [], [], [], [], []
     claims: dict = {"profile": "tiny", "convention": "device_range", "note": "synthetic", "models": {}}
     for model in MODELS:
+        rows = []
         for sigma in SIGMAS:
             for method in BASELINES + ["tsb"]:
-                summary.append(_summary_row(model, method, sigma, 1.0 if method == "swim" else None))
-        summary.append(_summary_row(model, "swim", OPERATING, 5.0))
+                rows.append(_summary_row(model, method, sigma, 1.0 if method == "swim" else None, drops))
+        rows.append(_summary_row(model, "swim", OPERATING, 5.0, drops))
         for method in ["tsb_backbone_only", "tsb_backbone_bnrecal"]:
-            summary.append(_summary_row(model, method, OPERATING))
+            rows.append(_summary_row(model, method, OPERATING, drops=drops))
         for method, _, _ in VARIANTS:
-            summary.append(_summary_row(model, method, OPERATING))
-        for r in summary:
-            if r["model"] != model or not r["method"].startswith("tsb") or r["sigma"] != OPERATING:
+            rows.append(_summary_row(model, method, OPERATING, drops=drops))
+        summary += rows
+        for r in rows:
+            if not r["method"].startswith("tsb") or r["sigma"] != OPERATING:
                 continue
             fixed = {"tsb": ("default", "default"),
                      "tsb_backbone_only": ("no_block", "backbone only"),
@@ -68,34 +105,68 @@ def write_results(folder: Path, gap_own: float = 25.0) -> Path:
                               **{k: r[k] for k in ("method", "sigma", "chips", "acc_mean", "acc_std",
                                                    "acc_ci95", "wv_fraction",
                                                    "finetune_seconds_per_chip")}})
-        for method in ["clean", "nit", "nft_ovf", "correctnet"]:
-            for epoch in range(1, 11):
-                training.append({"model": model, "method": method, "epoch": epoch,
-                                 "seconds": float(epoch), "loss": 1.0 / epoch, "clean_acc": 0.9,
-                                 "var_acc_mean": 0.5 + 0.02 * epoch, "var_acc_ci95": 0.03})
-        for plan, p, verified in [("no_verify", None, 0), ("full_wv", None, 1000), ("tsb", None, 3),
-                                  ("swim", 1.0, 10), ("swim", 5.0, 50)]:
+        for method in ["clean", "nit", "nft_ovf", "nft_irs", "correctnet"]:
+            for epoch in range(1, EPOCHS + 1):
+                training.append({"model": model, "method": method, "recipe": STATED_RECIPE[8:],
+                                 "epoch": epoch, "seconds": float(epoch), "loss": 1.0 / epoch,
+                                 "val_clean_acc": 0.9, "val_chip_acc_mean": 0.5 + 0.02 * epoch,
+                                 "val_chip_acc_ci95": 0.03, "selected": epoch == SELECTED})
+        if sweeps and model == "lenet3":
+            for method, cands in [("nit", [STATED_RECIPE, OTHER_RECIPE]),
+                                  ("nft_ovf", ["beta: 0.01", "beta: 0.1"]),
+                                  ("nft_irs", ["beta: 0.01", "beta: 0.1"])]:
+                for k, cand in enumerate(cands):
+                    for epoch in range(1, 4):  # the second candidate wins
+                        recipes.append({"model": model, "method": method, "candidate": cand,
+                                        "recipe": STATED_RECIPE[8:], "epoch": epoch,
+                                        "seconds": float(epoch), "loss": 1.0, "val_clean_acc": 0.8,
+                                        "val_chip_acc_mean": 0.4 + 0.1 * epoch + 0.05 * k,
+                                        "val_chip_acc_ci95": 0.02, "selected": epoch == 3})
+            for lr, acc in [(1e-3, 0.80), (1e-2, 0.85)]:
+                tsb_lr.append({"model": model, "lr": lr, "sigma": OPERATING, "chips": 2,
+                               "val_acc_mean": acc, "val_acc_ci95": 0.02, "selected": lr == 1e-2})
+        for plan, p, verified, read_back in [("no_verify", None, 0, 0), ("full_wv", None, 1000, 0),
+                                             ("tsb", None, 3, 1000), ("swim", 1.0, 10, 0),
+                                             ("swim", 5.0, 50, 0)]:
             for sigma in SIGMAS:
                 mapping.append({"model": model, "plan": plan, "swim_p_percent": p, "sigma": sigma,
-                                "weights": 1000, "verified_weights": verified, "devices": 4000,
-                                "verified_devices": 4 * verified, "write_pulses": 4000.0 + 40 * verified,
-                                "reads": 40.0 * verified, "time_s": 1e-4 * (1 + verified / 100),
+                                "weights": 1000 + (3 if plan == "tsb" else 0),
+                                "verified_weights": verified, "read_back_weights": read_back,
+                                "devices": 4000, "verified_devices": 4 * verified,
+                                "write_pulses": 4000.0 + 40 * verified, "reads": 40.0 * verified,
+                                "time_s": 1e-4 * (1 + verified / 100),
                                 "energy_j": 1e-6 * (1 + verified / 100)})
         overhead.append({"model": model, "tsb_width": 8, "block_weights": 64,
                          "backbone_weights": 18320, "fraction": 0.0035, "added_macs": 1,
                          "backbone_macs": 100, "insertion_points": 2})
+        per_baseline = {m: {"acc_mean": 0.8, "acc_ci95": 0.01, "clean_acc": 0.95, "gap_own": 0.1,
+                            "gap_ideal": 0.11, "write_verify": m in ("swim", "full_wv"),
+                            "improvement_own": _interval(4.0 + i, 3.0, 5.0 + i),
+                            "improvement_ideal": _interval(2.0, 1.5, None)}
+                        for i, m in enumerate(BASELINES) if m != "clean"}
         claims["models"][model] = {
             "dataset": MODELS[model], "operating_sigma": OPERATING, "chips_tsb": 5, "chips_baseline": 8,
-            "gap_improvement_own": _claim(gap_own, "> 20", baseline="nit"),
-            "gap_improvement_ideal": _claim(3.0, "> 20", baseline="nit"),
-            "training_speedup": _claim(6.0, "> 5", epochs_ratio=5.0, amortised=1.0, amortised_chips=100,
+            "tsb": {"clean_acc": 0.95}, "strongest_baseline": "nit_bnrecal",
+            **_gap_claims(gap_own, gap_own_low, meets_own, "nit_bnrecal"),
+            "training_speedup": _claim(6.0, "> 5", True, nit_epochs=SELECTED,
+                                       tsb_backbone_epochs=EARLY, tsb_finetune_epochs=1,
+                                       epochs_ratio=5.0, seconds_ratio=4.5,
+                                       amortised_flops=amortised, amortised_chips=100,
                                        amortised_definition="amortised"),
-            "wv_fraction_percent": _claim(0.35, "< 0.4"),
-            "mapping_cost_reduction": _claim(7.0, "> 1", energy_ratio=7.0),
+            "wv_fraction_percent": _claim(0.35, "< 0.4", True),
+            "mapping_cost_reduction": _claim(7.0, "> 1", True, energy_ratio=7.0),
+            "per_baseline": per_baseline,
+            "selection": ({"nit": {"stated": STATED_RECIPE, "best_on_validation": OTHER_RECIPE,
+                                   "stated_is_best": False,
+                                   "val_chip_acc": {STATED_RECIPE: 0.7, OTHER_RECIPE: 0.75}}}
+                          if sweeps and model == "lenet3" else {}),
         }
     pd.DataFrame(summary).to_csv(folder / "summary.csv", index=False)
     pd.DataFrame(ablations).to_csv(folder / "ablations.csv", index=False)
     pd.DataFrame(training).to_csv(folder / "training.csv", index=False)
+    if sweeps:
+        pd.DataFrame(recipes).to_csv(folder / "recipes.csv", index=False)
+        pd.DataFrame(tsb_lr).to_csv(folder / "tsb_lr.csv", index=False)
     pd.DataFrame(mapping).to_csv(folder / "mapping.csv", index=False)
     pd.DataFrame(overhead).to_csv(folder / "overhead.csv", index=False)
     (folder / "claims.json").write_text(json.dumps(claims))
@@ -103,9 +174,17 @@ def write_results(folder: Path, gap_own: float = 25.0) -> Path:
               "device": {"weight_bits": 8, "device_bits": 2, "convention": "device_range"},
               "mapping": {"pulse_time_s": 1e-7, "read_time_s": 1e-8, "pulse_energy_j": 1e-11,
                           "read_energy_j": 1e-12, "parallel_devices": 128},
-              "experiments": [{"model": m, "train": {"epochs": 10, "sigma_train": OPERATING},
-                               "methods": {"tsb_early_fraction": 0.2, "swim_default_p": 1.0},
-                               "tsb": {"width": 8, "mode": "per_chip"},
+              "experiments": [{"model": m,
+                               "train": {"epochs": EPOCHS, "sigma_train": OPERATING, "val_chips": 5,
+                                         "optimizer": "adam", "lr": 0.001, "schedule": "cosine",
+                                         "weight_decay": 0.0},
+                               "methods": {"methods": BASELINES + ["tsb"], "tsb_early_fraction": 0.2,
+                                           "params": {"swim": {"p_percent": [1.0, 5.0],
+                                                               "default_p": 1.0,
+                                                               "sensitivity_batches": 1},
+                                                      "nft_ovf": {"beta": 0.01},
+                                                      "nft_irs": {"beta": 0.01}}},
+                               "tsb": {"width": 8, "mode": "per_chip", "epochs": 1},
                                "evaluation": {"operating_sigma": OPERATING}} for m in MODELS]}
     (folder / "provenance.json").write_text(json.dumps(
         {"config": config, "data": {m: {"name": d, "source": "synthetic"} for m, d in MODELS.items()}}))
@@ -121,10 +200,24 @@ def _visible_axes(fig: Figure) -> int:
     return sum(1 for ax in fig.axes if ax.get_visible())
 
 
+def _texts(fig: Figure) -> str:
+    """Every text of the figure: figure texts, titles, tick labels, annotations, legends, tables."""
+    out = [t.get_text() for t in fig.texts]
+    out += [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.texts + ax.get_yticklabels() + ax.get_xticklabels()]
+        if ax.get_legend() is not None:
+            out += [t.get_text() for t in ax.get_legend().get_texts()]
+        for table in ax.tables:
+            out += [c.get_text().get_text() for c in table.get_celld().values()]
+    return " ".join(t.replace("\n", " ") for t in out)
+
+
 @pytest.mark.parametrize("name, expected_axes", [
     ("accuracy_vs_sigma", 2),   # one panel per model
-    ("accuracy_gap", 4),        # own and ideal gap per model
-    ("training_cost", 4),       # vs epochs and vs seconds per model
+    ("accuracy_gap", 6),        # own gap, ideal gap and the claims table per model
+    ("training_cost", 6),       # epochs, seconds per model + lenet3's recipe and beta sweeps
     ("mapping_cost", 4),        # vs time and vs energy per model
     ("ablations", 6),           # width, mode, no_block per model
 ])
@@ -141,6 +234,47 @@ def test_figures_have_expected_panels_and_caption(results: plots.Results, name: 
         plt.close(fig)
 
 
+def test_optional_sweep_files_may_be_absent(tmp_path: Path) -> None:
+    res = plots.load_results("tiny", write_results(tmp_path / "r", sweeps=False))
+    assert res.recipes.empty and res.tsb_lr.empty
+    assert "candidate" in res.recipes.columns and "val_acc_mean" in res.tsb_lr.columns
+    fig = plots.fig_training_cost(res)
+    try:
+        assert _visible_axes(fig) == 4  # no sweep panels
+        # without a validation TSB point the star is the test-split accuracy, and says so
+        assert "TSB after one chip's block fine-tuning (test split" in _texts(fig)
+    finally:
+        plt.close(fig)
+    assert plots.selection_table(res).empty
+    assert "no validation sweeps" in plots.selection_sentence(res, "lenet3")
+
+
+def test_methods_come_from_the_registry(results: plots.Results) -> None:
+    fig = plots.fig_accuracy_vs_sigma(results)
+    try:
+        legend = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+        assert label("nft_irs") in legend and label("nft_ovf") in legend
+        for name in ("nit", "nft_irs", "tsb"):
+            colour, marker = style(name)
+            handle = legend[label(name) if name != "swim" else label(name) + " p=1 %"]
+            assert mcolors.same_color(handle.get_color(), colour) and handle.get_marker() == marker
+        order = [t for t in legend]
+        assert order == [plots.method_label(s.name, results, "lenet3") for s in ordered()]
+    finally:
+        plt.close(fig)
+
+
+def test_single_chip_tsb_at_sigma_zero_is_named(results: plots.Results) -> None:
+    fig = plots.fig_accuracy_vs_sigma(results)
+    try:
+        assert "at sigma = 0: one noise-free chip" in _texts(fig)
+    finally:
+        plt.close(fig)
+    table = plots.operating_point_table(results, "lenet3")
+    assert "nft_irs" not in " ".join(table["method"]) and label("nft_irs") in set(table["method"])
+    assert table["train FLOPs"].str.contains("e+").all()
+
+
 def test_caption_states_convention_data_and_chips(results: plots.Results) -> None:
     text = plots.caption(results, "lenet3")
     assert "\n" not in text
@@ -148,24 +282,130 @@ def test_caption_states_convention_data_and_chips(results: plots.Results) -> Non
     assert "8 chips" in text and "5" in text and "shaded: 95 % CI" in text
 
 
-def test_claims_table_pass_and_falls_short(tmp_path: Path) -> None:
-    table = plots.claims_table(plots.load_results("tiny", write_results(tmp_path / "a", gap_own=25.0)))
-    own = table[table["claim"].str.contains("own gap")]
-    ideal = table[table["claim"].str.contains("ideal gap")]
-    assert set(own["meets?"]) == {"pass"} and set(own["our measured value"]) == {"25.00x"}
-    assert set(ideal["meets?"]) == {"falls short"}        # 3 vs > 20
-    assert set(table[table["claim"].str.contains("write-verified")]["meets?"]) == {"pass"}  # 0.35 < 0.4
-    short = plots.claims_table(plots.load_results("tiny", write_results(tmp_path / "b", gap_own=3.0)))
-    assert set(short[short["claim"].str.contains("own gap")]["meets?"]) == {"falls short"}
+def test_interval_and_verdict_text() -> None:
+    assert plots.interval_text(_interval(12.34, 8.1, 19.0)) == "12.3x [8.10, 19.0]"
+    assert plots.interval_text(_interval(2.419, 1.1, None)) == "2.42x [1.10, unbounded]"
+    assert plots.interval_text(_interval(None, None, None)).startswith("unbounded (TSB gap <= 0)")
+    assert plots.interval_text(_interval(250.0, -0.0774, 1234.0)) == "250x [-0.0774, 1234]"
+    assert [plots.verdict_text(v) for v in (True, False, None)] == ["pass", "falls short", "undecided"]
+
+
+def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
+    table = plots.claims_table(plots.load_results("tiny", write_results(tmp_path / "a")))
+    own = table[table["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]
+    assert set(own["meets?"]) == {"pass"}
+    assert set(own["our measured value [95 % interval]"]) == {"25.0x [21.0, unbounded]"}
+    ideal = table[table["claim"] == plots.CLAIM_LABELS["gap_improvement_ideal"]]
+    assert set(ideal["meets?"]) == {"falls short"}
+    strongest = table[table["claim"].str.contains("strongest")]
+    assert len(strongest) == 4  # own and ideal, two models
+    assert strongest["compared with"].str.startswith(label("nit_bnrecal")).all()
+    speed = table[table["claim"] == plots.CLAIM_LABELS["training_speedup"]]
+    assert set(speed["our measured value [95 % interval]"]) == {"6.00x"}
+    assert speed["beside it"].str.contains("epochs ratio 5.00x").all()
+    assert speed["beside it"].str.contains("seconds ratio 4.50x").all()
+    assert set(table[table["claim"].str.contains("write-verified")]["meets?"]) == {"pass"}
+    # a point estimate above the claim whose interval's lower end is below it falls short
+    short = plots.claims_table(plots.load_results(
+        "tiny", write_results(tmp_path / "b", gap_own=25.0, gap_own_low=15.0, meets_own=False)))
+    assert set(short[short["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"falls short"}
+    undecided = plots.claims_table(plots.load_results(
+        "tiny", write_results(tmp_path / "c", gap_own_low=None, meets_own=None)))
+    assert set(undecided[undecided["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"undecided"}
+
+
+def test_accuracy_gap_figure_shows_intervals_and_reference(results: plots.Results) -> None:
+    fig = plots.fig_accuracy_gap(results)
+    try:
+        text = _texts(fig)
+        assert "backbone + block at sigma = 0" in text
+        assert label("nft_irs") in text
+        # nft_irs is the 6th claims baseline in the fixture: own-gap ratio 4 + 5 = 9
+        assert "gap ratio 9.00x [3.00, 10.0]" in text
+        assert "gap ratio 2.00x [1.50, unbounded]" in text
+        assert "(strongest without write-verify)" in text
+        assert "25.0x [21.0, unbounded]" in text and "falls short" in text and "pass" in text
+    finally:
+        plt.close(fig)
+
+
+def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Results) -> None:
+    fig = plots.fig_training_cost(results)
+    try:
+        ax = fig.axes[0]
+        assert "validation split" in ax.get_ylabel()
+        nit_colour = style("nit")[0]
+        marked = [line for line in ax.get_lines()
+                  if line.get_markeredgecolor() == "black" and len(line.get_xdata())
+                  and mcolors.same_color(line.get_color(), nit_colour)]
+        assert [list(line.get_xdata()) for line in marked] == [[SELECTED]]
+        text = _texts(fig)
+        assert "FLOPs (the verdict): 6.00x -> pass" in text
+        assert "epochs: 5.00x" in text and "wall-clock seconds: 4.50x" in text
+        assert "amortised over 100 chips: 0.500x" in text
+        assert f"NIT's snapshot at epoch {EARLY}" in text
+        assert "validation split, 2 chips" in text  # TSB star from tsb_lr.csv's chosen lr
+        sweep = next(a for a in fig.axes if "NIT recipe candidates" in a.get_title())
+        widths = {line.get_label(): line.get_linewidth() for line in sweep.get_lines()
+                  if not line.get_label().startswith("_")}
+        stated = next(k for k in widths if k.startswith(STATED_RECIPE[8:]))
+        assert "(stated)" in stated and widths[stated] > max(v for k, v in widths.items() if k != stated)
+        assert any("best on validation" in k for k in widths if k != stated)
+        assert "is NOT the best on validation" in text
+        assert any("NFT beta candidates" in a.get_title() for a in fig.axes)
+    finally:
+        plt.close(fig)
+
+
+def test_mapping_figure_says_tsb_reads_back(results: plots.Results) -> None:
+    fig = plots.fig_mapping_cost(results)
+    try:
+        assert "reading the 1,000 backbone weights back once" in _texts(fig)
+    finally:
+        plt.close(fig)
+    table = plots.mapping_table(results, "lenet3")
+    assert table.set_index("plan").loc["TSB (block verified, backbone read back)", "read-back weights"] == "1000"
 
 
 def test_tables_are_strings(results: plots.Results) -> None:
     for table in [plots.operating_point_table(results, "lenet3"), plots.speedup_table(results),
                   plots.mapping_table(results), plots.ablation_table(results),
-                  plots.claims_definitions(results)]:
+                  plots.claims_table(results), plots.claims_definitions(results),
+                  plots.training_runs_table(results), plots.selection_table(results),
+                  plots.tsb_lr_table(results)]:
         assert len(table) > 0
         assert all(table[c].map(lambda v: isinstance(v, str)).all() for c in table.columns)
-    assert "TSB 0.925 ± 0.010 (5 chips)" in plots.accuracy_sentence(results, "lenet3")
+    runs = plots.training_runs_table(results)
+    assert set(runs["deployed epoch"]) == {str(SELECTED)}
+    assert label("nft_irs") in set(runs["run"])
+    speed = plots.speedup_table(results)
+    assert list(speed["speed-up, FLOPs (verdict)"]) == ["6.00x", "6.00x"]
+    assert list(speed["meets?"]) == ["pass", "pass"]
+
+
+def test_accuracy_sentence_says_when_tsb_wins_and_when_it_loses(tmp_path: Path) -> None:
+    wins = plots.load_results("tiny", write_results(tmp_path / "w"))
+    text = plots.accuracy_sentence(wins, "lenet3")
+    assert "TSB 0.925 ± 0.010 (5 chips)" in text and "TSB is the most accurate method" in text
+    loses = plots.load_results("tiny", write_results(tmp_path / "l", drops={**DROPS, "tsb": 0.4}))
+    text = plots.accuracy_sentence(loses, "lenet3")
+    assert "TSB is the most accurate" not in text
+    assert "more accurate than TSB" in text and label("full_wv") in text
+    assert f"below the most accurate ({label('full_wv')})" in text
+
+
+def test_gap_and_training_sentences_follow_the_numbers(tmp_path: Path) -> None:
+    res = plots.load_results("tiny", write_results(tmp_path / "a", amortised=0.5))
+    gap = plots.gap_sentence(res, "lenet3")
+    assert "25.0x [21.0, unbounded]: pass" in gap
+    assert f"strongest baseline without write-verify ({label('nit_bnrecal')}) 0.800x" in gap
+    assert "TSB's gap is larger" in gap  # the 0.8x ratio against the strongest baseline
+    assert "costs more than NIT: 2.00x NIT's FLOPs" in plots.training_sentence(res, "lenet3")
+    cheap = plots.load_results("tiny", write_results(tmp_path / "b", amortised=3.0))
+    assert "still 3.00x cheaper" in plots.training_sentence(cheap, "lenet3")
+    sel = plots.selection_sentence(res, "lenet3")
+    assert "the stated recipe 'adam lr=0.001 wd=0 cosine' (0.700) is NOT the best" in sel
+    assert "learning rate 0.01 chosen on validation" in sel
 
 
 def test_missing_results_name_the_fix(tmp_path: Path) -> None:
@@ -194,3 +434,8 @@ def test_repo_root_from_nested_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     nested.mkdir(parents=True)
     monkeypatch.chdir(nested)
     assert plots.repo_root() == tmp_path.resolve()
+
+
+def test_swim_default_p_from_method_params(results: plots.Results) -> None:
+    assert results.swim_default_p("lenet3") == 1.0
+    assert not math.isnan(results.swim_default_p("vgg8"))

@@ -11,7 +11,6 @@ import dataclasses
 import logging
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from tsblib import io, writeverify
@@ -30,8 +29,6 @@ from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
 from tsblib.variation import count_weights
 
 log = logging.getLogger(__name__)
-
-__all__ = ["load_trained_model", "evaluation_batches"]
 
 TRAINING_COLUMNS = ["model", "method", "recipe", "epoch", "seconds", "loss", "val_clean_acc",
                     "val_chip_acc_mean", "val_chip_acc_ci95", "selected"]

@@ -237,7 +237,7 @@ class MappingCost:
         """
         if other.time_s == 0:
             raise ValueError("other.time_s = 0.0 is not allowed: the time ratio needs a reference "
-                             f"with time_s > 0")
+                             "with time_s > 0")
         return self.time_s / other.time_s
 
 

@@ -13,7 +13,6 @@ from typing import Protocol
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from tsblib.config import DeviceConfig, Optimizer, RuntimeConfig, Schedule, TrainConfig
