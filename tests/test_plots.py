@@ -256,7 +256,7 @@ def test_methods_come_from_the_registry(results: plots.Results) -> None:
         assert label("nft_irs") in legend and label("nft_ovf") in legend
         for name in ("nit", "nft_irs", "tsb"):
             colour, marker = style(name)
-            handle = legend[label(name) if name != "swim" else label(name) + " p=1 %"]
+            handle = legend[label(name)]
             assert mcolors.same_color(handle.get_color(), colour) and handle.get_marker() == marker
         order = [t for t in legend]
         assert order == [plots.method_label(s.name, results, "lenet3") for s in ordered()]
@@ -320,8 +320,8 @@ def test_accuracy_gap_figure_shows_intervals_and_reference(results: plots.Result
         text = _texts(fig)
         assert "backbone + block at sigma = 0" in text
         assert label("nft_irs") in text
-        # nft_irs is the 6th claims baseline in the fixture: own-gap ratio 4 + 5 = 9
-        assert "gap ratio 9.00x [3.00, 10.0]" in text
+        # nft_irs is BASELINES[6] in the fixture: own-gap ratio 4 + 6 = 10, interval [3, 5 + 6]
+        assert "gap ratio 10.0x [3.00, 11.0]" in text
         assert "gap ratio 2.00x [1.50, unbounded]" in text
         assert "(strongest without write-verify)" in text
         assert "25.0x [21.0, unbounded]" in text and "falls short" in text and "pass" in text
@@ -336,7 +336,7 @@ def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Result
         assert "validation split" in ax.get_ylabel()
         nit_colour = style("nit")[0]
         marked = [line for line in ax.get_lines()
-                  if line.get_markeredgecolor() == "black" and len(line.get_xdata())
+                  if mcolors.same_color(line.get_markeredgecolor(), "black") and len(line.get_xdata())
                   and mcolors.same_color(line.get_color(), nit_colour)]
         assert [list(line.get_xdata()) for line in marked] == [[SELECTED]]
         text = _texts(fig)
