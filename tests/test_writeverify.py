@@ -180,6 +180,22 @@ def test_mapping_cost_full_tsb_none() -> None:
     assert full.energy_j == pytest.approx(nd * e * (cost.pulse_energy_j + cost.read_energy_j))
 
 
+def test_mapping_cost_counts_the_read_back_of_the_backbone() -> None:
+    device, wv, cost = DeviceConfig(), WriteVerifyConfig(), MappingCostConfig()
+    sigma, backbone, block = 0.5, 18_256, 64
+    d = device.devices_per_weight
+    without = mapping_cost(backbone + block, block, sigma, device, wv, cost)
+    with_read = mapping_cost(backbone + block, block, sigma, device, wv, cost,
+                             read_back_weights=backbone)
+    assert with_read.reads == pytest.approx(without.reads + backbone * d)  # one read per device
+    assert with_read.write_pulses == without.write_pulses
+    assert with_read.time_s - without.time_s == pytest.approx(
+        backbone * d * cost.read_time_s / cost.parallel_devices)
+    assert with_read.energy_j - without.energy_j == pytest.approx(backbone * d * cost.read_energy_j)
+    with pytest.raises(ValueError, match="read_back_weights = 20000 is not allowed"):
+        mapping_cost(backbone + block, block, sigma, device, wv, cost, read_back_weights=20_000)
+
+
 # ----------------------------------------------------------------------------- 6. bad input
 
 def test_bad_input_names_parameter() -> None:

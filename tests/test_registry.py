@@ -1,0 +1,72 @@
+"""The method registry: every method declares what the pipeline needs, and a new method module
+is picked up without touching config, stages, report or figures."""
+import dataclasses
+
+import pytest
+
+from tsblib.config import ConfigError, profile_from_dict
+from tsblib.methods import registry
+from tsblib.methods.registry import MethodSpec, all_methods, get_method, label, ordered, register, style
+
+
+def test_every_method_of_the_paper_is_registered_with_a_deployment_step():
+    methods = all_methods()
+    assert {"clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "nft_irs", "correctnet",
+            "tsb"} <= set(methods)
+    for spec in methods.values():
+        assert spec.evaluate is not None and spec.label and spec.color and spec.marker
+        # a method trains exactly when it declares an objective, and then deploys its own run
+        assert spec.trains == (spec.trained_from == spec.name)
+    orders = [s.order for s in ordered()]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+
+
+def test_claims_baselines_and_write_verify_flags():
+    assert get_method("nit").claims_baseline and not get_method("nit").write_verify
+    assert get_method("full_wv").write_verify and get_method("swim").write_verify
+    assert not get_method("tsb").claims_baseline
+    assert get_method("nft_ovf").forwards(None) == 4.0  # the noisy forward and three OVF forwards
+    assert get_method("nit").forwards(None) == 1.0
+
+
+def test_labels_and_styles_cover_extra_rows():
+    assert label("tsb_backbone_only") == "TSB backbone, no block"
+    assert label("nit") == "NIT (noise-injection training)"
+    assert style("tsb")[0] == get_method("tsb").color
+    assert label("not_a_method") == "not_a_method"
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown method 'magic'; known methods: .*'nit'"):
+        get_method("magic")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Params:
+    strength: float = 1.0
+
+    def validate(self) -> None:
+        if self.strength < 0:
+            raise ConfigError(f"methods.toy.strength = {self.strength} is not allowed")
+
+
+def test_a_new_method_is_configured_through_the_registry(monkeypatch):
+    monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
+        name="toy", label="toy", color="#000000", marker="o", order=99, description="test only",
+        trained_from="nit", evaluate=lambda ctx: iter(()), params=_Params))
+    raw = {"models": {"lenet3": {}},
+           "methods": {"methods": ["nit", "toy"], "toy": {"strength": 2.0}}}
+    exp = profile_from_dict("t", raw).experiment("lenet3")
+    assert exp.methods.of("toy") == _Params(2.0)
+    with pytest.raises(ConfigError, match="methods.toy.strength = -1.0"):
+        profile_from_dict("t", {**raw, "methods": {"methods": ["toy"], "toy": {"strength": -1.0}}})
+    with pytest.raises(ConfigError, match=r"methods.toy.power is not a known parameter.*strength"):
+        profile_from_dict("t", {**raw, "methods": {"methods": ["toy"], "toy": {"power": 1}}})
+
+
+def test_register_rejects_inconsistent_specs():
+    with pytest.raises(ValueError, match="trained_from must be its own name"):
+        register(MethodSpec(name="bad", label="bad", color="#000", marker="o", order=98,
+                            description="", trained_from="bad"))
+    with pytest.raises(ValueError, match="registered twice"):
+        register(dataclasses.replace(get_method("nit"), label="another NIT"))
