@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tsblib import io
-from tsblib.config import DeviceConfig, ExperimentConfig, ProfileConfig, RuntimeConfig
+from tsblib.config import DeviceConfig, ExperimentConfig, ProfileConfig
 from tsblib.data import Batches, PreparedData, Split
 from tsblib.evaluate import ChipStats, accuracy, monte_carlo
 from tsblib.models import build_model
@@ -138,10 +138,6 @@ class EvalContext:
     def calibration(self, images: int) -> BatchList:
         """`images` training images (see `calibration_batches`)."""
         return calibration_batches(self.data, images, self.device, self.channels_last)
-
-    def runtime(self) -> RuntimeConfig:
-        """The profile's runtime settings."""
-        return self.profile.runtime
 
 
 PerChip = Callable[[list[int], dict[str, torch.Tensor]],
