@@ -260,6 +260,7 @@ def claims(profile: ProfileConfig, rows: list[dict[str, Any]], accs: dict[tuple,
         clean_ref = tsb["gap_ideal"] + tsb["acc_mean"]  # the clean-trained model's accuracy
         strongest = strongest_baseline(rows, m, s) or nit
         baselines = {}
+        intervals: dict[str, dict[str, RatioInterval]] = {}
         for spec in ordered():
             if not spec.claims_baseline:
                 continue
@@ -272,8 +273,9 @@ def claims(profile: ProfileConfig, rows: list[dict[str, Any]], accs: dict[tuple,
             entry = {"acc_mean": b["acc_mean"], "acc_ci95": b["acc_ci95"], "clean_acc": b["clean_acc"],
                      "gap_own": b["gap_own"], "gap_ideal": b["gap_ideal"],
                      "write_verify": spec.write_verify}
-            for kind in ("own", "ideal"):
-                iv = _gap_interval(m, s, b, tsb, kind, clean_ref, accs, seed=i)
+            intervals[spec.name] = {kind: _gap_interval(m, s, b, tsb, kind, clean_ref, accs, seed=i)
+                                    for kind in ("own", "ideal")}
+            for kind, iv in intervals[spec.name].items():
                 entry[f"improvement_{kind}"] = iv.as_dict()
             baselines[spec.name] = entry
         ft = tsb["finetune_seconds_per_chip"] or 0.0
@@ -283,10 +285,7 @@ def claims(profile: ProfileConfig, rows: list[dict[str, Any]], accs: dict[tuple,
         ft_flops = finetune_flops(exp, train_images[m])
         tsb_flops = tsb["train_flops"] + ft_flops
         ft_epochs = exp.tsb.epochs
-        own = {k: _gap_interval(m, s, nit, tsb, k, clean_ref, accs, seed=i)
-               for k in ("own", "ideal")}
-        strong = {k: _gap_interval(m, s, strongest, tsb, k, clean_ref, accs, seed=i)
-                  for k in ("own", "ideal")}
+        own, strong = intervals["nit"], intervals[strongest["method"]]
         keys = ("clean_acc", "acc_mean", "acc_ci95", "gap_own", "gap_ideal", "train_epochs")
         out["models"][m] = {
             "dataset": tsb["dataset"], "operating_sigma": s, "chips_tsb": tsb["chips"],
