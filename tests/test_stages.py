@@ -15,11 +15,8 @@ from tsblib.cli import main
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.report import SUMMARY_COLUMNS, summarize_stage
-from tsblib.stages import (evaluate_stage, finetune_stage, mapping_stage, prepare, recipes_stage,
-                           train_stage)
-
-STAGES = (prepare, recipes_stage, train_stage, finetune_stage, evaluate_stage, mapping_stage,
-          summarize_stage)
+from tsblib.pipeline import run_stage, stage_names
+from tsblib.stages import evaluate_stage, train_stage
 
 from conftest import ROOT
 
@@ -61,8 +58,8 @@ def _write_params(tmp_path: Path, profiles: dict) -> Path:
 def _run_all(params: Path, name: str) -> ProfilePaths:
     profile = load_profile(params, name)
     paths = ProfilePaths(name, params.parent)
-    for stage in STAGES:
-        stage(profile, paths, progress=False)
+    for stage in stage_names():  # each on its scoped profile: an undeclared parameter raises
+        run_stage(stage, profile, paths, progress=False)
     return paths
 
 
@@ -138,12 +135,12 @@ def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch)
     params, paths = embedded_run
     profile = load_profile(params, "tiny")
     real = stages.load_prepared
-    for stage in STAGES:
+    for stage in stage_names():
         calls = []
         monkeypatch.setattr(stages, "load_prepared",
                             lambda path, with_test=False: calls.append(with_test) or real(path, with_test=with_test))
-        stage(profile, paths, progress=False)
-        assert any(calls) == (stage is evaluate_stage), stage.__name__
+        run_stage(stage, profile, paths, progress=False)
+        assert any(calls) == (stage == "evaluate"), stage
     # and a stage that tried anyway would fail loudly
     from tsblib.data import TestSplitLocked
 

@@ -28,6 +28,11 @@ class ProfilePaths:
         return self.prepared / f"{model}.pt"
 
     @property
+    def validated(self) -> Path:
+        """Marker written by `validate --record` (the pipeline's first DVC stage); not committed."""
+        return self.root / "data" / "validated" / f"{self.profile}.json"
+
+    @property
     def train_checkpoints(self) -> Path:
         """Trained backbones (DVC-cached)."""
         return self.root / "data" / "checkpoints" / self.profile / "train"

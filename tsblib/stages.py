@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tsblib import io, writeverify
-from tsblib.config import ExperimentConfig, ProfileConfig, TrainConfig, TSBConfig
+from tsblib.config import ExperimentConfig, MethodsConfig, ProfileConfig, TrainConfig, TSBConfig
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
 from tsblib.methods.context import (EvalContext, TrainContext, load_trained_model,
                                     split_batches)
@@ -106,15 +106,16 @@ def recipes_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = 
                                       weight_decay=r.weight_decay, epochs=epochs)
             runs.append(("nit", f"recipe: {cfg.recipe}", cfg, exp))
         for method in exp.methods.methods:
-            params = exp.methods.params.get(method)
-            if params is None or not hasattr(params, "beta") or not hasattr(params, "authors"):
+            # The sweep reads no configured method parameter (so recipes.csv does not depend
+            # on them): each candidate is the method's defaults with the candidate beta.
+            params_cls = get_method(method).params
+            if params_cls is None or "beta" not in {f.name for f in dataclasses.fields(params_cls)}:
                 continue
-            if params.authors(exp.model, data.name) is not None:
+            if params_cls().authors(exp.model, data.name) is not None:
                 continue
             for beta in sel.nft_betas:
-                tuned = dataclasses.replace(exp, methods=dataclasses.replace(
-                    exp.methods, params={**exp.methods.params,
-                                         method: dataclasses.replace(params, beta=beta)}))
+                tuned = dataclasses.replace(exp, methods=MethodsConfig(
+                    methods=(method,), params={method: params_cls(beta=beta)}))
                 runs.append((method, f"beta: {beta:g}",
                              dataclasses.replace(exp.train, epochs=epochs), tuned))
         for method, candidate, cfg, run_exp in tqdm(runs, desc=f"{exp.model} sweeps",
@@ -169,8 +170,6 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
         lr_rows += evidence
         for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants", disable=not progress):
             model = tsb_model(backbone, variant.cfg)
-            if model is None:
-                continue
             per_sigma = {}
             for sigma in variant_sigmas(variant, exp):
                 blocks, seconds, tuned = finetune_chips(model, data, exp, variant.cfg, sigma,
