@@ -3,6 +3,7 @@ paper-profile code path, VGG-8 and ResNet-18 on a small image folder, all on the
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +214,23 @@ def test_cli_reports_a_bad_parameter_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "evaluation.chips = -1 is not allowed" in err
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"tsb": {**TINY["tsb"], "width": 7}}, "tsb.width = 7"),
+    ({"data": {"dataset": "mnist", "root": "nowhere"}}, "data.dataset = 'mnist' but .*does not exist"),
+])
+def test_validate_stops_bad_input_before_any_result_is_touched(tmp_path, capsys, bad, match):
+    """What `dvc repro` runs first: a bad width or absent data stop it, and the committed results
+    of the profile (here: a stand-in data.json) are left as they were."""
+    params = _write_params(tmp_path, {"bad": {**TINY, **bad, "models": {"lenet3": {}}}})
+    committed = tmp_path / "results" / "bad" / "data.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("{}")
+    assert main(["validate", "--record", "--params", str(params)]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert committed.read_text() == "{}" and not (tmp_path / "data").exists()
+    assert sorted(p.name for p in (tmp_path / "results" / "bad").iterdir()) == ["data.json"]
 
 
 def test_cli_help_lists_every_stage(capsys):
