@@ -159,6 +159,46 @@ def test_stages_are_deterministic(embedded_run, tmp_path):
     assert paths.result("chips.csv").read_text() == before
 
 
+def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, tmp_path,
+                                                                  monkeypatch, capsys):
+    """Ctrl-C during the third training run: one line on stderr; the rerun trains only the
+    runs that had not finished, and every checkpoint and training.csv accuracy equals the
+    uninterrupted run's, byte for byte."""
+    import shutil
+
+    import tsblib.stages as stages
+
+    params, done = embedded_run
+    shutil.copy(params, tmp_path / "params.yaml")
+    shutil.copytree(done.prepared, ProfilePaths("tiny", tmp_path).prepared)
+    real, calls = stages._train_one, []
+
+    def interrupt_third(spec, *args, **kwargs):
+        calls.append(spec.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "_train_one", interrupt_third)
+    argv = ["train", "--params", str(tmp_path / "params.yaml"), "--quiet"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"reused on a rerun: lenet3/{calls[0]}, lenet3/{calls[1]}" in err and "rerun" in err
+    first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(stages, "_train_one", lambda spec, *a, **k: calls.append(spec.name)
+                        or real(spec, *a, **k))
+    assert main(argv) == 0
+    assert calls == first[2:] + [s.name for s in stages.training_runs(
+        load_profile(params, "tiny").experiment("lenet3"))][len(first):]
+    resumed = ProfilePaths("tiny", tmp_path)
+    for ckpt in sorted(done.train_checkpoints.glob("*.pt")):
+        assert (resumed.train_checkpoints / ckpt.name).read_bytes() == ckpt.read_bytes(), ckpt.name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(_rows(resumed.result("training.csv"))) == strip(_rows(done.result("training.csv")))
+
+
 def test_missing_or_corrupt_inputs_name_the_stage_to_rerun(embedded_run, tmp_path):
     params, paths = embedded_run
     profile = load_profile(params, "tiny")

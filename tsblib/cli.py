@@ -14,7 +14,7 @@ from pathlib import Path
 from tsblib import io
 from tsblib.config import ConfigError, ProfileConfig, load_profile
 from tsblib.paths import ProfilePaths
-from tsblib.pipeline import FIGURES, STAGES, check_ready, record_valid, run_stage
+from tsblib.pipeline import FIGURES, STAGES, check_ready, finished, record_valid, run_stage
 
 STAGE_HELP = {stage.name: stage.help for stage in STAGES}
 """One line of help per stage, in pipeline order."""
@@ -119,4 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted_message(args.command), file=sys.stderr)
+        return 130
     return 0
+
+
+def interrupted_message(command: str) -> str:
+    """The one line printed on Ctrl-C: what finished, and how to resume."""
+    done = finished("train")
+    saved = (f"; training runs saved complete and reused on a rerun: {', '.join(done)}"
+             if done else "")
+    return (f"interrupted: `{command}` stopped; every file written so far is complete (outputs "
+            f"are written atomically){saved}. To resume, rerun the same command or `dvc repro`.")

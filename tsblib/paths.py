@@ -41,6 +41,11 @@ class ProfilePaths:
         """Checkpoint of `model` trained by `method` ('clean', 'nit', 'tsb_backbone', ...)."""
         return self.train_checkpoints / f"{model}__{method}.pt"
 
+    def train_log(self, model: str, method: str) -> Path:
+        """Per-epoch curve (with wall-clock seconds) of a saved training run, kept beside the
+        DVC-tracked checkpoints so that they stay byte-identical for identical training."""
+        return self.train_checkpoints.with_name("train-log") / f"{model}__{method}.json"
+
     @property
     def finetune_checkpoints(self) -> Path:
         """Fine-tuned Tiny Shared Blocks (DVC-cached)."""

@@ -76,6 +76,21 @@ FIGURES: tuple[str, ...] = ("accuracy_vs_sigma", "accuracy_gap", "training_cost"
 """Figure notebooks in notebooks/, in the order of DESIGN section 7."""
 
 
+_FINISHED: dict[str, list[str]] = {}
+"""Work items each stage has saved complete in this process (for the Ctrl-C message)."""
+
+
+def note_finished(stage: str, item: str) -> None:
+    """Record that `stage` saved `item` complete (e.g. 'lenet3/nit'), so an interruption can say
+    what a rerun will reuse."""
+    _FINISHED.setdefault(stage, []).append(item)
+
+
+def finished(stage: str) -> list[str]:
+    """Items `stage` saved complete in this process, in order."""
+    return list(_FINISHED.get(stage, []))
+
+
 def stage_names() -> tuple[str, ...]:
     """Names of the stages, in order."""
     return tuple(s.name for s in STAGES)
