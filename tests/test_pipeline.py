@@ -53,6 +53,13 @@ def test_dvc_yaml_has_every_registry_stage_and_validate_first():
     assert "data/validated/${profile}.json" in prepare_deps
 
 
+def test_figure_stages_depend_on_every_result_file_the_figures_read():
+    from tsblib.plots import RESULT_FILES
+
+    deps = set(_dvc_stages()["figure"]["do"]["deps"])
+    assert {f"results/${{profile}}/{name}" for name in RESULT_FILES.values()} <= deps
+
+
 def test_unknown_stage_is_named():
     with pytest.raises(ValueError, match="stage = 'trian' is unknown"):
         get_stage("trian")
