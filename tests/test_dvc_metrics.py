@@ -2,9 +2,11 @@
 `python -m tsblib claims` prints every claim of every model from the committed claims.json."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -31,7 +33,9 @@ def _dvc_yaml() -> dict:
 
 
 def _dvc_available() -> bool:
-    return shutil.which("dvc") is not None and (ROOT / ".dvc").is_dir() and (ROOT / ".git").exists()
+    """dvc importable (a dependency) and a DVC project in a git checkout."""
+    return (importlib.util.find_spec("dvc") is not None and (ROOT / ".dvc").is_dir()
+            and (ROOT / ".git").exists())
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -83,8 +87,8 @@ def test_only_the_headline_metrics_are_dvc_metrics():
 
 @pytest.mark.skipif(not _dvc_available(), reason="needs dvc and the git checkout")
 def test_dvc_metrics_show_fits_a_terminal():
-    out = subprocess.run(["dvc", "metrics", "show"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run([sys.executable, "-m", "dvc", "metrics", "show"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1 + len(_claims("embedded")["models"])  # header + one row per model
     assert max(len(line) for line in lines) <= TERMINAL, out

@@ -54,7 +54,8 @@ def _interval(iv: dict[str, Any]) -> str:
             return "unbounded"
         return "n/a" if iv.get(key) is None else _num(float(iv[key]))
 
-    return f"{_ratio(iv.get('point'), bool(iv.get('point_unbounded')))} [{end('low')}, {end('high')}]"
+    point = _ratio(iv.get("point"), bool(iv.get("point_unbounded")))
+    return f"{point} [{end('low')}, {end('high')}]"
 
 
 def measured_text(key: str, claim: dict[str, Any]) -> str:
