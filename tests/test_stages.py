@@ -15,8 +15,8 @@ from tsblib import io
 from tsblib.cli import main
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
-from tsblib.report import SUMMARY_COLUMNS, summarize_stage
 from tsblib.pipeline import run_stage, stage_names
+from tsblib.report import HEADLINE_METRICS, PLOT_DATA, SUMMARY_COLUMNS, plot_methods
 from tsblib.stages import evaluate_stage, train_stage
 
 from conftest import ROOT
@@ -124,8 +124,14 @@ def test_claims_metrics_and_ablations(embedded_run):
     assert claims["training_speedup"]["epochs_ratio"] is not None
     assert claims["wv_fraction_percent"]["measured"] == pytest.approx(100 * 64 / 18320)
     assert claims["wv_fraction_percent"]["meets_claim"] is True
-    metrics = json.loads(paths.result("metrics.json").read_text())
-    assert "tsb" in metrics["lenet3"] and "swim_p1" in metrics["lenet3"]
+    metrics = json.loads(paths.result("metrics/lenet3.json").read_text())  # the DVC metrics
+    assert set(metrics) == set(HEADLINE_METRICS)
+    assert metrics["tsb_acc"] == pytest.approx(claims["tsb"]["acc_mean"], abs=1e-4)
+    assert metrics["wv_pct"] == pytest.approx(100 * 64 / 18320, rel=1e-3)
+    for plot, (x, _) in PLOT_DATA.items():  # the DVC plots: one column per method
+        table = _rows(paths.result(f"plots/{plot}/lenet3.csv"))
+        assert list(table[0]) == [x, *plot_methods(plot)]
+        assert all(r["tsb"] for r in table) if plot != "training" else all(r["nit"] for r in table)
     ablations = {r["ablation"] for r in _rows(paths.result("ablations.csv"))}
     assert ablations == {"default", "width", "placement", "mode", "read_noise", "no_block"}
 

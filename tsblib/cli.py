@@ -1,5 +1,5 @@
 """Command-line entry points: one sub-command per pipeline stage (what dvc.yaml calls), plus
-`all` (every stage without DVC), `demo` and `check-repro`.
+`all` (every stage without DVC), `demo`, `check-repro` and `claims`.
 
     python -m tsblib <stage> [--params params.yaml] [--profile NAME]
 """
@@ -32,7 +32,20 @@ def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
     with io.atomic_path(paths.notebooks / f"{name}.ipynb", suffix=".ipynb") as tmp:
         papermill.execute_notebook(str(source), str(tmp), parameters={"profile": profile},
                                    cwd=str(paths.root / "notebooks"), progress_bar=False,
-                                   kernel_name="python3")
+                                   kernel_name="python3", config=_kernel_config())
+
+
+def _kernel_config() -> object:
+    """Kernel-manager settings for papermill: CurveZMQ-encrypted kernel sockets where
+    jupyter_client and pyzmq support them, which also silences ipykernel's 'Kernel is running
+    over TCP without encryption' warning on every figure; empty (the defaults) otherwise."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption") is not None:
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
                        "its summary.csv with the committed one")
     common(p)
     p.add_argument("--workdir", default=None, help="where to regenerate (default: a temp dir)")
+    text = ("print the headline claims of a profile's results, one table per model, from the "
+            "committed results/<profile>/claims.json (nothing is rerun)")
+    p = sub.add_parser("claims", help=text, description=text)
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    p.add_argument("--profile", default=None, help="profile in the parameter file "
+                   "(default: its `profile:` key)")
     return parser
 
 
@@ -94,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             return 0 if ok else 1
         profile = load_profile(args.params, args.profile)
+        if args.command == "claims":
+            from tsblib.headline import claims_text
+            paths = ProfilePaths(profile.name, Path(args.params).resolve().parent)
+            print(claims_text(paths.results, [e.model for e in profile.experiments]))
+            return 0
         if getattr(args, "models", None):
             profile = dataclasses.replace(
                 profile, experiments=tuple(profile.experiment(m) for m in args.models))

@@ -1,5 +1,6 @@
 """The summarize stage: merge the stages' outputs into summary.csv, ablations.csv, claims.json
-and provenance.json, the machine-readable results every figure and the README read."""
+and provenance.json, the machine-readable results every figure and the README read, plus the
+DVC metrics (metrics/<model>.json, a few headline numbers) and the DVC plot data (plots/)."""
 from __future__ import annotations
 
 import math
@@ -101,7 +102,8 @@ def finetune_flops(exp: ExperimentConfig, train_images: int) -> float:
 
 
 def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Write summary.csv, ablations.csv, overhead.csv, claims.json and provenance.json."""
+    """Write summary.csv, ablations.csv, overhead.csv, claims.json, provenance.json, the DVC
+    metrics (metrics/<model>.json) and the DVC plot data (plots/<plot>/<model>.csv)."""
     evaluation = io.read_csv(paths.result("evaluation.csv"), "evaluate")
     chips = io.read_csv(paths.result("chips.csv"), "evaluate")
     training = io.read_csv(paths.result("training.csv"), "train")
@@ -146,9 +148,10 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     overhead = overhead_rows(profile)
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
     accs = _chip_accuracies(chips)
-    io.write_json(paths.result("claims.json"),
-                  claims(profile, rows, accs, train_images, selection_checks(profile, recipes)))
-    io.write_json(paths.result("metrics.json"), operating_point_metrics(profile, rows))
+    claims_doc = claims(profile, rows, accs, train_images, selection_checks(profile, recipes))
+    io.write_json(paths.result("claims.json"), claims_doc)
+    write_headline_metrics(paths, claims_doc)
+    write_plot_data(profile, paths, rows, training)
     io.write_json(paths.result("provenance.json"), provenance(profile, paths, data))
 
 
@@ -370,20 +373,101 @@ def selection_checks(profile: ProfileConfig, recipes: list[dict[str, str]]) -> d
     return out
 
 
-def operating_point_metrics(profile: ProfileConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """summary.csv at each model's operating sigma as a tree (model -> method -> metric), the
-    form `dvc metrics show` reads (DVC metrics are JSON/YAML/TOML, not CSV)."""
-    out: dict[str, Any] = {}
-    for exp in profile.experiments:
-        s = exp.evaluation.operating_sigma
-        for r in rows:
-            if r["model"] != exp.model or r["sigma"] != s:
-                continue
-            key = r["method"] if r["swim_p_percent"] is None else f"swim_p{r['swim_p_percent']:g}"
-            out.setdefault(exp.model, {})[key] = {
-                k: r[k] for k in ("acc_mean", "acc_ci95", "gap_own", "gap_ideal", "wv_fraction",
-                                  "mapping_time_s")}
+HEADLINE_METRICS = {
+    "tsb_acc": "TSB's mean accuracy on chips at the operating sigma",
+    "best_acc": "mean accuracy on chips of the strongest baseline without write-verify "
+                "(claims.json `strongest_baseline`)",
+    "gap_x": "gap improvement over NIT: NIT gap / TSB gap (own gaps; claims.json "
+             "`gap_improvement_own`); null when unbounded (TSB gap <= 0)",
+    "gap_x_lo": "lower end of gap_x's 95 % bootstrap interval over chips (the verdict's number)",
+    "speedup": "training speed-up in FLOPs: NIT / (TSB backbone + one chip's fine-tuning)",
+    "map_x": "mapping cost reduction: expected mapping time with full write-verify / with TSB",
+    "wv_pct": "write-verified weights: the block's weights, percent of the backbone's",
+}
+"""The DVC metrics, one flat file per model (results/<profile>/metrics/<model>.json): a few
+headline numbers at the operating sigma, small enough for `dvc metrics show` and
+`dvc exp show --only-changed` to fit a terminal. Everything else stays in claims.json and the CSVs,
+which are not DVC metrics."""
+
+
+def _sig(x: float | None, digits: int = 4) -> float | None:
+    """`x` to `digits` significant digits (None stays None): short columns in `dvc metrics show`."""
+    return None if x is None else float(f"{x:.{digits}g}")
+
+
+def headline_metrics(claims_doc: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """model -> the HEADLINE_METRICS of claims.json's entry for it (flat, scalar values)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for model, c in claims_doc.get("models", {}).items():
+        gap = c["gap_improvement_own"]
+        best = c["per_baseline"].get(c["strongest_baseline"], c["nit"])
+        values = {"tsb_acc": c["tsb"]["acc_mean"], "best_acc": best["acc_mean"],
+                  "gap_x": gap["measured"], "gap_x_lo": gap.get("interval95", {}).get("low"),
+                  "speedup": c["training_speedup"]["measured"],
+                  "map_x": c["mapping_cost_reduction"]["measured"],
+                  "wv_pct": c["wv_fraction_percent"]["measured"]}
+        out[model] = {k: _sig(values[k]) for k in HEADLINE_METRICS}
     return out
+
+
+def write_headline_metrics(paths: ProfilePaths, claims_doc: dict[str, Any]) -> None:
+    """Write results/<profile>/metrics/<model>.json (stale models' files removed)."""
+    folder = paths.result("metrics")
+    for stale in folder.glob("*.json") if folder.is_dir() else []:
+        stale.unlink()
+    for model, values in headline_metrics(claims_doc).items():
+        io.write_json(folder / f"{model}.json", values)
+
+
+PLOT_DATA = {"accuracy_vs_sigma": ("sigma", "acc_mean"), "accuracy_gap": ("sigma", "gap_own"),
+             "training": ("epoch", "val_chip_acc_mean")}
+"""Data of the DVC plots (results/<profile>/plots/<plot>/<model>.csv): x column and the value
+drawn. One column per method (every registered method; empty where it has no result), so that
+DVC draws one line per method; SWIM at its default write-verify percentage. `training` has one
+column per training run (validation accuracy on chips at sigma_train, per epoch)."""
+
+
+def plot_methods(plot: str) -> list[str]:
+    """The method columns of `plot`'s CSVs, in figure order (dvc.yaml lists the same)."""
+    return [s.name for s in ordered() if plot != "training" or s.trains]
+
+
+def plot_tables(profile: ProfileConfig, rows: list[dict[str, Any]],
+                training: list[dict[str, str]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """plot -> model -> wide rows (x, then one value per method), sorted by x."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for exp in profile.experiments:
+        model = exp.model
+        default_p = exp.methods.of("swim").default_p
+        for plot, (x, value) in PLOT_DATA.items():
+            methods = plot_methods(plot)
+            table: dict[float, dict[str, Any]] = {}
+            if plot == "training":
+                source = [(int(r["epoch"]), r["method"], _f(r[value]))
+                          for r in training if r["model"] == model]
+            else:
+                source = [(r["sigma"], r["method"], r[value]) for r in rows
+                          if r["model"] == model and r["method"] in methods
+                          and (r["method"] != "swim" or r["swim_p_percent"] == default_p)]
+            for xv, method, v in source:
+                if method in methods:
+                    table.setdefault(xv, {x: xv})[method] = v
+            if table:
+                out.setdefault(plot, {})[model] = [table[k] for k in sorted(table)]
+    return out
+
+
+def write_plot_data(profile: ProfileConfig, paths: ProfilePaths, rows: list[dict[str, Any]],
+                    training: list[dict[str, str]]) -> None:
+    """Write results/<profile>/plots/<plot>/<model>.csv (stale files removed)."""
+    for plot in PLOT_DATA:
+        folder = paths.result("plots") / plot
+        for stale in folder.glob("*.csv") if folder.is_dir() else []:
+            stale.unlink()
+    for plot, by_model in plot_tables(profile, rows, training).items():
+        columns = [PLOT_DATA[plot][0], *plot_methods(plot)]
+        for model, table in by_model.items():
+            io.write_csv(paths.result("plots") / plot / f"{model}.csv", table, columns)
 
 
 def _finite(x: float) -> float | None:

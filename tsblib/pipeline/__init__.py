@@ -66,7 +66,8 @@ STAGES: tuple[Stage, ...] = (
           "expected weights-to-device mapping cost of every deployment plan",
           ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models")),
     Stage("summarize", "tsblib.report:summarize_stage",
-          "merge results into summary.csv, ablations.csv, claims.json, provenance.json",
+          "merge results into summary.csv, ablations.csv, claims.json, provenance.json, the DVC "
+          "metrics (metrics/<model>.json) and plot data (plots/)",
           ("*",)),
 )
 """The stages in pipeline order (`validate` runs before them: it writes no result)."""

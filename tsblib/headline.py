@@ -1,0 +1,144 @@
+"""`python -m tsblib claims`: the headline claims of a profile as a compact terminal table, one
+block per model (claim, the paper's threshold, our measured value, verdict), read from the
+committed results/<profile>/claims.json alone, so it works without rerunning anything.
+
+`scripts/reproduce.sh` ends with it. The figure notebooks draw the same claims with more detail
+(`tsblib.plots.claims_table`); the verdicts are claims.json's own (`meets_claim`).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+CLAIMS = {
+    "gap_improvement_own": "gap improvement vs {nit}, own gap",
+    "gap_improvement_ideal": "gap improvement vs {nit}, ideal gap",
+    "gap_improvement_own_vs_strongest": "gap improvement vs {strongest}, own gap",
+    "gap_improvement_ideal_vs_strongest": "gap improvement vs {strongest}, ideal gap",
+    "training_speedup": "training speed-up (FLOPs, one chip)",
+    "wv_fraction_percent": "write-verified weights (%)",
+    "mapping_cost_reduction": "mapping cost reduction (time)",
+}
+"""The claims of claims.json, in the order of the paper's abstract, with their terminal labels."""
+
+VERDICTS = {True: "pass", False: "falls short", None: "undecided"}
+"""claims.json's `meets_claim` in words (the same words as the figures')."""
+
+COLUMNS = ("claim", "paper", "measured [95 % interval]", "verdict")
+
+
+class ClaimsNotFound(FileNotFoundError):
+    """The profile has no claims.json yet."""
+
+
+def _num(x: float) -> str:
+    """Three significant digits, no exponent (as the figures write ratios)."""
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:#.3g}".rstrip(".")
+
+
+def _ratio(value: Any, unbounded: bool = False) -> str:
+    if unbounded:
+        return "unbounded"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{_num(float(value))}x"
+
+
+def _interval(iv: dict[str, Any]) -> str:
+    def end(key: str) -> str:
+        if iv.get(f"{key}_unbounded"):
+            return "unbounded"
+        return "n/a" if iv.get(key) is None else _num(float(iv[key]))
+
+    point = _ratio(iv.get("point"), bool(iv.get("point_unbounded")))
+    return f"{point} [{end('low')}, {end('high')}]"
+
+
+def measured_text(key: str, claim: dict[str, Any]) -> str:
+    """Our measured value of claim `key`: ratios as '2.60x', gap ratios with their interval."""
+    if "interval95" in claim:
+        return _interval(claim["interval95"])
+    if key == "wv_fraction_percent":
+        return "n/a" if claim.get("measured") is None else f"{float(claim['measured']):.3f}"
+    return _ratio(claim.get("measured"), bool(claim.get("unbounded")))
+
+
+def claim_rows(entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(claim, paper's threshold, measured, verdict) of every claim in a claims.json model entry."""
+    names = {"nit": "NIT", "strongest": entry.get("strongest_baseline") or "?"}
+    rows = []
+    for key, label in CLAIMS.items():
+        claim = entry.get(key)
+        if claim is None:
+            continue
+        rows.append((label.format(**names), claim.get("paper_claim", "?"),
+                     measured_text(key, claim), VERDICTS[claim.get("meets_claim")]))
+    return rows
+
+
+def _acc(part: dict[str, Any]) -> str:
+    ci = part.get("acc_ci95")
+    return f"{part['acc_mean']:.3f}" + ("" if ci is None else f" ± {ci:.3f}")
+
+
+def _model_header(model: str, entry: dict[str, Any]) -> list[str]:
+    strongest = entry.get("strongest_baseline")
+    best = entry.get("per_baseline", {}).get(strongest)
+    head = (f"{model} on {entry.get('dataset', '?')} at sigma {entry.get('operating_sigma', '?')}; "
+            f"TSB on {entry.get('chips_tsb', '?')} chips, baselines on "
+            f"{entry.get('chips_baseline', '?')}")
+    accs = f"  mean accuracy ± 95 % CI: TSB {_acc(entry['tsb'])}, NIT {_acc(entry['nit'])}"
+    if best is not None and strongest != "nit":
+        head += f"; strongest baseline {strongest}"
+        accs += f", {strongest} {_acc(best)}"
+    return [head, accs]
+
+
+def _table(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [(indent + "  ".join(c.ljust(w) for c, w in zip(r, widths))).rstrip() for r in rows]
+
+
+def load_claims(results_dir: Path) -> dict[str, Any]:
+    """results/<profile>/claims.json, or ClaimsNotFound naming the command that writes it."""
+    path = Path(results_dir) / "claims.json"
+    if not path.is_file():
+        raise ClaimsNotFound(f"{path} not found: run the pipeline first (dvc repro, or "
+                             f"python -m tsblib all --profile {Path(results_dir).name})")
+    return json.loads(path.read_text())
+
+
+def claims_text(results_dir: Path, configured: list[str] | None = None,
+                figures: bool = True) -> str:
+    """The claims table of every model in results_dir/claims.json, then (with `figures`) a line
+    saying where the figures are. Models in `configured` without results are named."""
+    results_dir = Path(results_dir)
+    doc = load_claims(results_dir)
+    if results_dir.is_absolute() and results_dir.is_relative_to(Path.cwd()):
+        results_dir = results_dir.relative_to(Path.cwd())  # as the user would type it
+    models = doc.get("models", {})
+    lines = [f"Headline claims of profile {doc.get('profile', results_dir.name)!r} "
+             f"({doc.get('convention', '?')} sigma convention)",
+             "Our measurement under our reading of TSB (DESIGN.md section 3), not the paper's "
+             "numbers."]
+    passed = total = 0
+    for model, entry in models.items():
+        rows = claim_rows(entry)
+        passed += sum(r[3] == "pass" for r in rows)
+        total += len(rows)
+        lines += ["", *_model_header(model, entry), *_table([COLUMNS, *rows])]
+    missing = [m for m in configured or [] if m not in models]
+    if missing:
+        lines += ["", f"No results yet for {', '.join(missing)} (configured in params.yaml)."]
+    lines += ["", f"{passed} of {total} claims pass; a gap improvement passes only when the lower "
+                  "end of its 95 % interval",
+              "(bootstrap over chips) clears the threshold."]
+    if figures:
+        folder = results_dir.as_posix()
+        lines.append(f"Figures: {folder}/figures/*.png (PDF beside them); notebooks: "
+                     f"{folder}/notebooks/")
+    return "\n".join(lines)
