@@ -57,18 +57,16 @@ def run_stage(name: str, profile: ProfileConfig, paths: ProfilePaths, progress: 
 
 
 def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
-    """Execute notebooks/<name>.ipynb with papermill; the executed copy and the figure go
-    under results/<profile>/."""
-    import papermill
+    """Execute notebooks/<name>.ipynb with papermill, its kernel importing this repository's
+    tsblib; the executed copy (without execution times, `plots.execute_notebook`) and the figure
+    go under results/<profile>/."""
+    from tsblib import plots
 
     if name not in FIGURES:
         raise ConfigError(f"figure = {name!r} is unknown; known figures: {list(FIGURES)}")
-    source = paths.root / "notebooks" / f"{name}.ipynb"
-    paths.notebooks.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(paths.notebooks / f"{name}.ipynb", suffix=".ipynb") as tmp:
-        papermill.execute_notebook(str(source), str(tmp), parameters={"profile": profile},
-                                   cwd=str(paths.root / "notebooks"), progress_bar=False,
-                                   kernel_name="python3")
+    plots.execute_notebook(paths.root / "notebooks" / f"{name}.ipynb",
+                           paths.notebooks / f"{name}.ipynb", parameters={"profile": profile},
+                           cwd=paths.root / "notebooks", library_root=paths.root)
 
 
 def _parser() -> argparse.ArgumentParser:
