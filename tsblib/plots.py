@@ -763,7 +763,8 @@ def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model
                           "of one chip)")
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         else:
-            ax.set_xlabel("training FLOPs (TSB: backbone + fine-tuning of one chip)")
+            ax.set_xscale("log")  # NFT-OVF's four forwards per step put it far to the right
+            ax.set_xlabel("training FLOPs, log scale (TSB: backbone + fine-tuning of one chip)")
         ax.set_ylabel(f"validation split: accuracy on chips,\nsigma_train = {sigma_train:g}")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{MODEL_LABELS.get(model, model)}: validation accuracy under variation vs "
