@@ -61,6 +61,10 @@ def _raw(**over):
     (_raw(evaluation={"sigmas": [0.1, 0.5], "operating_sigma": 0.5}),
      r"expected 0.0 among them \(TSB's own gap"),
     (_raw(data={"dataset": "imagenet"}), r"data.dataset = 'imagenet'"),
+    (_raw(tsb={"width": 7}), r"models.lenet3: tsb.width = 7 .* does not divide the channel counts "
+                             r"\[16, 32\].*one of \[1, 2, 4, 8, 16\]"),
+    (_raw(ablation={"widths": [4, 6, 16]}), r"ablation.widths contains 6, but a block of width 6"),
+    (_raw(tsb={"width": 32}), r"models.lenet3: tsb.width = 32 \(placement 'all'\).*channel counts \[16\]"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):
@@ -110,3 +114,17 @@ def test_every_config_field_has_a_docstring():
     assert checked > 50
     assert to_dict(DeviceConfig())["convention"] == "device_range"
     assert EvaluationConfig().operating_sigma in EvaluationConfig().sigmas
+
+
+def test_a_key_repeated_in_params_yaml_is_rejected(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("profile: p\nprofiles:\n  p:\n    tsb: {width: 8}\n    models: {lenet3: {}}\n"
+                    "    tsb: {width: 4}\n")
+    with pytest.raises(ConfigError, match=r"key 'tsb' appears twice in one mapping \(first at line 4\)"):
+        load_profile(path)
+
+
+def test_the_paper_profile_fits_every_block_width():
+    """validate builds every model and checks each TSB variant's width against it."""
+    profile = load_profile(ROOT / "params.yaml", "paper")
+    assert {e.model for e in profile.experiments} == {"lenet3", "vgg8", "resnet18"}

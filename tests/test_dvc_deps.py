@@ -10,9 +10,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-STAGE_ENTRY = {"prepare": "tsblib.stages", "recipes": "tsblib.stages", "train": "tsblib.stages",
-               "finetune": "tsblib.stages", "evaluate": "tsblib.stages", "mapping": "tsblib.stages",
-               "summarize": "tsblib.report", "figure": "tsblib.plots"}
+from tsblib.pipeline import STAGES
+
+STAGE_ENTRY = {**{s.name: s.entry.split(":")[0] for s in STAGES},
+               "validate": "tsblib.pipeline", "figure": "tsblib.plots"}
 """The module holding each stage's entry point (`tsblib.cli` dispatches to it)."""
 
 CLI_MODULES = ("tsblib.__main__", "tsblib.cli")

@@ -33,3 +33,16 @@ def test_corrupt_json_and_checkpoint_are_reported(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 10)
     with pytest.raises(io.StageInputError, match="corrupt"):
         io.load_checkpoint(tmp_path / "bad.pt", "train")
+
+
+def test_identical_checkpoints_are_byte_identical_whatever_the_file_name(tmp_path):
+    """torch.save names its archive after the file it writes; saving via memory keeps the bytes
+    independent of the (random) temporary name, so DVC sees an unchanged output."""
+    import torch
+
+    payload = {"state": {"w": torch.arange(6.0).reshape(2, 3)}, "epochs": 3}
+    io.save_checkpoint(tmp_path / "a.pt", payload)
+    io.save_checkpoint(tmp_path / "b" / "other-name.pt", payload)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b" / "other-name.pt").read_bytes()
+    assert torch.equal(io.load_checkpoint(tmp_path / "a.pt", "train")["state"]["w"],
+                       payload["state"]["w"])

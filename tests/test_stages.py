@@ -3,6 +3,7 @@ paper-profile code path, VGG-8 and ResNet-18 on a small image folder, all on the
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,8 @@ from tsblib.cli import main
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.report import SUMMARY_COLUMNS, summarize_stage
-from tsblib.stages import (evaluate_stage, finetune_stage, mapping_stage, prepare, recipes_stage,
-                           train_stage)
-
-STAGES = (prepare, recipes_stage, train_stage, finetune_stage, evaluate_stage, mapping_stage,
-          summarize_stage)
+from tsblib.pipeline import run_stage, stage_names
+from tsblib.stages import evaluate_stage, train_stage
 
 from conftest import ROOT
 
@@ -61,8 +59,8 @@ def _write_params(tmp_path: Path, profiles: dict) -> Path:
 def _run_all(params: Path, name: str) -> ProfilePaths:
     profile = load_profile(params, name)
     paths = ProfilePaths(name, params.parent)
-    for stage in STAGES:
-        stage(profile, paths, progress=False)
+    for stage in stage_names():  # each on its scoped profile: an undeclared parameter raises
+        run_stage(stage, profile, paths, progress=False)
     return paths
 
 
@@ -138,12 +136,12 @@ def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch)
     params, paths = embedded_run
     profile = load_profile(params, "tiny")
     real = stages.load_prepared
-    for stage in STAGES:
+    for stage in stage_names():
         calls = []
         monkeypatch.setattr(stages, "load_prepared",
                             lambda path, with_test=False: calls.append(with_test) or real(path, with_test=with_test))
-        stage(profile, paths, progress=False)
-        assert any(calls) == (stage is evaluate_stage), stage.__name__
+        run_stage(stage, profile, paths, progress=False)
+        assert any(calls) == (stage == "evaluate"), stage
     # and a stage that tried anyway would fail loudly
     from tsblib.data import TestSplitLocked
 
@@ -159,6 +157,46 @@ def test_stages_are_deterministic(embedded_run, tmp_path):
     profile = load_profile(params, "tiny")
     evaluate_stage(profile, paths, progress=False)
     assert paths.result("chips.csv").read_text() == before
+
+
+def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, tmp_path,
+                                                                  monkeypatch, capsys):
+    """Ctrl-C during the third training run: one line on stderr; the rerun trains only the
+    runs that had not finished, and every checkpoint and training.csv accuracy equals the
+    uninterrupted run's, byte for byte."""
+    import shutil
+
+    import tsblib.stages as stages
+
+    params, done = embedded_run
+    shutil.copy(params, tmp_path / "params.yaml")
+    shutil.copytree(done.prepared, ProfilePaths("tiny", tmp_path).prepared)
+    real, calls = stages._train_one, []
+
+    def interrupt_third(spec, *args, **kwargs):
+        calls.append(spec.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "_train_one", interrupt_third)
+    argv = ["train", "--params", str(tmp_path / "params.yaml"), "--quiet"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"reused on a rerun: lenet3/{calls[0]}, lenet3/{calls[1]}" in err and "rerun" in err
+    first = list(calls)
+    calls.clear()
+    monkeypatch.setattr(stages, "_train_one", lambda spec, *a, **k: calls.append(spec.name)
+                        or real(spec, *a, **k))
+    assert main(argv) == 0
+    assert calls == first[2:] + [s.name for s in stages.training_runs(
+        load_profile(params, "tiny").experiment("lenet3"))][len(first):]
+    resumed = ProfilePaths("tiny", tmp_path)
+    for ckpt in sorted(done.train_checkpoints.glob("*.pt")):
+        assert (resumed.train_checkpoints / ckpt.name).read_bytes() == ckpt.read_bytes(), ckpt.name
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(_rows(resumed.result("training.csv"))) == strip(_rows(done.result("training.csv")))
 
 
 def test_missing_or_corrupt_inputs_name_the_stage_to_rerun(embedded_run, tmp_path):
@@ -216,6 +254,23 @@ def test_cli_reports_a_bad_parameter_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "evaluation.chips = -1 is not allowed" in err
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"tsb": {**TINY["tsb"], "width": 7}}, "tsb.width = 7"),
+    ({"data": {"dataset": "mnist", "root": "nowhere"}}, "data.dataset = 'mnist' but .*does not exist"),
+])
+def test_validate_stops_bad_input_before_any_result_is_touched(tmp_path, capsys, bad, match):
+    """What `dvc repro` runs first: a bad width or absent data stop it, and the committed results
+    of the profile (here: a stand-in data.json) are left as they were."""
+    params = _write_params(tmp_path, {"bad": {**TINY, **bad, "models": {"lenet3": {}}}})
+    committed = tmp_path / "results" / "bad" / "data.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text("{}")
+    assert main(["validate", "--record", "--params", str(params)]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert committed.read_text() == "{}" and not (tmp_path / "data").exists()
+    assert sorted(p.name for p in (tmp_path / "results" / "bad").iterdir()) == ["data.json"]
 
 
 def test_cli_help_lists_every_stage(capsys):

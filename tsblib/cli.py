@@ -9,51 +9,15 @@ import argparse
 import dataclasses
 import logging
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 from tsblib import io
 from tsblib.config import ConfigError, ProfileConfig, load_profile
 from tsblib.paths import ProfilePaths
-from tsblib.provenance import machine_info
+from tsblib.pipeline import FIGURES, STAGES, check_ready, finished, record_valid, run_stage
 
-FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations")
-"""Figure notebooks in notebooks/, in the order of DESIGN section 7."""
-
-
-def _stage_fns() -> dict[str, Callable[..., None]]:
-    from tsblib import report, stages
-
-    return {"prepare": stages.prepare, "recipes": stages.recipes_stage,
-            "train": stages.train_stage,
-            "finetune": stages.finetune_stage, "evaluate": stages.evaluate_stage,
-            "mapping": stages.mapping_stage, "summarize": report.summarize_stage}
-
-
-STAGE_HELP = {
-    "prepare": "load every model's data set, carve the validation split (data/prepared/<profile>/)",
-    "recipes": "validation sweeps: NIT under each candidate recipe, NFT beta where the authors "
-               "give none (recipes.csv)",
-    "train": "train every method with a training run (clean, NIT + early TSB backbone, NFT, "
-             "CorrectNet); each deploys its best validation epoch",
-    "finetune": "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning "
-                "rate chosen on validation)",
-    "evaluate": "Monte Carlo accuracy of every method over the sigma sweep (the only stage that "
-                "reads the test split)",
-    "mapping": "expected weights-to-device mapping cost of every deployment plan",
-    "summarize": "merge results into summary.csv, ablations.csv, claims.json, provenance.json",
-}
-
-
-def run_stage(name: str, profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> float:
-    """Run stage `name` and record its wall-clock seconds in results/<profile>/timing/."""
-    start = time.perf_counter()
-    _stage_fns()[name](profile, paths, progress=progress)
-    seconds = time.perf_counter() - start
-    io.write_json(paths.results / "timing" / f"{name}.json",
-                  {"stage": name, "seconds": round(seconds, 3), "machine": machine_info()})
-    return seconds
+STAGE_HELP = {stage.name: stage.help for stage in STAGES}
+"""One line of help per stage, in pipeline order."""
 
 
 def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
@@ -84,9 +48,13 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, text in STAGE_HELP.items():
         common(sub.add_parser(name, help=text, description=text))
-    p = sub.add_parser("validate", help="check params.yaml and exit",
-                       description="Validate the parameter file; the first stage of the pipeline.")
+    p = sub.add_parser("validate", help="check params.yaml and the data, and exit",
+                       description="Validate the parameter file and check that every model's data "
+                                   "are present; the first stage of the pipeline, so bad input "
+                                   "stops before any result is written or deleted.")
     common(p)
+    p.add_argument("--record", action="store_true",
+                   help="on success write data/validated/<profile>.json (the DVC stage's output)")
     p = sub.add_parser("figure", help="execute one figure notebook with papermill",
                        description="Execute notebooks/<name>.ipynb for a profile.")
     common(p)
@@ -128,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
             profile = dataclasses.replace(
                 profile, experiments=tuple(profile.experiment(m) for m in args.models))
         paths = ProfilePaths(profile.name, Path(args.params).resolve().parent)
+        if args.command in ("validate", "all"):
+            check_ready(profile)
         if args.command == "validate":
+            if args.record:
+                record_valid(profile, paths)
             print(f"{args.params}: profile {profile.name!r} is valid "
-                  f"({', '.join(e.model for e in profile.experiments)})")
+                  f"({', '.join(e.model for e in profile.experiments)}) and its data are present")
         elif args.command == "figure":
             run_figure(args.name, profile.name, paths)
         elif args.command == "all":
@@ -145,4 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted_message(args.command), file=sys.stderr)
+        return 130
     return 0
+
+
+def interrupted_message(command: str) -> str:
+    """The one line printed on Ctrl-C: what finished, and how to resume."""
+    done = finished("train")
+    saved = (f"; training runs saved complete and reused on a rerun: {', '.join(done)}"
+             if done else "")
+    return (f"interrupted: `{command}` stopped; every file written so far is complete (outputs "
+            f"are written atomically){saved}. To resume, rerun the same command or `dvc repro`.")

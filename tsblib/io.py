@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io as io_module
 import json
 import os
 import tempfile
@@ -85,10 +86,26 @@ def read_csv(path: str | Path, stage: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
+    """`payload` serialised by torch.save into memory.
+
+    Saving to a buffer rather than to the temporary file keeps the bytes independent of the
+    file's name (torch names the archive's top folder after the file it writes), so identical
+    payloads give byte-identical checkpoints and DVC sees an unchanged output.
+    """
+    buffer = io_module.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """torch.save `payload` (tensors and plain data) atomically."""
+    """torch.save `payload` (tensors and plain data) atomically and byte-reproducibly."""
+    data = checkpoint_bytes(payload)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def load_checkpoint(path: str | Path, stage: str) -> dict[str, Any]:

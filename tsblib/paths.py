@@ -28,6 +28,11 @@ class ProfilePaths:
         return self.prepared / f"{model}.pt"
 
     @property
+    def validated(self) -> Path:
+        """Marker written by `validate --record` (the pipeline's first DVC stage); not committed."""
+        return self.root / "data" / "validated" / f"{self.profile}.json"
+
+    @property
     def train_checkpoints(self) -> Path:
         """Trained backbones (DVC-cached)."""
         return self.root / "data" / "checkpoints" / self.profile / "train"
@@ -35,6 +40,11 @@ class ProfilePaths:
     def train_checkpoint(self, model: str, method: str) -> Path:
         """Checkpoint of `model` trained by `method` ('clean', 'nit', 'tsb_backbone', ...)."""
         return self.train_checkpoints / f"{model}__{method}.pt"
+
+    def train_log(self, model: str, method: str) -> Path:
+        """Per-epoch curve (with wall-clock seconds) of a saved training run, kept beside the
+        DVC-tracked checkpoints so that they stay byte-identical for identical training."""
+        return self.train_checkpoints.with_name("train-log") / f"{model}__{method}.json"
 
     @property
     def finetune_checkpoints(self) -> Path:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import platform
 import sys
+from pathlib import Path
 
 import torch
 
@@ -31,3 +33,13 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of every tsblib source file (relative path and content): two runs with the same
+    fingerprint ran the same library code."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

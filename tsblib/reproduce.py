@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
+from tsblib.pipeline import run_stage, stage_names
 
 KEY = ("model", "method", "swim_p_percent", "sigma")
 """Columns identifying a summary row."""
@@ -74,8 +75,6 @@ def compare(committed: Path, fresh: Path) -> tuple[bool, list[str], int]:
 def check_reproduction(params: Path, profile_name: str | None = None,
                        workdir: Path | None = None) -> tuple[bool, str]:
     """Rerun prepare ... summarize for the profile in a temporary copy; compare summary.csv."""
-    from tsblib.cli import run_stage, STAGE_HELP
-
     params = Path(params).resolve()
     profile = load_profile(params, profile_name)
     committed = ProfilePaths(profile.name, params.parent).result("summary.csv")
@@ -85,7 +84,7 @@ def check_reproduction(params: Path, profile_name: str | None = None,
     work.mkdir(parents=True, exist_ok=True)
     shutil.copy(params, work / "params.yaml")
     paths = ProfilePaths(profile.name, work)
-    for stage in STAGE_HELP:
+    for stage in stage_names():
         run_stage(stage, profile, paths, progress=False)
     ok, lines, n = compare(committed, paths.result("summary.csv"))
     head = (f"reproduction check of profile {profile.name!r}: {n} rows compared in {work}: "

@@ -8,13 +8,16 @@ lives in its module under `tsblib/methods/` (the method registry); the stages on
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 
 import torch
 from tqdm.auto import tqdm
 
 from tsblib import io, writeverify
-from tsblib.config import ExperimentConfig, ProfileConfig, TrainConfig, TSBConfig
+from tsblib.config import (ExperimentConfig, MethodsConfig, ProfileConfig, TrainConfig, TSBConfig,
+                           to_dict)
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
 from tsblib.methods.context import (EvalContext, TrainContext, load_trained_model,
                                     split_batches)
@@ -24,6 +27,8 @@ from tsblib.methods.tsb_finetune import (finetune_chips, select_lr, tsb_model, t
                                          variant_sigmas)
 from tsblib.models import INPUT_SHAPES, build_model
 from tsblib.paths import ProfilePaths
+from tsblib.pipeline import note_finished
+from tsblib.provenance import code_fingerprint
 from tsblib.runtime import configure, use_channels_last
 from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
 from tsblib.variation import count_weights
@@ -106,15 +111,16 @@ def recipes_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = 
                                       weight_decay=r.weight_decay, epochs=epochs)
             runs.append(("nit", f"recipe: {cfg.recipe}", cfg, exp))
         for method in exp.methods.methods:
-            params = exp.methods.params.get(method)
-            if params is None or not hasattr(params, "beta") or not hasattr(params, "authors"):
+            # The sweep reads no configured method parameter (so recipes.csv does not depend
+            # on them): each candidate is the method's defaults with the candidate beta.
+            params_cls = get_method(method).params
+            if params_cls is None or "beta" not in {f.name for f in dataclasses.fields(params_cls)}:
                 continue
-            if params.authors(exp.model, data.name) is not None:
+            if params_cls().authors(exp.model, data.name) is not None:
                 continue
             for beta in sel.nft_betas:
-                tuned = dataclasses.replace(exp, methods=dataclasses.replace(
-                    exp.methods, params={**exp.methods.params,
-                                         method: dataclasses.replace(params, beta=beta)}))
+                tuned = dataclasses.replace(exp, methods=MethodsConfig(
+                    methods=(method,), params={method: params_cls(beta=beta)}))
                 runs.append((method, f"beta: {beta:g}",
                              dataclasses.replace(exp.train, epochs=epochs), tuned))
         for method, candidate, cfg, run_exp in tqdm(runs, desc=f"{exp.model} sweeps",
@@ -127,30 +133,88 @@ def recipes_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = 
                  ["model", "method", "candidate"] + TRAINING_COLUMNS[2:])
 
 
+def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileConfig,
+                    data: PreparedData) -> str:
+    """What determines a training run's result: model, method, recipe, method parameters,
+    device model, runtime, the prepared data's checksum and the library code. A saved run with
+    the same fingerprint is the run this one would repeat (training is deterministic)."""
+    payload = {"model": exp.model, "num_classes": exp.num_classes, "method": spec.name,
+               "train": to_dict(exp.train), "methods": to_dict(exp.methods),
+               "device": to_dict(profile.device), "runtime": to_dict(profile.runtime),
+               "data": data.checksum, "code": code_fingerprint()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, spec: MethodSpec,
+                  fingerprint: str) -> list[dict] | None:
+    """The per-epoch curve of this exact run if a previous, possibly interrupted, invocation
+    saved it complete (checkpoint, NIT's early snapshot, and log, all with `fingerprint`); else
+    None."""
+    files = [paths.train_checkpoint(exp.model, spec.name)]
+    if spec.name == "nit":
+        files.append(paths.train_checkpoint(exp.model, "tsb_backbone"))
+    log_file = paths.train_log(exp.model, spec.name)
+    if not log_file.is_file() or not all(f.is_file() for f in files):
+        return None
+    try:
+        saved = [io.load_checkpoint(f, "train") for f in files] + [io.read_json(log_file, "train")]
+    except io.StageInputError:
+        return None  # damaged: train again
+    if any(s.get("fingerprint") != fingerprint for s in saved):
+        return None
+    return saved[-1]["curve"]
+
+
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Train every method with its own training run (clean and NIT always; the early NIT
-    snapshot is the TSB backbone); each deploys its best epoch on validation."""
+    snapshot is the TSB backbone); each deploys its best epoch on validation.
+
+    Each run is saved as soon as it finishes, with a fingerprint of everything that determines
+    it (`run_fingerprint`); a rerun reuses saved runs with the same fingerprint, so an
+    interrupted stage resumes from the methods that finished.
+    """
     device = configure(profile.runtime)
     rows = []
     for exp in profile.experiments:
         data = _data(paths, exp)
         early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
+        keep = set()
         for spec in training_runs(exp):
-            snap = (early,) if spec.name == "nit" else ()
-            result = _train_one(spec, exp, exp.train, data, profile, device,
-                                f"{exp.model}/{spec.name}", progress, snapshot_epochs=snap)
-            io.save_checkpoint(paths.train_checkpoint(exp.model, spec.name),
-                               {"model": exp.model, "method": spec.name, "state": result.state,
-                                "epochs": result.epochs, "selected_epoch": result.selected_epoch,
-                                "seconds": result.seconds})
+            fingerprint = run_fingerprint(exp, spec, profile, data)
+            keep.add(paths.train_checkpoint(exp.model, spec.name).name)
             if spec.name == "nit":
-                at = result.curve[early - 1]["seconds"]
-                io.save_checkpoint(paths.train_checkpoint(exp.model, "tsb_backbone"),
-                                   {"model": exp.model, "method": "tsb_backbone",
-                                    "state": result.snapshots[early], "epochs": early,
-                                    "selected_epoch": early, "seconds": at})
+                keep.add(paths.train_checkpoint(exp.model, "tsb_backbone").name)
+            curve = _finished_run(paths, exp, spec, fingerprint)
+            if curve is not None:
+                if progress:
+                    tqdm.write(f"{exp.model}/{spec.name}: reusing the finished run saved in "
+                               f"{paths.train_checkpoint(exp.model, spec.name)} (same code, "
+                               f"parameters and data)")
+            else:
+                snap = (early,) if spec.name == "nit" else ()
+                result = _train_one(spec, exp, exp.train, data, profile, device,
+                                    f"{exp.model}/{spec.name}", progress, snapshot_epochs=snap)
+                curve = result.curve
+                # No wall-clock time in the checkpoints (identical training, identical bytes):
+                # the curve with its seconds goes to the log, saved last.
+                if spec.name == "nit":
+                    io.save_checkpoint(paths.train_checkpoint(exp.model, "tsb_backbone"),
+                                       {"model": exp.model, "method": "tsb_backbone",
+                                        "state": result.snapshots[early], "epochs": early,
+                                        "selected_epoch": early, "fingerprint": fingerprint})
+                io.save_checkpoint(paths.train_checkpoint(exp.model, spec.name),
+                                   {"model": exp.model, "method": spec.name, "state": result.state,
+                                    "epochs": result.epochs,
+                                    "selected_epoch": result.selected_epoch,
+                                    "fingerprint": fingerprint})
+                io.write_json(paths.train_log(exp.model, spec.name),
+                              {"fingerprint": fingerprint, "curve": curve})
+            note_finished("train", f"{exp.model}/{spec.name}")
             rows += [{"model": exp.model, "method": spec.name, "recipe": exp.train.recipe, **row}
-                     for row in result.curve]
+                     for row in curve]
+        for stale in paths.train_checkpoints.glob(f"{exp.model}__*.pt"):
+            if stale.name not in keep:  # a method no longer selected: not an output any more
+                stale.unlink()
     io.write_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
 
 
@@ -169,8 +233,6 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
         lr_rows += evidence
         for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants", disable=not progress):
             model = tsb_model(backbone, variant.cfg)
-            if model is None:
-                continue
             per_sigma = {}
             for sigma in variant_sigmas(variant, exp):
                 blocks, seconds, tuned = finetune_chips(model, data, exp, variant.cfg, sigma,

@@ -52,6 +52,12 @@ def _select(points: list[str], placement: Placement) -> list[str]:
             Placement.FIRST_HALF: points[:half], Placement.SECOND_HALF: points[half:]}[placement]
 
 
+def insertion_widths(model: nn.Module, placement: Placement) -> list[int]:
+    """Channel counts of the insertion points `placement` selects, in order."""
+    modules = dict(model.named_modules())
+    return [modules[name].num_features for name in _select(insertion_points(model), placement)]
+
+
 def insert_tsb(model: nn.Module, cfg: TSBConfig) -> nn.Module:
     """Insert the block into `model` in place and return it.
 

@@ -25,7 +25,8 @@ from tsblib.methods import bnrecal
 from tsblib.methods.context import EvalContext, Point, split_batches
 from tsblib.methods.registry import MethodSpec, register, register_extra
 from tsblib.runtime import autocast, use_channels_last
-from tsblib.tsb import insert_tsb, tsb_weight_names
+from tsblib.models import build_model
+from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
 from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, sample_chips,
                               training_noise, weight_error)
 
@@ -175,14 +176,9 @@ def tsb_variants(exp: ExperimentConfig) -> list[Variant]:
     return out
 
 
-def tsb_model(backbone: nn.Module, cfg: TSBConfig) -> nn.Module | None:
-    """A copy of `backbone` with the block inserted, or None when `cfg.width` does not fit."""
-    model = copy.deepcopy(backbone)
-    try:
-        return insert_tsb(model, cfg)
-    except ValueError as exc:
-        log.warning("skipping TSB variant: %s", exc)
-        return None
+def tsb_model(backbone: nn.Module, cfg: TSBConfig) -> nn.Module:
+    """A copy of `backbone` with the block inserted (`validate` has checked that it fits)."""
+    return insert_tsb(copy.deepcopy(backbone), cfg)
 
 
 def variant_sigmas(variant: Variant, exp: ExperimentConfig) -> tuple[float, ...]:
@@ -306,8 +302,6 @@ def evaluate(ctx: EvalContext):
         per_chip=hook))
     for variant in tsb_variants(exp):
         model = tsb_model(backbone, variant.cfg)
-        if model is None:
-            continue
         path = ctx.paths.finetune_checkpoint(exp.model, variant.name)
         ckpt = io.load_checkpoint(path, "finetune")
         reference = None
@@ -329,6 +323,22 @@ def _check(exp: ExperimentConfig) -> None:
         raise ConfigError(f"models.{exp.model}.evaluation.sigmas = {list(exp.evaluation.sigmas)} is "
                           f"not allowed with method 'tsb': expected 0.0 among them (TSB's own gap "
                           f"is measured from its accuracy at sigma = 0). Fix it in params.yaml.")
+    # Every block layout the pipeline will build must fit the model: checked here, before any
+    # stage runs, rather than minutes into `finetune`.
+    backbone = build_model(exp.model, exp.num_classes)
+    for variant in tsb_variants(exp):
+        widths = insertion_widths(backbone, variant.cfg.placement)
+        bad = sorted({c for c in widths if c % variant.cfg.width})
+        if bad:
+            w, p = variant.cfg.width, variant.cfg.placement.value
+            key = {"width": f"ablation.widths contains {w}",
+                   "placement": f"ablation.placements contains {p!r} (with tsb.width = {w})",
+                   }.get(variant.ablation, f"tsb.width = {w} (placement {p!r})")
+            fits = [d for d in range(1, min(widths) + 1) if all(c % d == 0 for c in widths)]
+            raise ConfigError(
+                f"models.{exp.model}: {key}, but a block of width {w} does not divide the channel "
+                f"counts {bad} of its insertion points; allowed: a common divisor of "
+                f"{sorted(set(widths))}, i.e. one of {fits}. Fix it in params.yaml.")
 
 
 SPEC = register(MethodSpec(

@@ -1,0 +1,167 @@
+"""tsblib.pipeline: the stage registry, dvc.yaml's parameter declarations against it, the scoped
+profile that makes an undeclared read fail, and DVC rerunning exactly the stages that read a
+changed parameter."""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tsblib.config import load_profile
+from tsblib.pipeline import STAGES, get_stage, run_stage, stage_names
+from tsblib.pipeline.scope import UndeclaredParameterError, scoped
+
+from conftest import ROOT
+
+PREFIX = "profiles.${profile}"
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def _dvc_stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _declared(stage: str) -> set[str]:
+    """A stage's params in dvc.yaml, relative to profiles.<profile> ('*' for the whole)."""
+    out = set()
+    for key in _dvc_stages()[stage].get("params", []):
+        if key == PREFIX:
+            out.add("*")
+        elif key.startswith(PREFIX + "."):
+            out.add(key[len(PREFIX) + 1:])
+        else:
+            out.add(key)
+    return out
+
+
+@pytest.mark.parametrize("stage", stage_names())
+def test_dvc_yaml_declares_exactly_the_registry_params(stage):
+    assert _declared(stage) == set(get_stage(stage).params)
+
+
+def test_dvc_yaml_has_every_registry_stage_and_validate_first():
+    names = list(_dvc_stages())
+    assert names[0] == "validate" and _declared("validate") == {"profile", "*"}
+    assert [n for n in names if n in stage_names()] == list(stage_names())
+    prepare_deps = _dvc_stages()["prepare"]["deps"]
+    assert "data/validated/${profile}.json" in prepare_deps
+
+
+def test_figure_stages_depend_on_every_result_file_the_figures_read():
+    from tsblib.plots import RESULT_FILES
+
+    deps = set(_dvc_stages()["figure"]["do"]["deps"])
+    assert {f"results/${{profile}}/{name}" for name in RESULT_FILES.values()} <= deps
+
+
+def test_unknown_stage_is_named():
+    with pytest.raises(ValueError, match="stage = 'trian' is unknown"):
+        get_stage("trian")
+
+
+# ----------------------------------------------------------------------------- scope
+
+def test_scoped_profile_exposes_declared_groups_and_raises_on_the_rest():
+    profile = load_profile(ROOT / "params.yaml", "embedded")
+    s = scoped(profile, ("train", "methods.methods", "models", "device"), "toy")
+    exp = s.experiments[0]
+    assert exp.train == profile.experiments[0].train
+    assert exp.methods.methods == profile.experiments[0].methods.methods
+    assert s.device == profile.device and exp.model == "lenet3"
+    for read in (lambda: exp.tsb.width, lambda: exp.methods.of("swim"), lambda: s.runtime.threads,
+                 lambda: exp.evaluation.sigmas, lambda: hasattr(exp.methods, "params")):
+        with pytest.raises(UndeclaredParameterError, match="stage 'toy' reads parameter"):
+            read()
+    assert scoped(profile, ("*",), "all") is profile
+    with pytest.raises(ValueError, match="unknown parameter groups"):
+        scoped(profile, ("trian",), "toy")
+
+
+def test_a_stage_that_reads_an_undeclared_parameter_fails(tmp_path, monkeypatch):
+    import tsblib.pipeline as pipeline
+
+    profile = load_profile(ROOT / "params.yaml", "embedded")
+    bad = pipeline.Stage("peek", "tsblib.stages:prepare", "reads tsb", ("data", "models"))
+    monkeypatch.setattr(pipeline, "STAGES", pipeline.STAGES + (bad,))
+    monkeypatch.setattr("tsblib.stages.prepare", lambda p, paths, progress: p.experiments[0].tsb.width)
+    with pytest.raises(UndeclaredParameterError, match="'peek' reads parameter tsb.width"):
+        run_stage("peek", profile, type("P", (), {"results": tmp_path})(), progress=False)
+
+
+# ----------------------------------------------------------------------------- DVC reruns
+
+def _lock_for(params: dict, stages: dict) -> dict:
+    """A dvc.lock holding, for every stage, only its declared parameters' current values (so the
+    comparison is about declarations, not about whether the committed lock is up to date)."""
+    profile = params["profile"]
+
+    def value(key: str):
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    lock = {"schema": "2.0", "stages": {}}
+    for name, stage in stages.items():
+        if "foreach" in stage:
+            continue
+        keys = [k.replace("${profile}", profile) for k in stage.get("params", [])]
+        lock["stages"][name] = {"cmd": stage["cmd"],
+                                "params": {"params.yaml": {k: value(k) for k in keys}}}
+    return lock
+
+
+def _params_changed(repo) -> set[str]:
+    out = subprocess.run(DVC + ["status", "--json"], cwd=repo, capture_output=True, text=True,
+                         check=True).stdout
+    changed = set()
+    for stage, entries in json.loads(out or "{}").items():
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("changed deps", {}).get("params.yaml"), dict):
+                changed.add(stage)
+    return changed
+
+
+EDITS = {
+    "data": ("data", "val_fraction"), "train": ("train", "epochs"),
+    "selection": ("selection", "epochs"), "methods": ("methods", "tsb_early_fraction"),
+    "methods.methods": ("methods", "methods"), "tsb": ("tsb", "epochs"),
+    "evaluation": ("evaluation", "chips"), "evaluation.sigmas": ("evaluation", "sigmas"),
+    "ablation": ("ablation", "sigma_reads"), "device": ("device", "weight_bits"),
+    "write_verify": ("write_verify", "residual_ratio"), "mapping": ("mapping", "pulse_time_s"),
+    "runtime": ("runtime", "threads"), "models": ("models", "lenet3"),
+}
+"""One edit per parameter group (section, key); 'models' is a per-model override."""
+
+
+def _expected(key: str) -> set[str]:
+    def covers(group: str) -> bool:
+        return group == "*" or key == group or key.startswith(group + ".")
+
+    return {"validate"} | {s.name for s in STAGES if any(covers(g) for g in s.params)}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dvc") is None, reason="dvc is not installed")
+def test_dvc_reruns_exactly_the_stages_that_read_a_changed_parameter(tmp_path):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stages = _dvc_stages()
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    subprocess.run(DVC + ["init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(_lock_for(params, stages)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _params_changed(tmp_path) == set()
+    profile = params["profile"]
+    for group, (section, key) in EDITS.items():
+        edited = copy.deepcopy(params)
+        node = edited["profiles"][profile][section]
+        node[key] = {"num_classes": 11} if group == "models" else ["changed", node[key]]
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(edited))
+        key_path = group if group in ("models", "methods.methods", "evaluation.sigmas") \
+            else f"{section}.{key}"
+        assert _params_changed(tmp_path) == _expected(key_path), group

@@ -1,0 +1,133 @@
+"""The pipeline's stages, their order and the parameters each one reads: the one registry that
+the CLI (`python -m tsblib <stage>` and `all`), the reproduction check, the demo and dvc.yaml
+follow (tests/test_pipeline.py checks dvc.yaml against it).
+
+A stage runs on a *scoped* profile (`tsblib.pipeline.scope`): every parameter group it does
+not declare is replaced by a stand-in that raises on use, so a stage that reads an undeclared
+parameter fails in the tests instead of leaving DVC with a stale result.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from tsblib import io
+from tsblib.config import ConfigError, ProfileConfig
+from tsblib.paths import ProfilePaths
+from tsblib.pipeline.scope import scoped
+from tsblib.provenance import machine_info
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage."""
+
+    name: str
+    """Stage name: the `python -m tsblib <name>` sub-command and the dvc.yaml stage."""
+    entry: str
+    """Its entry point, 'module:function', called as function(profile, paths, progress=...)."""
+    help: str
+    """One line for `--help`."""
+    params: tuple[str, ...]
+    """Parameter groups it reads, relative to `profiles.<profile>` ('train', 'methods.methods',
+    ...; '*' = the whole profile). dvc.yaml declares exactly these."""
+
+    def function(self) -> Callable[..., None]:
+        """The entry point, imported on first use (stages import torch)."""
+        module, name = self.entry.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("prepare", "tsblib.stages:prepare",
+          "load every model's data set, carve the validation split (data/prepared/<profile>/)",
+          ("data", "models")),
+    Stage("recipes", "tsblib.stages:recipes_stage",
+          "validation sweeps: NIT under each candidate recipe, NFT beta where the authors give "
+          "none (recipes.csv)",
+          ("train", "selection", "methods.methods", "device", "runtime", "models")),
+    Stage("train", "tsblib.stages:train_stage",
+          "train every method with a training run (clean, NIT + early TSB backbone, NFT, "
+          "CorrectNet); each deploys its best validation epoch",
+          ("train", "methods", "device", "runtime", "models")),
+    Stage("finetune", "tsblib.stages:finetune_stage",
+          "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning rate "
+          "chosen on validation)",
+          ("tsb", "ablation", "evaluation", "methods.methods", "device", "write_verify", "runtime",
+           "models")),
+    Stage("evaluate", "tsblib.stages:evaluate_stage",
+          "Monte Carlo accuracy of every method over the sigma sweep (the only stage that reads "
+          "the test split)",
+          ("evaluation", "methods", "tsb", "ablation", "device", "write_verify", "runtime",
+           "models")),
+    Stage("mapping", "tsblib.stages:mapping_stage",
+          "expected weights-to-device mapping cost of every deployment plan",
+          ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models")),
+    Stage("summarize", "tsblib.report:summarize_stage",
+          "merge results into summary.csv, ablations.csv, claims.json, provenance.json",
+          ("*",)),
+)
+"""The stages in pipeline order (`validate` runs before them: it writes no result)."""
+
+FIGURES: tuple[str, ...] = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost",
+                            "ablations")
+"""Figure notebooks in notebooks/, in the order of DESIGN section 7."""
+
+
+_FINISHED: dict[str, list[str]] = {}
+"""Work items each stage has saved complete in this process (for the Ctrl-C message)."""
+
+
+def note_finished(stage: str, item: str) -> None:
+    """Record that `stage` saved `item` complete (e.g. 'lenet3/nit'), so an interruption can say
+    what a rerun will reuse."""
+    _FINISHED.setdefault(stage, []).append(item)
+
+
+def finished(stage: str) -> list[str]:
+    """Items `stage` saved complete in this process, in order."""
+    return list(_FINISHED.get(stage, []))
+
+
+def stage_names() -> tuple[str, ...]:
+    """Names of the stages, in order."""
+    return tuple(s.name for s in STAGES)
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called `name`; a clear error for an unknown one."""
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise ConfigError(f"stage = {name!r} is unknown; stages: {list(stage_names())}")
+
+
+def check_ready(profile: ProfileConfig) -> None:
+    """Check what can be known before any stage runs, beyond the parameter validation that
+    `load_profile` has done (types, ranges, block widths against every model's insertion
+    widths, duplicate keys): every model's data set is present. Raises with the fix."""
+    from tsblib.data import check_available
+
+    for exp in profile.experiments:
+        check_available(exp.data)
+
+
+def record_valid(profile: ProfileConfig, paths: ProfilePaths) -> None:
+    """Write the marker of the `validate` DVC stage. Its content depends only on the profile's
+    name and models, so a parameter change that passes validation does not rerun `prepare`."""
+    io.write_json(paths.validated, {"profile": profile.name,
+                                    "models": [e.model for e in profile.experiments]})
+
+
+def run_stage(name: str, profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> float:
+    """Run stage `name` on `profile` scoped to the parameters it declares, and record its
+    wall-clock seconds in results/<profile>/timing/<name>.json; return the seconds."""
+    stage = get_stage(name)
+    start = time.perf_counter()
+    stage.function()(scoped(profile, stage.params, stage.name), paths, progress=progress)
+    seconds = time.perf_counter() - start
+    io.write_json(paths.results / "timing" / f"{name}.json",
+                  {"stage": name, "seconds": round(seconds, 3), "machine": machine_info()})
+    return seconds
