@@ -161,9 +161,9 @@ def test_figure_kernels_use_encrypted_sockets_where_supported():
     import zmq
     from jupyter_client.manager import KernelManager
 
-    from tsblib.cli import _kernel_config
+    from tsblib.plots import kernel_config
 
-    config = _kernel_config()
+    config = kernel_config()
     if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):
         assert config.KernelManager.transport_encryption == "auto"
     else:

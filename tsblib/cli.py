@@ -11,7 +11,6 @@ import logging
 import sys
 from pathlib import Path
 
-from tsblib import io
 from tsblib.config import ConfigError, ProfileConfig, load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import FIGURES, STAGES, check_ready, finished, record_valid, run_stage
@@ -21,31 +20,16 @@ STAGE_HELP = {stage.name: stage.help for stage in STAGES}
 
 
 def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
-    """Execute notebooks/<name>.ipynb with papermill; the executed copy and the figure go
-    under results/<profile>/."""
-    import papermill
+    """Execute notebooks/<name>.ipynb with papermill, its kernel importing this repository's
+    tsblib; the executed copy (without execution times, `plots.execute_notebook`) and the figure
+    go under results/<profile>/."""
+    from tsblib import plots
 
     if name not in FIGURES:
         raise ConfigError(f"figure = {name!r} is unknown; known figures: {list(FIGURES)}")
-    source = paths.root / "notebooks" / f"{name}.ipynb"
-    paths.notebooks.mkdir(parents=True, exist_ok=True)
-    with io.atomic_path(paths.notebooks / f"{name}.ipynb", suffix=".ipynb") as tmp:
-        papermill.execute_notebook(str(source), str(tmp), parameters={"profile": profile},
-                                   cwd=str(paths.root / "notebooks"), progress_bar=False,
-                                   kernel_name="python3", config=_kernel_config())
-
-
-def _kernel_config() -> object:
-    """Kernel-manager settings for papermill: CurveZMQ-encrypted kernel sockets where
-    jupyter_client and pyzmq support them, which also silences ipykernel's 'Kernel is running
-    over TCP without encryption' warning on every figure; empty (the defaults) otherwise."""
-    import zmq
-    from jupyter_client.manager import KernelManager
-    from traitlets.config import Config
-
-    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption") is not None:
-        return Config({"KernelManager": {"transport_encryption": "auto"}})
-    return Config()
+    plots.execute_notebook(paths.root / "notebooks" / f"{name}.ipynb",
+                           paths.notebooks / f"{name}.ipynb", parameters={"profile": profile},
+                           cwd=paths.root / "notebooks", library_root=paths.root)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,12 +3,16 @@ The notebooks only call these functions, so every figure and number can be rebui
 Method names, colours, markers and order come from the method registry (`tsblib.methods.registry`)."""
 from __future__ import annotations
 
+import copy
 import functools
+import html
 import json
 import math
 import os
+import re
 import tempfile
 import textwrap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -21,6 +25,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():
+    # The method modules (loaded by the registry) import tqdm.auto, which warns once, on first
+    # import, inside a notebook kernel without ipywidgets. The figure notebooks show no progress
+    # bar, and the warning (naming the site-packages path) would land in every executed notebook.
+    warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+    import tqdm.auto  # noqa: F401
 
 from tsblib.methods import registry
 
@@ -502,8 +514,7 @@ def _claims_rows(results: Results, model: str) -> list[dict[str, str]]:
             against = "the backbone's weights"
         beside = ""
         if key == "training_speedup":
-            beside = (f"epochs ratio {ratio_text(c.get('epochs_ratio'))}, wall-clock seconds ratio "
-                      f"{ratio_text(c.get('seconds_ratio'))}; FLOPs amortised over "
+            beside = (f"epochs ratio {ratio_text(c.get('epochs_ratio'))}; FLOPs amortised over "
                       f"{c.get('amortised_chips', '?')} chips {ratio_text(c.get('amortised_flops'))}")
         elif key == "mapping_cost_reduction":
             beside = (f"energy ratio {ratio_text(c.get('energy_ratio'))}; TSB's cost includes "
@@ -656,9 +667,30 @@ def _tsb_end_point(results: Results, model: str) -> _Point | None:
     return None
 
 
+def _flops_per_epoch(results: Results, model: str, method: str) -> float | None:
+    """Training FLOPs of one epoch of run `method` (summary.csv: FLOPs to its deployed epoch /
+    that epoch; every epoch of a run costs the same); None when summary.csv lacks them."""
+    row = _method_row(results, model, method, results.operating_sigma(model))
+    if row is None or _missing(row.get("train_flops")) or _missing(row.get("train_epochs")):
+        return None
+    epochs = float(row["train_epochs"])
+    return float(row["train_flops"]) / epochs if epochs > 0 else None
+
+
+def _tsb_pipeline_flops(results: Results, model: str) -> float | None:
+    """FLOPs of the TSB pipeline for one chip (backbone + one chip's fine-tuning), as the
+    training speed-up of claims.json counts them: NIT's FLOPs / the measured speed-up."""
+    c = results.claims_of(model).get("training_speedup", {})
+    nit = _method_row(results, model, "nit", results.operating_sigma(model))
+    if nit is None or _missing(c.get("measured")) or c.get("unbounded") or _missing(nit.get("train_flops")):
+        return None
+    return float(nit["train_flops"]) / float(c["measured"])
+
+
 def _speedup_box(c: dict[str, Any], results: Results, model: str) -> str:
     """The speed-up box of the training-cost figure: the FLOPs ratio (the verdict) first, the
-    epochs and wall-clock seconds ratios and the amortised FLOPs ratio beside it."""
+    epochs ratio and the amortised FLOPs ratio beside it (the wall-clock seconds ratio depends on
+    the machine's load, so it stays in claims.json, out of the figure)."""
     measured = ratio_text(c.get("measured"), bool(c.get("unbounded")))
     lines = ["training speed-up, NIT / TSB pipeline (1 chip):",
              f"  FLOPs (the verdict): {measured} -> {verdict_text(c.get('meets_claim'))} "
@@ -667,18 +699,20 @@ def _speedup_box(c: dict[str, Any], results: Results, model: str) -> str:
         lines.append(f"  epochs: {ratio_text(c['epochs_ratio'])} (NIT {c.get('nit_epochs', '?')} / "
                      f"backbone {_early_epoch(results, model)} + fine-tuning "
                      f"{_finetune_epochs(results, model)})")
-    if c.get("seconds_ratio") is not None:
-        lines.append(f"  wall-clock seconds: {ratio_text(c['seconds_ratio'])}")
     if c.get("amortised_flops") is not None:
         lines.append(f"  FLOPs amortised over {c.get('amortised_chips', '?')} chips: "
                      f"{ratio_text(c['amortised_flops'])}")
     return "\n".join(lines)
 
 
-def _draw_training_curves(ax_epochs: Any, ax_seconds: Any, results: Results, model: str) -> None:
-    """Validation accuracy on chips of every training run vs epochs and vs seconds, the deployed
-    epoch of each marked, NIT's early snapshot (the TSB backbone) and TSB after fine-tuning."""
-    t = results.training[results.training["model"] == model]
+def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model: str) -> None:
+    """Validation accuracy on chips of every training run vs epochs and vs training FLOPs (not
+    wall-clock seconds, which vary with the machine's load), the deployed epoch of each marked,
+    NIT's early snapshot (the TSB backbone) and TSB after fine-tuning."""
+    t = results.training[results.training["model"] == model].copy()
+    per_epoch = {m: _flops_per_epoch(results, model, m) for m in set(t["method"])}
+    t["flops"] = [e * per_epoch[m] if per_epoch[m] is not None else np.nan
+                  for m, e in zip(t["method"], t["epoch"])]
     early = _early_epoch(results, model)
     ft_epochs = _finetune_epochs(results, model)
     sigma_train = results.sigma_train(model)
@@ -688,10 +722,10 @@ def _draw_training_curves(ax_epochs: Any, ax_seconds: Any, results: Results, mod
     speed = results.claims_of(model).get("training_speedup", {})
     by_clean = [s.label for s in registry.ordered()
                 if s.selects_epoch_on == "clean" and s.name in set(t["method"])]
-    for ax, xkey in ((ax_epochs, "epoch"), (ax_seconds, "seconds")):
+    for ax, xkey in ((ax_epochs, "epoch"), (ax_flops, "flops")):
         for spec in registry.ordered():
             sub = t[t["method"] == spec.name].sort_values("epoch")
-            if sub.empty:
+            if sub.empty or sub[xkey].isna().any():
                 continue
             main = spec.name == "nit"
             ax.plot(sub[xkey], sub["val_chip_acc_mean"], color=spec.color, lw=2.2 if main else 1.2,
@@ -711,11 +745,10 @@ def _draw_training_curves(ax_epochs: Any, ax_seconds: Any, results: Results, mod
         ax.plot([], [], ls="", marker="o", ms=11, mfc="white", mec="black", mew=1.6,
                 label="deployed epoch of each run, chosen on validation"
                       + (f" ({', '.join(by_clean)}: on noise-free accuracy)" if by_clean else ""))
-        if point is not None and tsb_row is not None:
-            ft_s = _ci(tsb_row["finetune_seconds_per_chip"])
-            x = early + ft_epochs if xkey == "epoch" else float(tsb_row["train_seconds"]) + ft_s
+        x = early + ft_epochs if xkey == "epoch" else _tsb_pipeline_flops(results, model)
+        if point is not None and tsb_row is not None and x is not None:
             start = t[(t["method"] == "nit") & (t["epoch"] == early)]
-            if len(start):
+            if len(start) and not start[xkey].isna().any():
                 ax.annotate("", xy=(x, point.acc), xytext=(start[xkey].iloc[0],
                                                            start["val_chip_acc_mean"].iloc[0]),
                             arrowprops=dict(arrowstyle="->", color=tsb_colour, lw=1.5, ls="--"))
@@ -730,13 +763,14 @@ def _draw_training_curves(ax_epochs: Any, ax_seconds: Any, results: Results, mod
                           "of one chip)")
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         else:
-            ax.set_xlabel("training seconds, wall-clock (TSB: backbone + fine-tuning of one chip)")
+            ax.set_xscale("log")  # NFT-OVF's four forwards per step put it far to the right
+            ax.set_xlabel("training FLOPs, log scale (TSB: backbone + fine-tuning of one chip)")
         ax.set_ylabel(f"validation split: accuracy on chips,\nsigma_train = {sigma_train:g}")
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{MODEL_LABELS.get(model, model)}: validation accuracy under variation vs "
-                     f"{'epochs' if xkey == 'epoch' else 'wall-clock seconds'}", fontsize=11)
+                     f"{'epochs' if xkey == 'epoch' else 'training FLOPs'}", fontsize=11)
     if speed:
-        ax_seconds.text(0.98, 0.04, _speedup_box(speed, results, model), transform=ax_seconds.transAxes,
+        ax_flops.text(0.98, 0.04, _speedup_box(speed, results, model), transform=ax_flops.transAxes,
                         ha="right", va="bottom", fontsize=9.5, family="monospace",
                         bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.92))
 
@@ -873,10 +907,11 @@ def _has_sweeps(results: Results, model: str) -> bool:
 @_styled
 def fig_training_cost(results: Results) -> Figure:
     """Validation accuracy on chips (at sigma_train) during every training run, vs epochs and vs
-    seconds, with each run's deployed epoch (chosen on validation) marked: the full NIT schedule
-    against the TSB pipeline (NIT's early snapshot, then one chip's block fine-tuning), the
-    speed-up (FLOPs, the verdict; epochs and seconds beside it); and, from recipes.csv, the NIT
-    recipe candidates and the NFT beta candidates on validation."""
+    training FLOPs, with each run's deployed epoch (chosen on validation) marked: the full NIT
+    schedule against the TSB pipeline (NIT's early snapshot, then one chip's block fine-tuning),
+    the speed-up (FLOPs, the verdict; epochs beside it); and, from recipes.csv, the NIT recipe
+    candidates and the NFT beta candidates on validation. Wall-clock seconds are not drawn: they
+    vary with the machine's load (they are in training.csv, summary.csv and claims.json)."""
     models = results.models
     sweeps = {m: _has_sweeps(results, m) for m in models}
     nrows = sum(1 + int(sweeps[m]) for m in models)
@@ -1098,6 +1133,20 @@ def fig_ablations(results: Results) -> Figure:
 # --------------------------------------------------------------------------------------------
 
 
+def _write_atomically(target: Path, write: Callable[[str], None]) -> None:
+    """Call `write(tmp)` on a temporary file next to `target`, then rename it into place (mode
+    0644); on failure the temporary file is removed and `target` is left as it was."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_figure(fig: Figure, results: Results, name: str) -> list[Path]:
     """Write results/<profile>/figures/<name>.png (150 dpi) and .pdf atomically, without dates
     or version stamps, so the same figure gives the same bytes; returns the two paths."""
@@ -1107,18 +1156,119 @@ def save_figure(fig: Figure, results: Results, name: str) -> list[Path]:
     for fmt, metadata in (("png", {"Software": None}),
                           ("pdf", {"Creator": None, "Producer": None, "CreationDate": None})):
         target = folder / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
+
+        def write(tmp: str, fmt: str = fmt, metadata: dict = metadata) -> None:
             with matplotlib.rc_context({"svg.hashsalt": "tsb", "pdf.compression": 6}):
                 fig.savefig(tmp, format=fmt, dpi=150, metadata=metadata)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        _write_atomically(target, write)
         written.append(target)
     return written
+
+
+# --------------------------------------------------------------------------------------------
+# Executed notebooks (papermill), in the form JupyterLab keeps and without wall-clock times
+# --------------------------------------------------------------------------------------------
+
+NOTEBOOK_KERNEL = "python3"
+"""The Jupyter kernel that executes the figure notebooks: the environment's own Python."""
+
+VOLATILE_CELL_METADATA = ("execution", "papermill")
+"""Cell metadata written by nbclient (`execution`: iopub timestamps) and papermill (start and end
+times, duration, status); dropped from executed notebooks."""
+
+INJECTED_CELL_ID = "injected-parameters"
+"""Id of papermill's injected parameters cell (papermill gives it a random one)."""
+
+
+def kernelspec_metadata(kernel_name: str = NOTEBOOK_KERNEL) -> dict[str, str]:
+    """The notebook metadata `kernelspec` of installed kernel `kernel_name` (its name, display
+    name and language), exactly what JupyterLab writes into a notebook when it starts that
+    kernel: a notebook that already holds it opens without being marked modified."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    return {"display_name": spec.display_name, "language": spec.language, "name": kernel_name}
+
+
+def normalise_notebook(nb: dict[str, Any], kernel_name: str = NOTEBOOK_KERNEL) -> Any:
+    """A copy of executed notebook `nb` (an nbformat NotebookNode or plain dict) that holds no
+    wall-clock time or machine path and that JupyterLab opens unmodified: nbformat 4 at the
+    current minor version with a valid id on every cell (papermill's injected cell gets the fixed
+    id `INJECTED_CELL_ID`), the cell metadata of `VOLATILE_CELL_METADATA` and empty tag lists
+    dropped, papermill's notebook metadata reduced to the injected parameters, and the kernelspec
+    of the installed kernel (`kernelspec_metadata`). Returns a validated NotebookNode."""
+    import nbformat
+    from nbformat.validator import normalize
+
+    out = copy.deepcopy(dict(nb))
+    out["nbformat"], out["nbformat_minor"] = nbformat.v4.nbformat, nbformat.v4.nbformat_minor
+    meta = out.setdefault("metadata", {})
+    run = meta.pop("papermill", None) or {}
+    if run.get("parameters"):
+        meta["papermill"] = {"parameters": run["parameters"]}
+    meta["kernelspec"] = kernelspec_metadata(kernel_name)
+    for i, cell in enumerate(out.get("cells", [])):
+        cell_meta = cell.setdefault("metadata", {})
+        for key in VOLATILE_CELL_METADATA:
+            cell_meta.pop(key, None)
+        if not cell_meta.get("tags", True):
+            del cell_meta["tags"]
+        if "injected-parameters" in cell_meta.get("tags", ()):
+            cell["id"] = INJECTED_CELL_ID
+        elif not cell.get("id"):
+            cell["id"] = f"cell-{i}"
+    _, out = normalize(out)
+    node = nbformat.from_dict(out)
+    nbformat.validate(node)
+    return node
+
+
+def kernel_config() -> object:
+    """Kernel-manager settings for papermill: CurveZMQ-encrypted kernel sockets where
+    jupyter_client and pyzmq support them, which also silences ipykernel's 'Kernel is running
+    over TCP without encryption' warning on every figure; empty (the defaults) otherwise."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption") is not None:
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
+
+
+def execute_notebook(source: str | os.PathLike, target: str | os.PathLike,
+                     parameters: dict[str, Any], cwd: str | os.PathLike,
+                     kernel_name: str = NOTEBOOK_KERNEL,
+                     library_root: str | os.PathLike | None = None) -> Path:
+    """Execute notebook `source` with papermill (injecting `parameters`, running in `cwd`) and
+    write the executed copy to `target` atomically, normalised by `normalise_notebook` and
+    serialised as Jupyter saves notebooks: executing it again on the same results gives the same
+    bytes, and opening it in JupyterLab does not mark it modified. With `library_root`, the
+    kernel imports tsblib from that folder (put first on its PYTHONPATH) rather than from
+    wherever the environment installed it. A failing cell raises papermill's
+    PapermillExecutionError and leaves `target` as it was. Returns `target`."""
+    import nbformat
+    import papermill
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.environ.get("PYTHONPATH")
+    if library_root is not None:  # the kernel inherits this process's environment
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(library_root).resolve())]
+                                                   + ([saved] if saved else []))
+    try:
+        nb = papermill.execute_notebook(str(source), None, parameters=parameters, cwd=str(cwd),
+                                        progress_bar=False, kernel_name=kernel_name,
+                                        config=kernel_config())
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    text = nbformat.writes(normalise_notebook(nb, kernel_name))
+    _write_atomically(target, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    return target
 
 
 # --------------------------------------------------------------------------------------------
@@ -1126,15 +1276,63 @@ def save_figure(fig: Figure, results: Results, name: str) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+_NUMERIC_CELL = re.compile(r"^[<>=~]*\s*[-+]?\.?\d|^unbounded")
+"""A table cell that holds a number (possibly with a unit, ± CI or interval): '0.894 ± 0.008',
+'2.60x [2.09, 3.31]', '> 20x', '1.823e+11', '12 / 1000', 'unbounded [2.1, unbounded]'."""
+
+_PLACEHOLDERS = ("", "-", "n/a")
+
+_CELL_STYLE = "padding: 0.25em 0.6em; vertical-align: top; border-bottom: 1px solid #ddd; "
+
+
+def _numeric_column(values: pd.Series) -> bool:
+    cells = [str(v) for v in values if str(v) not in _PLACEHOLDERS]
+    return bool(cells) and all(_NUMERIC_CELL.match(c) for c in cells)
+
+
+def table_html(table: pd.DataFrame) -> str:
+    """`table` as an HTML table for the notebooks: one header row, no index, every cell in full,
+    text columns left-aligned and wrapped between words, number columns right-aligned and never
+    wrapped inside a value. Styles are inline attributes, because JupyterLab drops <style> blocks
+    from notebooks it has not run itself (every executed notebook opened from the repository);
+    the text is escaped and the output is the same bytes for the same table."""
+    numeric = {c: _numeric_column(table[c]) for c in table.columns}
+    align = {c: "right" if numeric[c] else "left" for c in table.columns}
+    cell = {c: _CELL_STYLE + (f"text-align: {align[c]}; white-space: nowrap;" if numeric[c]
+                              else f"text-align: {align[c]}; min-width: 9em;")
+            for c in table.columns}
+    head = "".join(f'<th style="{_CELL_STYLE}text-align: {align[c]}; vertical-align: bottom; '
+                   f'border-bottom: 2px solid #888;">{html.escape(str(c))}</th>'
+                   for c in table.columns)
+    rows = ["<tr>" + "".join(f'<td style="{cell[c]}">{html.escape(str(v))}</td>'
+                             for c, v in zip(table.columns, row)) + "</tr>"
+            for row in table.itertuples(index=False)]
+    return ('<table class="tsb-table" style="border-collapse: collapse; margin: 0;">\n'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
+def table_text(table: pd.DataFrame) -> str:
+    """`table` as plain text (no index, every cell in full): the twin of `table_html` that
+    viewers without HTML show and that `pytest --nbval` compares as well."""
+    return table.to_string(index=False, max_colwidth=None) if len(table) else "(no rows)"
+
+
 def show(table: pd.DataFrame) -> None:
-    """Display `table` in a notebook as a pandas table (HTML, with a plain-text twin), indexed
-    by its first column, every cell in full."""
+    """Display `table` in a notebook as an HTML table (`table_html`) with a plain-text twin
+    (`table_text`); JupyterLab shows the HTML."""
     from IPython.display import display
 
-    frame = table.set_index(table.columns[0]) if len(table.columns) > 1 else table
-    with pd.option_context("display.max_colwidth", None, "display.max_columns", None,
-                           "display.max_rows", None, "display.width", 250):
-        display(frame)
+    display({"text/html": table_html(table), "text/plain": table_text(table)}, raw=True)
+
+
+def say(*sentences: str) -> None:
+    """Display conclusion sentences in a notebook as paragraphs (HTML, the text escaped, with the
+    plain text as twin): JupyterLab wraps a paragraph between words, whereas it wraps printed
+    text anywhere, even inside a number."""
+    from IPython.display import display
+
+    display({"text/html": "\n".join(f"<p>{html.escape(s)}</p>" for s in sentences),
+             "text/plain": "\n".join(sentences)}, raw=True)
 
 
 def _acc(mean: float, ci: Any) -> str:
@@ -1178,7 +1376,8 @@ def claims_definitions(results: Results) -> pd.DataFrame:
 def operating_point_table(results: Results, model: str) -> pd.DataFrame:
     """Every deployment method of `model` at its operating sigma: chips, noise-free and on-chip
     accuracy, both gaps, write-verified fraction, mapping time, and the training cost up to the
-    deployed (validation-selected) epoch: epochs, seconds and FLOPs."""
+    deployed (validation-selected) epoch: epochs and FLOPs (wall-clock seconds, which vary with
+    the machine's load, stay in summary.csv)."""
     sigma = results.operating_sigma(model)
     rows = _rows_at(results, model, sigma)
     order = {m: i for i, m in enumerate(method_order())}
@@ -1195,15 +1394,15 @@ def operating_point_table(results: Results, model: str) -> pd.DataFrame:
                     "verified %": _num(100 * r["wv_fraction"], ".3f"),
                     "mapping time (s)": _num(r["mapping_time_s"], ".3e"),
                     "train epochs (deployed)": str(int(r["train_epochs"])),
-                    "train s": _num(r["train_seconds"], ".1f"),
                     "train FLOPs": _num(r.get("train_flops"), ".3e")})
     return pd.DataFrame(out)
 
 
 def speedup_table(results: Results) -> pd.DataFrame:
     """Training cost per model: NIT up to its deployed epoch vs the TSB backbone plus one chip's
-    fine-tuning, and the speed-ups: FLOPs (the verdict), epochs, wall-clock seconds, and FLOPs
-    amortised over the configured number of chips."""
+    fine-tuning, and the speed-ups: FLOPs (the verdict), epochs, and FLOPs amortised over the
+    configured number of chips (the wall-clock seconds ratio, which varies with the machine's
+    load, stays in claims.json)."""
     out = []
     for model in results.models:
         sigma = results.operating_sigma(model)
@@ -1213,24 +1412,22 @@ def speedup_table(results: Results) -> pd.DataFrame:
         c = results.claims_of(model).get("training_speedup", {})
         out.append({"model": MODEL_LABELS.get(model, model),
                     "NIT epochs (deployed)": str(int(nit["train_epochs"])),
-                    "NIT s": _num(nit["train_seconds"], ".1f"),
                     "NIT FLOPs": _num(nit.get("train_flops"), ".3e"),
                     "TSB backbone epochs": str(int(tsb["train_epochs"])),
-                    "TSB backbone s": _num(tsb["train_seconds"], ".1f"),
                     "TSB backbone FLOPs": _num(tsb.get("train_flops"), ".3e"),
                     "fine-tune epochs/chip": str(_finetune_epochs(results, model)),
-                    "fine-tune s/chip": _num(tsb["finetune_seconds_per_chip"], ".2f"),
+                    "TSB pipeline FLOPs (1 chip)": _num(_tsb_pipeline_flops(results, model), ".3e"),
                     "speed-up, FLOPs (verdict)": ratio_text(c.get("measured"), bool(c.get("unbounded"))),
                     "meets?": verdict_text(c.get("meets_claim")),
                     "epochs ratio": ratio_text(c.get("epochs_ratio")),
-                    "seconds ratio": ratio_text(c.get("seconds_ratio")),
                     f"FLOPs amortised ({c.get('amortised_chips', '?')} chips)": ratio_text(c.get("amortised_flops"))})
     return pd.DataFrame(out)
 
 
 def training_runs_table(results: Results) -> pd.DataFrame:
     """Every training run: its recipe, the epochs run, the deployed epoch chosen on validation
-    and the validation accuracies there, and the cost up to it (seconds, FLOPs)."""
+    and the validation accuracies there, and the FLOPs up to it (the wall-clock seconds, which
+    vary with the machine's load, stay in training.csv)."""
     out = []
     t = results.training
     for model in results.models:
@@ -1251,7 +1448,6 @@ def training_runs_table(results: Results) -> pd.DataFrame:
                         "val acc on chips ± CI95": "-" if c is None else _acc(c["val_chip_acc_mean"],
                                                                               c["val_chip_acc_ci95"]),
                         "val noise-free acc": "-" if c is None else _num(c["val_clean_acc"]),
-                        "seconds to it": "-" if c is None else _num(c["seconds"], ".1f"),
                         "FLOPs to it": "-" if row is None else _num(row.get("train_flops"), ".3e")})
     return pd.DataFrame(out)
 
@@ -1319,8 +1515,9 @@ def mapping_table(results: Results, model: str | None = None) -> pd.DataFrame:
 
 
 def ablation_table(results: Results, model: str | None = None) -> pd.DataFrame:
-    """Every ablation setting at the operating sigma: family, setting, accuracy ± CI, chips,
-    write-verified fraction and fine-tuning seconds per chip."""
+    """Every ablation setting at the operating sigma: family, setting, accuracy ± CI, chips and
+    write-verified fraction (fine-tuning seconds per chip, which vary with the machine's load,
+    stay in ablations.csv)."""
     out = []
     for m in ([model] if model else results.models):
         frame = _ablation_frame(results, m)
@@ -1332,8 +1529,7 @@ def ablation_table(results: Results, model: str | None = None) -> pd.DataFrame:
                             "ablation": ABLATION_LABELS.get(family, "default TSB"),
                             "setting": r["setting"], "chips": str(int(r["chips"])),
                             "acc on chips ± CI95": _acc(r["acc_mean"], r["acc_ci95"]),
-                            "verified %": _num(100 * r["wv_fraction"], ".3f"),
-                            "fine-tune s/chip": _num(r["finetune_seconds_per_chip"], ".2f")})
+                            "verified %": _num(100 * r["wv_fraction"], ".3f")})
     return pd.DataFrame(out)
 
 
@@ -1426,8 +1622,9 @@ def gap_sentence(results: Results, model: str) -> str:
 
 
 def training_sentence(results: Results, model: str) -> str:
-    """NIT's training cost up to its deployed epoch vs the TSB pipeline's, with the speed-ups
-    and what happens when many chips each need their own fine-tuning."""
+    """NIT's training cost up to its deployed epoch vs the TSB pipeline's (epochs and FLOPs;
+    not wall-clock seconds, which vary with the machine's load), with the speed-ups and what
+    happens when many chips each need their own fine-tuning."""
     sigma = results.operating_sigma(model)
     nit, tsb = _method_row(results, model, "nit", sigma), _method_row(results, model, "tsb", sigma)
     if nit is None or tsb is None:
@@ -1436,19 +1633,17 @@ def training_sentence(results: Results, model: str) -> str:
     t = results.training
     nit_run = t[(t["model"] == model) & (t["method"] == "nit")]
     ran = f" of {int(nit_run['epoch'].max())}" if len(nit_run) else ""
-    ft = _ci(tsb["finetune_seconds_per_chip"])
     text = (f"{MODEL_LABELS.get(model, model)}: NIT deploys epoch {int(nit['train_epochs'])}{ran} "
-            f"(chosen on validation; {nit['train_seconds']:.1f} s, {_num(nit.get('train_flops'), '.3e')} FLOPs) "
+            f"(chosen on validation; {_num(nit.get('train_flops'), '.3e')} FLOPs) "
             f"and reaches {_acc(nit['acc_mean'], nit['acc_ci95'])} on test chips at sigma = {sigma:g}; "
             f"the TSB backbone is NIT's snapshot at epoch {int(tsb['train_epochs'])} "
-            f"({tsb['train_seconds']:.1f} s, {_num(tsb.get('train_flops'), '.3e')} FLOPs), plus "
-            f"{_finetune_epochs(results, model)} fine-tuning epoch(s) ({ft:.2f} s) per chip, and reaches "
+            f"({_num(tsb.get('train_flops'), '.3e')} FLOPs), plus "
+            f"{_finetune_epochs(results, model)} fine-tuning epoch(s) per chip, and reaches "
             f"{_acc(tsb['acc_mean'], tsb['acc_ci95'])}: {_compare('TSB', tsb, 'NIT', nit)}.")
     if c:
         text += (f" Training speed-up for one chip: {ratio_text(c.get('measured'), bool(c.get('unbounded')))} "
                  f"in FLOPs ({verdict_text(c.get('meets_claim'))} against the paper's "
-                 f"{c.get('paper_claim', '> 5')}x), {ratio_text(c.get('epochs_ratio'))} in epochs, "
-                 f"{ratio_text(c.get('seconds_ratio'))} in wall-clock seconds.")
+                 f"{c.get('paper_claim', '> 5')}x), {ratio_text(c.get('epochs_ratio'))} in epochs.")
         am, n = c.get("amortised_flops"), c.get("amortised_chips")
         if am is not None and n:
             if am < 1:
