@@ -33,38 +33,61 @@ class ClaimsNotFound(FileNotFoundError):
     """The profile has no claims.json yet."""
 
 
-def _num(x: float) -> str:
-    """Three significant digits, no exponent (as the figures write ratios)."""
+def _missing(value: Any) -> bool:
+    """None, NaN, or anything that is not a number (pandas' NA included, without pandas)."""
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def ratio_number(x: float) -> str:
+    """Three significant digits, no exponent (how figures, tables and the terminal write
+    ratios)."""
     if abs(x) >= 100:
         return f"{x:.0f}"
     return f"{x:#.3g}".rstrip(".")
 
 
-def _ratio(value: Any, unbounded: bool = False) -> str:
+def ratio_text(value: Any, unbounded: bool = False) -> str:
+    """A ratio as '12.3x'; 'unbounded' when its denominator is <= 0, 'n/a' when missing."""
     if unbounded:
         return "unbounded"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "n/a"
-    return f"{_num(float(value))}x"
+    return f"{ratio_number(float(value))}x"
 
 
-def _interval(iv: dict[str, Any]) -> str:
+def interval_text(interval: dict[str, Any] | None) -> str:
+    """A gap ratio with its 95 % bootstrap interval, e.g. '12.3x [8.10, 19.0]'; an unbounded
+    end (a TSB gap <= 0 in too many resamples) is written 'unbounded'."""
+    if not interval:
+        return "n/a"
+
     def end(key: str) -> str:
-        if iv.get(f"{key}_unbounded"):
+        if interval.get(f"{key}_unbounded"):
             return "unbounded"
-        return "n/a" if iv.get(key) is None else _num(float(iv[key]))
+        value = interval.get(key)
+        return "n/a" if _missing(value) else ratio_number(float(value))
 
-    point = _ratio(iv.get("point"), bool(iv.get("point_unbounded")))
+    point = ("unbounded (TSB gap <= 0)" if interval.get("point_unbounded")
+             else ratio_text(interval.get("point")))
     return f"{point} [{end('low')}, {end('high')}]"
+
+
+def verdict_text(meets: bool | None) -> str:
+    """claims.json's `meets_claim` in words: gap ratios pass only when the lower end of their
+    95 % interval clears the threshold; None = undecidable (lower end unbounded, or not measured)."""
+    return VERDICTS[meets]
 
 
 def measured_text(key: str, claim: dict[str, Any]) -> str:
     """Our measured value of claim `key`: ratios as '2.60x', gap ratios with their interval."""
     if "interval95" in claim:
-        return _interval(claim["interval95"])
+        return interval_text(claim["interval95"])
     if key == "wv_fraction_percent":
         return "n/a" if claim.get("measured") is None else f"{float(claim['measured']):.3f}"
-    return _ratio(claim.get("measured"), bool(claim.get("unbounded")))
+    return ratio_text(claim.get("measured"), bool(claim.get("unbounded")))
 
 
 def claim_rows(entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -76,7 +99,7 @@ def claim_rows(entry: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if claim is None:
             continue
         rows.append((label.format(**names), claim.get("paper_claim", "?"),
-                     measured_text(key, claim), VERDICTS[claim.get("meets_claim")]))
+                     measured_text(key, claim), verdict_text(claim.get("meets_claim"))))
     return rows
 
 

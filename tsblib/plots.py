@@ -32,8 +32,9 @@ with warnings.catch_warnings():
     # import, inside a notebook kernel without ipywidgets. The figure notebooks show no progress
     # bar, and the warning (naming the site-packages path) would land in every executed notebook.
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
-    import tqdm.auto  # noqa: F401
+    import tqdm.auto
 
+from tsblib.headline import interval_text, ratio_number, ratio_text, verdict_text
 from tsblib.methods import registry
 
 # --------------------------------------------------------------------------------------------
@@ -355,49 +356,6 @@ def _ci(x: Any) -> float:
     return 0.0 if _missing(x) else float(x)
 
 
-def _ratio_num(x: float) -> str:
-    """A ratio with three significant digits (no exponent)."""
-    if abs(x) >= 100:
-        return f"{x:.0f}"
-    return f"{x:#.3g}".rstrip(".")
-
-
-def ratio_text(value: Any, unbounded: bool = False) -> str:
-    """A ratio as '12.3x'; 'unbounded' when its denominator is <= 0, 'n/a' when missing."""
-    if unbounded:
-        return "unbounded"
-    if _missing(value):
-        return "n/a"
-    return f"{_ratio_num(float(value))}x"
-
-
-def interval_text(interval: dict[str, Any] | None) -> str:
-    """A gap ratio with its 95 % bootstrap interval, e.g. '12.3x [8.10, 19.0]'; an unbounded
-    end (a TSB gap <= 0 in too many resamples) is written 'unbounded'."""
-    if not interval:
-        return "n/a"
-
-    def end(key: str) -> str:
-        if interval.get(f"{key}_unbounded"):
-            return "unbounded"
-        value = interval.get(key)
-        return "n/a" if _missing(value) else _ratio_num(float(value))
-
-    point = ("unbounded (TSB gap <= 0)" if interval.get("point_unbounded")
-             else ratio_text(interval.get("point")))
-    return f"{point} [{end('low')}, {end('high')}]"
-
-
-def verdict_text(meets: bool | None) -> str:
-    """claims.json's `meets_claim` in words: gap ratios pass only when the lower end of their
-    95 % interval clears the threshold; None = undecidable (lower end unbounded, or not measured)."""
-    if meets is True:
-        return "pass"
-    if meets is False:
-        return "falls short"
-    return "undecided"
-
-
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
@@ -474,7 +432,7 @@ def _improvement(base_gap: float, tsb_gap: float) -> str:
         return "TSB gap <= 0" if base_gap > 0 else "both gaps <= 0"
     if base_gap <= 0:
         return "gap <= 0, no ratio"
-    return f"{_ratio_num(base_gap / tsb_gap)}x"
+    return f"{ratio_number(base_gap / tsb_gap)}x"
 
 
 _VERDICT_COLOURS = {"pass": "#d9f0d3", "falls short": "#f4cccc", "undecided": "#eeeeee"}
