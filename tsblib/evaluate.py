@@ -15,10 +15,10 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsblib.chipbatch import chip_batched
+from tsblib.chipbatch import Read, chip_batched
 from tsblib.config import DeviceConfig, RuntimeConfig, WriteVerifyConfig
 from tsblib.runtime import autocast
-from tsblib.variation import chip_seed, sample_chips
+from tsblib.variation import chip_seed, read_hook, sample_chips
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,14 @@ def accuracy(model: nn.Module, batches: Batches, runtime: RuntimeConfig | None =
 @torch.no_grad()
 def chip_accuracies(model: nn.Module, chip_params: Mapping[str, torch.Tensor], batches: Batches,
                     chip_buffers: Mapping[str, torch.Tensor] | None = None,
-                    runtime: RuntimeConfig | None = None) -> torch.Tensor:
+                    runtime: RuntimeConfig | None = None, read: Read | None = None) -> torch.Tensor:
     """Accuracy of each chip in a batch: `chip_params` maps names to [K, *shape] weights
     (the other parameters and buffers are shared); `chip_buffers` optionally gives per-chip
-    BatchNorm statistics. Returns a CPU float64 tensor [K]."""
+    BatchNorm statistics; `read` draws one read of the weights per forward (read noise).
+    Returns a CPU float64 tensor [K]."""
     runtime = runtime or RuntimeConfig()
     model.eval()
-    batched = chip_batched(model, chip_params, chip_buffers)
+    batched = chip_batched(model, chip_params, chip_buffers, read)
     correct = None
     total = 0
     for x, y in batches:
@@ -100,9 +101,11 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
 
     `names` are the weights mapped to devices; `verify` marks write-verified weights.
     `per_chip(chip_indices, chip_params)` may return (params, buffers) to use instead, e.g.
-    TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics.
+    TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics. When the device
+    models have read noise, every forward pass reads the chips afresh (`read_hook`).
     """
     params = dict(model.named_parameters())
+    scales = {n: params[n].detach().abs().max() for n in names} if device.stack.readers else {}
     accs: list[float] = []
     starts = range(0, chips, chip_batch)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
@@ -112,5 +115,6 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
         buffers: dict[str, torch.Tensor] = {}
         if per_chip is not None:
             stacked, buffers = per_chip(index, stacked)
-        accs += chip_accuracies(model, stacked, batches, buffers, runtime).tolist()
+        read = read_hook(device, sigma, seeds, scales)
+        accs += chip_accuracies(model, stacked, batches, buffers, runtime, read).tolist()
     return summarize(accs)

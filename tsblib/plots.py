@@ -255,6 +255,15 @@ def _chips_text(results: Results, model: str) -> str:
     return f"{base} chips per point (TSB and its variants: {tsb})"
 
 
+def device_model_text(device: dict[str, Any]) -> str:
+    """'<models> device error, ' from a profile's device block (provenance config), or ''."""
+    models = device.get("model") or device.get("noise_model")
+    if not models:
+        return ""
+    names = [models] if isinstance(models, str) else list(models)
+    return f"{'+'.join(names)} device error, "
+
+
 def caption(results: Results, model: str | None = None) -> str:
     """One line for the bottom of a figure: device-variation convention, data source, chips per
     point, what the shading means, and that these are our measurements, not the paper's."""
@@ -264,6 +273,7 @@ def caption(results: Results, model: str | None = None) -> str:
     bits = ""
     if dev.get("weight_bits") and dev.get("device_bits"):
         bits = f"{dev['weight_bits']}-bit weights on {dev['device_bits']}-bit devices, "
+    bits += device_model_text(dev)
     parts = []
     for m in models:
         parts.append(f"{MODEL_LABELS.get(m, m)} on {results.dataset_name(m)}, {_chips_text(results, m)}")
