@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 STAGE_ENTRY = {"prepare": "tsblib.stages", "recipes": "tsblib.stages", "train": "tsblib.stages",
                "finetune": "tsblib.stages", "evaluate": "tsblib.stages", "mapping": "tsblib.stages",
+               "robustness": "tsblib.robustness",
                "summarize": "tsblib.report", "figure": "tsblib.plots"}
 """The module holding each stage's entry point (`tsblib.cli` dispatches to it)."""
 

@@ -439,3 +439,61 @@ def test_repo_root_from_nested_folder(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_swim_default_p_from_method_params(results: plots.Results) -> None:
     assert results.swim_default_p("lenet3") == 1.0
     assert not math.isnan(results.swim_default_p("vgg8"))
+
+
+# ----------------------------------------------------------------------------- robustness figure
+
+ROBUST_METHODS = ["nit", "nit_bnrecal", "swim", "full_wv", "tsb", "tsb_gaussian"]
+ROBUST_ACC = {"nit": 0.70, "nit_bnrecal": 0.80, "swim": 0.75, "full_wv": 0.93, "tsb": 0.90,
+              "tsb_gaussian": 0.85}
+
+
+def _write_robustness(folder: Path, stuck_breaks: bool = True) -> None:
+    rows = []
+    conditions = [("gaussian", "gaussian", None, None), ("stuck", "gaussian+stuck_at", None, None)]
+    conditions += [("drift", "slice+drift", t, c) for c in (False, True) for t in (20.0, 3600.0)]
+    for scenario, dm, t, c in conditions:
+        for m in ROBUST_METHODS:
+            acc = ROBUST_ACC[m]
+            if scenario == "stuck" and stuck_breaks and m.startswith("tsb"):
+                acc = 0.6
+            if t == 3600.0 and not c:
+                acc -= 0.2
+            rows.append({"model": "lenet3", "scenario": scenario, "device_model": dm, "time_s": t,
+                         "compensation": c, "method": m, "sigma": OPERATING, "chips": 10,
+                         "clean_acc": 0.95, "acc_mean": acc, "acc_std": 0.01, "acc_ci95": 0.01,
+                         "gap_own": 0.95 - acc, "acc_p01": acc - 0.05, "acc_p05": acc - 0.04,
+                         "acc_p50": acc, "yield_1pt": 0.1, "yield_2pt": 0.2, "wv_fraction": 0.0,
+                         "mapping_time_s": 1e-4, "mapping_energy_j": 1e-6,
+                         "convention": "device_range"})
+    pd.DataFrame(rows).to_csv(folder / "robustness.csv", index=False)
+
+
+def test_robustness_figure_labels_device_models_and_drift(results: plots.Results) -> None:
+    _write_robustness(results.results_dir)
+    loaded = plots.load_results("tiny", results.results_dir)
+    fig = plots.fig_robustness(loaded)
+    try:
+        texts = _texts(fig)
+        assert "stuck: gaussian+stuck_at" in texts and "sigma relative to device range" in texts
+        assert "time after programming" in texts and "TSB (b)" in texts
+        assert "5th percentile" in texts and "not the paper's numbers" in texts
+    finally:
+        plt.close(fig)
+    table = plots.robustness_table(loaded, "lenet3")
+    assert len(table) == 2 + 4 and all(isinstance(v, str) for v in table.iloc[0].values)
+
+
+def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: plots.Results) -> None:
+    _write_robustness(results.results_dir)
+    text = plots.robustness_sentence(plots.load_results("tiny", results.results_dir), "lenet3")
+    assert "gaussian: TSB (a) 0.900 ± 0.010 vs NIT + BN recalibration 0.800 ± 0.010 -> advantage holds" in text
+    assert "stuck: TSB (a) 0.600 ± 0.010" in text and "advantage does not hold" in text
+    assert "drift at 3600 s without compensation" in text
+
+
+def test_robustness_results_may_be_absent(results: plots.Results) -> None:
+    assert results.robustness.empty
+    assert "has not been run" in plots.robustness_sentence(results, "lenet3")
+    fig = plots.fig_robustness(results)
+    plt.close(fig)

@@ -18,17 +18,19 @@ from tsblib.config import ConfigError, ProfileConfig, load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
 
-FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations")
+FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations",
+           "robustness")
 """Figure notebooks in notebooks/, in the order of DESIGN section 7."""
 
 
 def _stage_fns() -> dict[str, Callable[..., None]]:
-    from tsblib import report, stages
+    from tsblib import report, robustness, stages
 
     return {"prepare": stages.prepare, "recipes": stages.recipes_stage,
             "train": stages.train_stage,
             "finetune": stages.finetune_stage, "evaluate": stages.evaluate_stage,
-            "mapping": stages.mapping_stage, "summarize": report.summarize_stage}
+            "mapping": stages.mapping_stage, "robustness": robustness.robustness_stage,
+            "summarize": report.summarize_stage}
 
 
 STAGE_HELP = {
@@ -39,9 +41,11 @@ STAGE_HELP = {
              "CorrectNet); each deploys its best validation epoch",
     "finetune": "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning "
                 "rate chosen on validation)",
-    "evaluate": "Monte Carlo accuracy of every method over the sigma sweep (the only stage that "
-                "reads the test split)",
+    "evaluate": "Monte Carlo accuracy of every method over the sigma sweep (with robustness, the "
+                "only stages that read the test split)",
     "mapping": "expected weights-to-device mapping cost of every deployment plan",
+    "robustness": "every deployment at the operating sigma under device models beyond the "
+                  "Gaussian (level-dependent, stuck-at, read noise, drift vs time)",
     "summarize": "merge results into summary.csv, ablations.csv, claims.json, provenance.json",
 }
 
