@@ -487,9 +487,12 @@ def test_robustness_figure_labels_device_models_and_drift(results: plots.Results
 def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: plots.Results) -> None:
     _write_robustness(results.results_dir)
     text = plots.robustness_sentence(plots.load_results("tiny", results.results_dir), "lenet3")
-    assert "gaussian: TSB (a) 0.900 ± 0.010 vs NIT + BN recalibration 0.800 ± 0.010 -> advantage holds" in text
-    assert "stuck: TSB (a) 0.600 ± 0.010" in text and "advantage does not hold" in text
-    assert "drift at 3600 s without compensation" in text
+    assert ("gaussian: TSB (a) 0.900 ± 0.010 (5th percentile 0.860) vs NIT + BN recalibration "
+            "0.800 ± 0.010 (0.760): advantage holds") in text
+    assert "stuck: TSB (a) 0.600 ± 0.010" in text and "advantage breaks (TSB below)" in text
+    assert "drift, 1 h, uncompensated" in text
+    assert plots.time_text(31536000) == "1 year" and plots.time_text(2592000) == "30 days"
+    assert plots.time_text(20) == "20 s" and plots.time_text(86400) == "1 day"
 
 
 def test_robustness_results_may_be_absent(results: plots.Results) -> None:

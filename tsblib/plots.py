@@ -1661,6 +1661,23 @@ def fig_robustness(results: Results) -> Figure:
     return fig
 
 
+def time_text(seconds: float) -> str:
+    """A time after programming in readable units: '20 s', '1 h', '1 day', '30 days', '1 year'."""
+    for unit, size in (("year", 365 * 86400), ("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            value = seconds / size
+            text = f"{value:.3g}"
+            plural = "s" if unit in ("year", "day") and text != "1" else ""
+            return f"{text} {unit}{plural}"
+    return f"{seconds:g} s"
+
+
+def _condition_text(scenario: str, t: Any, comp: Any) -> str:
+    if _missing(t):
+        return scenario
+    return f"{scenario}, {time_text(float(t))}, {'compensated' if comp else 'uncompensated'}"
+
+
 def robustness_table(results: Results, model: str | None = None) -> pd.DataFrame:
     """Mean accuracy ± 95 % CI (5th percentile) of every deployment per device model and drift
     condition, one row per condition."""
@@ -1669,9 +1686,7 @@ def robustness_table(results: Results, model: str | None = None) -> pd.DataFrame
         frame = robustness_frame(results, m)
         for (scenario, t, comp), part in frame.groupby(
                 ["scenario", "time_s", "compensation"], dropna=False, sort=False):
-            cond = scenario if _missing(t) else (
-                f"{scenario}, t = {float(t):g} s, {'compensated' if comp else 'uncompensated'}")
-            row = {"condition": cond, "model": MODEL_LABELS.get(m, m),
+            row = {"condition": _condition_text(scenario, t, comp), "model": MODEL_LABELS.get(m, m),
                    "device models": part["device_model"].iloc[0]}
             for _, r in part.iterrows():
                 row[_robust_label(r["method"], results, m)] = (
@@ -1680,10 +1695,19 @@ def robustness_table(results: Results, model: str | None = None) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
+def robustness_verdict(tsb: pd.Series, best: pd.Series) -> str:
+    """'holds' (TSB above, 95 % intervals apart), 'breaks' (TSB below, apart), or 'unresolved'
+    (the intervals overlap)."""
+    if _overlap(tsb, best):
+        return "unresolved"
+    return "holds" if tsb["acc_mean"] > best["acc_mean"] else "breaks"
+
+
 def robustness_sentence(results: Results, model: str) -> str:
     """Where TSB's advantage holds and where it breaks, from robustness.csv: per device model,
-    TSB (a) against NIT and the most accurate deployment without write-verify, and against TSB
-    (b); drift at the longest time, without and with compensation."""
+    TSB (a) against the most accurate deployment without write-verify (NIT, NIT + BN
+    recalibration), in mean (95 % CI) and 5th-percentile chip accuracy, with full write-verify and
+    TSB (b) beside it; drift at the longest time, without and with compensation."""
     frame = robustness_frame(results, model)
     if frame.empty:
         return f"{MODEL_LABELS.get(model, model)}: the robustness stage has not been run."
@@ -1700,16 +1724,18 @@ def robustness_sentence(results: Results, model: str) -> str:
         if t is not None:
             part = part[(part["time_s"] == t) & (part["compensation"] == comp)]
         by = {r["method"]: r for _, r in part.iterrows()}
-        if "tsb" not in by or "nit" not in by:
+        if "tsb" not in by or not any(m in by for m in no_wv):
             continue
         tsb = by["tsb"]
         best = max((by[m] for m in no_wv if m in by), key=lambda r: r["acc_mean"])
-        holds = tsb["acc_mean"] > best["acc_mean"] and not _overlap(tsb, best)
-        name = scenario if t is None else (
-            f"{scenario} at {float(t):g} s {'with' if comp else 'without'} compensation")
-        text = (f"{name}: TSB (a) {_acc(tsb['acc_mean'], tsb['acc_ci95'])} vs "
-                f"{_robust_label(best['method'], results, model)} {_acc(best['acc_mean'], best['acc_ci95'])}"
-                f" -> advantage {'holds' if holds else 'does not hold'}")
+        verdict = robustness_verdict(tsb, best)
+        label = _robust_label(best["method"], results, model)
+        text = (f"{_condition_text(scenario, t, comp)}: TSB (a) {_acc(tsb['acc_mean'], tsb['acc_ci95'])} "
+                f"(5th percentile {tsb['acc_p05']:.3f}) vs {label} "
+                f"{_acc(best['acc_mean'], best['acc_ci95'])} ({best['acc_p05']:.3f}): advantage "
+                + {"holds": "holds", "breaks": "breaks (TSB below)",
+                   "unresolved": f"unresolved at {int(tsb['chips'])} chips (intervals overlap; TSB "
+                                 f"{'ahead' if tsb['acc_mean'] > best['acc_mean'] else 'behind'})"}[verdict])
         if "full_wv" in by:
             text += f"; full write-verify {_acc(by['full_wv']['acc_mean'], by['full_wv']['acc_ci95'])}"
         if "tsb_gaussian" in by:
