@@ -95,3 +95,128 @@ def test_untraceable_model_and_strided_dilated_first_convolution():
         alone = torch.stack([functional_call(model, {**params, **{n: w[k] for n, w in chips.items()}}, (x,))
                              for k in range(2)])
     assert torch.allclose(together, alone, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- what cannot be folded
+
+def _per_chip(model, chips, x):
+    params = dict(model.named_parameters())
+    return torch.stack([functional_call(model, {**params, **{n: w[k] for n, w in chips.items()}}, (x,))
+                        for k in range(next(iter(chips.values())).shape[0])])
+
+
+def _chips(model, names, seeds=(1, 2, 3)):
+    return sample_chips(dict(model.named_parameters()), names, 0.3, DeviceConfig(), list(seeds))
+
+
+def _with_statistics(model):
+    gen = torch.Generator().manual_seed(3)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=gen) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    return model.eval()
+
+
+class _GroupedFirst(torch.nn.Module):
+    """A grouped first convolution: on the shared input its output groups would straddle chips."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 8, 3, groups=2)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.fc = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+
+class _CalledTwice(torch.nn.Module):
+    """One convolution (and its BatchNorm) applied twice, with shared weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.other = torch.nn.BatchNorm2d(4)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv(self.stem(x))))
+        y = torch.relu(self.other(self.conv(y)))
+        return self.fc(y.mean((2, 3)))
+
+
+class _Concat(torch.nn.Module):
+    """Two branches concatenated along the channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(3, 2, 1)
+        self.fc = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        y = torch.cat([self.a(x), self.b(x)], dim=1)
+        return self.fc(torch.relu(y).mean((2, 3)))
+
+
+def test_grouped_first_convolution_gives_each_chip_its_own_groups():
+    model = _with_statistics(_GroupedFirst())
+    chips = _chips(model, ["conv.weight", "fc.weight"])
+    x = torch.randn(2, 4, 9, 9, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(chip_batched(model, chips)(x), _per_chip(model, chips, x),
+                              rtol=1e-4, atol=1e-5)
+
+
+def test_a_module_called_twice_is_not_folded_and_stays_exact():
+    model = _with_statistics(_CalledTwice())
+    assert conv_batchnorm_pairs(model) == {}  # conv is called twice: neither BatchNorm folds
+    chips = _chips(model, ["stem.weight", "conv.weight", "fc.weight"])
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(chip_batched(model, chips)(x), _per_chip(model, chips, x),
+                              rtol=1e-4, atol=1e-5)
+
+
+def test_channel_concatenation_falls_back_to_one_pass_per_chip(caplog):
+    from tsblib.chipbatch import ChipLoopModel, unfoldable_reason
+
+    model = _Concat().eval()
+    assert "cat(dim=1)" in unfoldable_reason(model)
+    assert unfoldable_reason(build_model("resnet18")) is None
+    chips = _chips(model, ["a.weight", "b.weight", "fc.weight"])
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level("WARNING", logger="tsblib.chipbatch"):
+        runner = chip_batched(model, chips)
+    assert isinstance(runner, ChipLoopModel) and "one by one" in caplog.text
+    with torch.no_grad():
+        assert torch.allclose(runner(x), _per_chip(model, chips, x), rtol=1e-5, atol=1e-6)
+    block = torch.zeros(3, 3, requires_grad=True)  # the plain path passes gradients too
+    runner.set_blocks({"fc.bias": block})
+    runner(x).sum().backward()
+    assert block.grad is not None
+
+
+def test_read_noise_is_drawn_afresh_at_every_forward_in_the_chip_parallel_pass():
+    model = _randomised("lenet3", Sharing.SHARED)
+    names = mapped_weight_names(model)
+    chips = _chips(model, names, seeds=(1, 2))
+    calls = []
+
+    def read(stacked):
+        calls.append(1)
+        return {n: w + 0.05 * torch.randn(w.shape) for n, w in stacked.items()}
+
+    runner = chip_batched(model, chips, read=read)
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        first, second = runner(x), runner(x)
+        plain = chip_batched(model, chips)(x)
+    assert len(calls) == 2 and not torch.allclose(first, second)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        runner = chip_batched(model, chips, read=lambda s: dict(s))  # a noiseless read
+        assert torch.allclose(runner(x), plain, atol=1e-6)

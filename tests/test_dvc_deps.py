@@ -50,6 +50,8 @@ def _imports(module: str, top_level_only: bool = False) -> set[str]:
                 found |= {f"{name}.{a.name}" for a in node.names if _file(f"{name}.{a.name}")}
     if module == "tsblib.methods.registry":
         found |= {f"tsblib.methods.{p.stem}" for p in (ROOT / "tsblib" / "methods").glob("*.py")}
+    if module == "tsblib.devices.base":  # the device registry imports every device module too
+        found |= {f"tsblib.devices.{p.stem}" for p in (ROOT / "tsblib" / "devices").glob("*.py")}
     parts = module.split(".")
     found |= {".".join(parts[:i]) for i in range(1, len(parts))}
     return {m for m in found if _file(m)}
@@ -101,6 +103,7 @@ def test_import_closure_follows_local_imports_and_the_registry():
     assert "tsblib.methods.tsb_finetune" in closure
     assert "tsblib.methods.correctnet" in closure  # only reachable through the registry scan
     assert "tsblib.bootstrap" in closure
+    assert "tsblib.devices.stuck_at" in closure  # only reachable through the device registry scan
 
 
 def test_a_missing_dependency_is_reported():

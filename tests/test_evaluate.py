@@ -66,3 +66,15 @@ def test_summary_statistics_match_scipy():
     lo, hi = stats.t.interval(0.95, 4, loc=s.mean, scale=stats.sem(accs))
     assert s.ci95 == pytest.approx((hi - lo) / 2)
     assert s.chips == 5
+
+
+def test_chip_yield_percentiles_and_fractions_within_one_and_two_points():
+    from tsblib.evaluate import chip_yield
+
+    accs = [0.90, 0.95, 0.96, 0.97, 0.98] * 20  # 100 chips
+    out = chip_yield(accs, reference=0.97)
+    assert out["acc_p01"] == pytest.approx(0.90) and out["acc_p50"] == pytest.approx(0.96)
+    assert out["acc_p05"] == pytest.approx(0.90)
+    assert out["yield_1pt"] == pytest.approx(0.6)  # 0.96, 0.97, 0.98 (0.96 exactly one point)
+    assert out["yield_2pt"] == pytest.approx(0.8)
+    assert chip_yield([0.5, 0.7], 0.7)["acc_p50"] == pytest.approx(0.6)  # linear interpolation

@@ -601,3 +601,64 @@ def test_execute_notebook_gives_the_same_bytes_twice(tmp_path: Path) -> None:
         plots.execute_notebook(source, target, {}, cwd=tmp_path)
     assert target.read_bytes() == first  # a failed run leaves the executed copy alone
     assert sorted(p.name for p in target.parent.iterdir()) == ["executed.ipynb"]
+
+
+# ----------------------------------------------------------------------------- robustness figure
+
+ROBUST_METHODS = ["nit", "nit_bnrecal", "swim", "full_wv", "tsb", "tsb_gaussian"]
+ROBUST_ACC = {"nit": 0.70, "nit_bnrecal": 0.80, "swim": 0.75, "full_wv": 0.93, "tsb": 0.90,
+              "tsb_gaussian": 0.85}
+
+
+def _write_robustness(folder: Path, stuck_breaks: bool = True) -> None:
+    rows = []
+    conditions = [("gaussian", "gaussian", None, None), ("stuck", "gaussian+stuck_at", None, None)]
+    conditions += [("drift", "slice+drift", t, c) for c in (False, True) for t in (20.0, 3600.0)]
+    for scenario, dm, t, c in conditions:
+        for m in ROBUST_METHODS:
+            acc = ROBUST_ACC[m]
+            if scenario == "stuck" and stuck_breaks and m.startswith("tsb"):
+                acc = 0.6
+            if t == 3600.0 and not c:
+                acc -= 0.2
+            rows.append({"model": "lenet3", "scenario": scenario, "device_model": dm, "time_s": t,
+                         "compensation": c, "method": m, "sigma": OPERATING, "chips": 10,
+                         "clean_acc": 0.95, "acc_mean": acc, "acc_std": 0.01, "acc_ci95": 0.01,
+                         "gap_own": 0.95 - acc, "acc_p01": acc - 0.05, "acc_p05": acc - 0.04,
+                         "acc_p50": acc, "yield_1pt": 0.1, "yield_2pt": 0.2, "wv_fraction": 0.0,
+                         "mapping_time_s": 1e-4, "mapping_energy_j": 1e-6,
+                         "convention": "device_range"})
+    pd.DataFrame(rows).to_csv(folder / "robustness.csv", index=False)
+
+
+def test_robustness_figure_labels_device_models_and_drift(results: plots.Results) -> None:
+    _write_robustness(results.results_dir)
+    loaded = plots.load_results("tiny", results.results_dir)
+    fig = plots.fig_robustness(loaded)
+    try:
+        texts = _texts(fig)
+        assert "stuck: gaussian+stuck_at" in texts and "sigma relative to device range" in texts
+        assert "time after programming" in texts and "TSB (b)" in texts
+        assert "5th percentile" in texts and "not the paper's numbers" in texts
+    finally:
+        plt.close(fig)
+    table = plots.robustness_table(loaded, "lenet3")
+    assert len(table) == 2 + 4 and all(isinstance(v, str) for v in table.iloc[0].values)
+
+
+def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: plots.Results) -> None:
+    _write_robustness(results.results_dir)
+    text = plots.robustness_sentence(plots.load_results("tiny", results.results_dir), "lenet3")
+    assert ("gaussian: TSB (a) 0.900 ± 0.010 (5th percentile 0.860) vs NIT + BN recalibration "
+            "0.800 ± 0.010 (0.760): advantage holds") in text
+    assert "stuck: TSB (a) 0.600 ± 0.010" in text and "advantage breaks (TSB below)" in text
+    assert "drift, 1 h, uncompensated" in text
+    assert plots.time_text(31536000) == "1 year" and plots.time_text(2592000) == "30 days"
+    assert plots.time_text(20) == "20 s" and plots.time_text(86400) == "1 day"
+
+
+def test_robustness_results_may_be_absent(results: plots.Results) -> None:
+    assert results.robustness.empty
+    assert "has not been run" in plots.robustness_sentence(results, "lenet3")
+    fig = plots.fig_robustness(results)
+    plt.close(fig)

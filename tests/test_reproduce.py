@@ -33,3 +33,18 @@ def test_configuration_columns_must_match_exactly(tmp_path):
     assert not ok and any("must be exact" in line for line in lines)
     ok, _, _ = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "c.csv", method="tsb"))
     assert not ok
+
+
+def test_a_summary_without_the_yield_columns_still_compares(tmp_path):
+    old_columns = SUMMARY_COLUMNS[:SUMMARY_COLUMNS.index("convention") + 1]
+    row = {c: "0" for c in old_columns}
+    row.update(model="lenet3", method="nit", swim_p_percent="", sigma="0.5", acc_mean="0.8",
+               clean_acc="0.9", dataset="mnist-embedded", convention="device_range")
+    with open(tmp_path / "old.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, old_columns)
+        w.writeheader()
+        w.writerow(row)
+    ok, _, n = compare(tmp_path / "old.csv", _write(tmp_path / "new.csv", acc_p01="0.5"))
+    assert ok and n == 1
+    ok, lines, _ = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", yield_1pt="0.5"))
+    assert not ok and any("yield_1pt" in line for line in lines)

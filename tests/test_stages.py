@@ -35,6 +35,13 @@ TINY = {
                    "chip_batch": 2, "batch_size": 100},
     "ablation": {"widths": [4], "placements": ["first"], "sharings": [], "modes": ["shared_noise"],
                  "sigma_reads": [0.05]},
+    "robustness": {"chips": 2, "scenarios": [
+        {"name": "gaussian", "device": {"model": "gaussian"}},
+        {"name": "stuck", "device": {"model": ["level_dependent", "stuck_at"],
+                                     "level_dependent": {"preset": "rram4"}}},
+        {"name": "read", "device": {"model": ["gaussian", "read_noise"]}},
+        {"name": "drift", "device": {"model": ["slice", "drift"]}}],
+        "drift_times_s": [20, 86400], "drift_compensation": [False, True]},
 }
 
 
@@ -147,7 +154,8 @@ def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch)
         monkeypatch.setattr(stages, "load_prepared",
                             lambda path, with_test=False: calls.append(with_test) or real(path, with_test=with_test))
         run_stage(stage, profile, paths, progress=False)
-        assert any(calls) == (stage == "evaluate"), stage
+        # the final evaluations: the sigma sweep and the device models beyond the Gaussian
+        assert any(calls) == (stage in ("evaluate", "robustness")), stage
     # and a stage that tried anyway would fail loudly
     from tsblib.data import TestSplitLocked
 
@@ -286,3 +294,25 @@ def test_cli_help_lists_every_stage(capsys):
     for stage in ("prepare", "recipes", "train", "finetune", "evaluate", "mapping", "summarize", "figure",
                   "demo", "check-repro"):
         assert stage in out
+
+
+def test_robustness_stage_covers_every_condition_and_reuses_the_evaluation_chips(embedded_run):
+    params, paths = embedded_run
+    rows = _rows(paths.result("robustness.csv"))
+    from tsblib.config import ROBUSTNESS_METHODS
+
+    conditions = {(r["scenario"], r["time_s"], r["compensation"]) for r in rows}
+    assert len(conditions) == 3 + 4 and len(rows) == 7 * len(ROBUSTNESS_METHODS)
+    assert {r["device_model"] for r in rows} == {"gaussian", "level_dependent+stuck_at",
+                                                 "gaussian+read_noise", "slice+drift"}
+    for r in rows:
+        assert 0 <= float(r["acc_p01"]) <= float(r["acc_p50"]) <= 1
+        assert 0 <= float(r["yield_1pt"]) <= float(r["yield_2pt"]) <= 1
+    # the Gaussian scenario's NIT chips are the evaluate stage's first chips
+    gaussian = next(r for r in rows if r["scenario"] == "gaussian" and r["method"] == "nit")
+    chips = [float(r["acc"]) for r in _rows(paths.result("chips.csv"))
+             if r["method"] == "nit" and float(r["sigma"]) == 0.4][:2]
+    assert float(gaussian["acc_mean"]) == pytest.approx(sum(chips) / 2, abs=1e-12)
+    # stuck devices make verify give up at the cap: full write-verify costs more than Gaussian
+    cost = {r["scenario"]: float(r["mapping_time_s"]) for r in rows if r["method"] == "full_wv"}
+    assert cost["stuck"] > cost["gaussian"]

@@ -19,12 +19,16 @@ Three things make the pass fast on the CPU as well as on a GPU (`benchmarks/benc
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+import logging
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import fx, nn
+from torch.func import functional_call
 
 from tsblib.tsb import BatchNormTSB, TinySharedBlock
+
+log = logging.getLogger(__name__)
 
 IM2COL_MAX_REDUCTION = 32
 """A shared-input convolution with at most this many inputs per output (C_in * kh * kw) runs as
@@ -50,12 +54,19 @@ class _ChipConv(nn.Module):
             raise TypeError(f"chip-parallel execution supports zero padding given as numbers; this "
                             f"convolution has padding={conv.padding!r}, padding_mode={conv.padding_mode!r}")
         self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.block = block
+        self._bias, self._scale, self._shift = bias, scale, shift
+        self.load(weight)
+
+    def load(self, weight: torch.Tensor) -> None:
+        """Use per-chip filters `weight` [K, Cout, ...] (folding the BatchNorm again), e.g. one
+        read of read-noisy devices."""
+        bias, scale, shift = self._bias, self._scale, self._shift
         if scale is not None:
             weight = weight * scale[:, :, None, None, None]
             bias = shift if bias is None else bias * scale + shift
-        if block is not None and bias is None:
+        if self.block is not None and bias is None:
             bias = weight.new_zeros(weight.shape[:2])
-        self.block = block
         self.base_weight, self.base_bias = weight, bias  # [K, Cout, ...], [K, Cout]
         self.weight, self.bias = self._flat(weight, bias)
 
@@ -91,6 +102,9 @@ class _ChipConv(nn.Module):
         shared = x.shape[1] == self.in_channels and self.k > 1
         if shared and self.groups == 1 and self.weight[0].numel() <= IM2COL_MAX_REDUCTION:
             return self._im2col(x)
+        if shared and self.groups > 1:
+            # a grouped convolution's output groups would straddle chips: stack the input per chip
+            x, shared = x.repeat(1, self.k, 1, 1), False
         groups = self.groups if shared else self.groups * self.k
         weight, bias = self._weights()
         return nn.functional.conv2d(x.contiguous(memory_format=torch.channels_last),
@@ -105,6 +119,10 @@ class _ChipLinear(nn.Module):
         super().__init__()
         self.weight, self.bias = weight, bias
         self.k, self.out_features, self.in_features = weight.shape
+
+    def load(self, weight: torch.Tensor) -> None:
+        """Use per-chip weights `weight` [K, out, in]."""
+        self.weight = weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
@@ -172,34 +190,108 @@ class _Leaves(fx.Tracer):
             super().is_leaf_module(m, qualname)
 
 
+def _trace(model: nn.Module) -> fx.Graph | None:
+    try:
+        return _Leaves().trace(model)
+    except Exception:  # noqa: BLE001 - an untraceable model is run chip by chip
+        return None
+
+
 def conv_batchnorm_pairs(model: nn.Module) -> dict[str, str]:
     """{BatchNorm name: name of the convolution whose output is its only input and is used by
-    nothing else}, from a `torch.fx` trace; empty when the model cannot be traced."""
-    try:
-        graph = _Leaves().trace(model)
-    except Exception:  # noqa: BLE001 - an untraceable model only loses the folding, not correctness
+    nothing else}, from a `torch.fx` trace; empty when the model cannot be traced. A convolution
+    or BatchNorm called more than once (shared weights) is never folded: folding would apply the
+    BatchNorm at every call of the convolution, or drop it at the BatchNorm's other calls."""
+    return _pairs(_trace(model), dict(model.named_modules()))
+
+
+def _pairs(graph: fx.Graph | None, modules: dict[str, nn.Module]) -> dict[str, str]:
+    if graph is None:
         return {}
-    modules = dict(model.named_modules())
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
     pairs: dict[str, str] = {}
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
             continue
         source = node.args[0]
         if (isinstance(source, fx.Node) and source.op == "call_module"
-                and isinstance(modules[source.target], nn.Conv2d) and len(source.users) == 1):
+                and isinstance(modules[source.target], nn.Conv2d) and len(source.users) == 1
+                and calls[source.target] == 1 and calls[node.target] == 1):
             pairs[node.target] = source.target
     return pairs
 
 
+_JOINS = {"cat", "concat", "concatenate", "stack", "hstack", "dstack", "column_stack",
+          "split", "chunk", "tensor_split", "unbind"}
+"""Functions and tensor methods that join or split tensors along a dimension: along a channel or
+feature dimension they would mix chips in the chip-stacked layout."""
+
+
+def _dim_of(node: fx.Node, name: str) -> Any:
+    """The dimension a join/split node acts on (its default, 0, when not given)."""
+    if name in ("hstack", "dstack", "column_stack"):
+        return 1  # never the batch dimension of an image or feature tensor
+    if "dim" in node.kwargs:
+        return node.kwargs["dim"]
+    index = 2 if name in ("split", "chunk", "tensor_split") else 1
+    return node.args[index] if len(node.args) > index else 0
+
+
+def unfoldable_reason(model: nn.Module) -> str | None:
+    """Why the chip-parallel pass cannot run `model` correctly, or None when it can.
+
+    The pass stacks chips along the channels, so it refuses (and `chip_batched` falls back to one
+    pass per chip for) a model `torch.fx` cannot trace (its operations cannot be checked) and a
+    model that concatenates or splits tensors along a non-batch dimension (e.g. a channel
+    concatenation: the chips' channels would interleave wrongly). A grouped convolution on the
+    shared input and a module called more than once are handled in the pass itself. Not detected:
+    other operations that mix the channels or features of one tensor (channel slicing, a softmax
+    over the logits inside the model); such a model must not be run chip-parallel."""
+    return _reason(_trace(model))
+
+
+def _reason(graph: fx.Graph | None) -> str | None:
+    if graph is None:
+        return "torch.fx cannot trace it, so its operations cannot be checked"
+    for node in graph.nodes:
+        if node.op not in ("call_function", "call_method"):
+            continue
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        if name in _JOINS:
+            dim = _dim_of(node, name)
+            if dim != 0:
+                return (f"it calls {name}(dim={dim!r}) (node {node.name!r}), which would mix the "
+                        f"chips stacked along the channels")
+    return None
+
+
+Read = Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+"""One read of the chips' stacked programmed weights (per-inference read noise)."""
+
+
 def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
-                 chip_buffers: Mapping[str, torch.Tensor] | None = None) -> "ChipBatchedModel":
+                 chip_buffers: Mapping[str, torch.Tensor] | None = None,
+                 read: Read | None = None) -> "ChipBatchedModel | ChipLoopModel":
     """A copy of `model` (in eval mode) that runs K chips at once.
 
     `chip_params` maps parameter names to stacked per-chip values [K, ...] (the others are shared
-    by all chips); `chip_buffers` may give per-chip BatchNorm statistics. Call the result on
-    images [N, C, H, W]; it returns logits [K, N, classes]. Tensors in `chip_params` are used as
-    given, so gradients flow to them (e.g. to fine-tune per-chip blocks).
+    by all chips); `chip_buffers` may give per-chip BatchNorm statistics; `read`, when given, is
+    applied to the chips' weights at every forward (fresh read noise per inference). Call the
+    result on images [N, C, H, W]; it returns logits [K, N, classes]. Tensors in `chip_params`
+    are used as given, so gradients flow to them (e.g. to fine-tune per-chip blocks). A model the
+    chip-parallel pass cannot fold (`unfoldable_reason`) runs one pass per chip instead, with a
+    warning.
     """
+    work = copy.deepcopy(model).eval()
+    graph = _trace(work)
+    reason = _reason(graph)
+    if reason is not None:
+        log.warning("running chips one by one: the chip-parallel pass cannot fold %s: %s",
+                    type(model).__name__, reason)
+        return ChipLoopModel(model, chip_params, chip_buffers, read)
     k = next(iter(chip_params.values())).shape[0]
     chip_buffers = dict(chip_buffers or {})
     params = dict(model.named_parameters())
@@ -219,9 +311,8 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
         scale = get(f"{name}.weight") * torch.rsqrt(get(f"{name}.running_var") + module.eps)
         return scale, get(f"{name}.bias") - get(f"{name}.running_mean") * scale
 
-    work = copy.deepcopy(model).eval()
-    folded = {conv: bn for bn, conv in conv_batchnorm_pairs(work).items()}
     modules = dict(work.named_modules())
+    folded = {conv: bn for bn, conv in _pairs(graph, modules).items()}
     blocks: dict[str, _ChipBlock] = {}
     if hasattr(work, "tsb"):
         for key in work.tsb:
@@ -260,25 +351,73 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
         setattr(parent, attr, new)
     if hasattr(work, "tsb"):
         del work.tsb
-
-    return ChipBatchedModel(work, k, {f"tsb.{key}.weight": b for key, b in blocks.items()})
+    block_map = {f"tsb.{key}.weight": b for key, b in blocks.items()}
+    layers = {f"{name}.weight": m for name, m in replacements.items()
+              if isinstance(m, (_ChipConv, _ChipLinear))}
+    return ChipBatchedModel(work, k, block_map, read, layers,
+                            {n: get(n) for n in list(layers) + list(block_map)})
 
 
 class ChipBatchedModel(nn.Module):
     """K chips of a model in one pass: images [N, C, H, W] -> logits [K, N, classes]."""
 
-    def __init__(self, inner: nn.Module, chips: int, blocks: dict[str, "_ChipBlock"]) -> None:
+    def __init__(self, inner: nn.Module, chips: int, blocks: dict[str, "_ChipBlock"],
+                 read: Read | None = None, layers: dict[str, nn.Module] | None = None,
+                 weights: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.inner = inner
         self.chips = chips
         self._blocks = blocks
+        self._read = read
+        self._layers = layers or {}
+        self._weights = dict(weights or {})
 
     def set_blocks(self, weights: Mapping[str, torch.Tensor]) -> None:
         """Replace the per-chip TSB weights ({'tsb.<key>.weight': [K, c, c]}), e.g. every
         fine-tuning step, without rebuilding the model."""
         for name, weight in weights.items():
             self._blocks[name].weight = weight
+            self._weights[name] = weight
+
+    def _apply_read(self) -> None:
+        """Load one read of every chip's weights into the layers and blocks."""
+        noisy = self._read({n: w for n, w in self._weights.items() if w is not None})
+        for name, weight in noisy.items():
+            if name in self._layers:
+                self._layers[name].load(weight)
+            elif name in self._blocks:
+                self._blocks[name].weight = weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if self._read is not None:
+            self._apply_read()
         logits = self.inner(x)
         return logits.reshape(x.shape[0], self.chips, -1).transpose(0, 1)
+
+
+class ChipLoopModel(nn.Module):
+    """The plain path: K chips of a model, one forward per chip (`functional_call`), for models
+    the chip-parallel pass cannot fold; same interface as `ChipBatchedModel`."""
+
+    def __init__(self, model: nn.Module, chip_params: Mapping[str, torch.Tensor],
+                 chip_buffers: Mapping[str, torch.Tensor] | None = None,
+                 read: Read | None = None) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval()
+        self._params = dict(chip_params)
+        self._buffers = dict(chip_buffers or {})
+        self._read = read
+        self.chips = next(iter(chip_params.values())).shape[0]
+
+    def set_blocks(self, weights: Mapping[str, torch.Tensor]) -> None:
+        """Replace the per-chip TSB weights ({'tsb.<key>.weight': [K, c, c]})."""
+        self._params.update(weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        params = self._params if self._read is None else dict(self._read(self._params))
+        outs = []
+        for k in range(self.chips):
+            state = {n: w[k] for n, w in params.items()}
+            state.update({n: b[k] for n, b in self._buffers.items()})
+            outs.append(functional_call(self.model, state, (x,), strict=False))
+        return torch.stack(outs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -98,7 +99,11 @@ DATASETS = ("mnist-embedded", "mnist", "cifar10", "image-folder")
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """How weights map to NVM devices and what error programming adds."""
+    """How weights map to NVM devices (the bit-slice converter) and which device models add
+    error to them (the device registry, `tsblib.devices`).
+
+    In params.yaml: `device: {weight_bits, device_bits, convention, model: NAME or [NAMES],
+    <NAME>: {...its parameters}}`; a single model's parameters may also sit next to `model`."""
 
     weight_bits: int = 8
     """Bits of the quantized weight magnitude."""
@@ -106,8 +111,35 @@ class DeviceConfig:
     """Bits stored per device; `weight_bits / device_bits` devices per weight, shift-and-add."""
     convention: SigmaConvention = SigmaConvention.DEVICE_RANGE
     """What sigma is relative to (see `SigmaConvention`); every figure names it."""
-    noise_model: NoiseModel = NoiseModel.GAUSSIAN
-    """Closed-form Gaussian (fast) or per-device slice simulation."""
+    model: tuple[str, ...] = ("gaussian",)
+    """Device models of every chip, composed (names from `tsblib.devices`): 'gaussian' (closed
+    form), 'slice' (per device), 'level_dependent', 'stuck_at', 'read_noise', 'drift'; at most one
+    programming-error model (gaussian, slice, level_dependent)."""
+    train_model: tuple[str, ...] = ()
+    """Device models of noise-injection training (NIT, NFT, CorrectNet, shared-noise TSB);
+    empty = the same as `model`."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Per-model parameters: model name -> its parameters dataclass (registry defaults for the
+    models params.yaml does not configure)."""
+    noise_model: NoiseModel | None = None
+    """Former name of `model` for 'gaussian' or 'slice', still accepted (folded into `model`)."""
+
+    def __post_init__(self) -> None:
+        model = self.model
+        if isinstance(model, str):
+            model = (model,)
+        model = tuple(model)
+        if self.noise_model is not None:
+            legacy = NoiseModel(self.noise_model).value
+            if model not in (("gaussian",), (legacy,)):
+                raise ConfigError(f"device.noise_model = {legacy!r} is not allowed together with "
+                                  f"device.model = {list(model)}: expected only `model` "
+                                  f"(noise_model is its former name). Fix it in params.yaml.")
+            model = (legacy,)
+            object.__setattr__(self, "noise_model", None)
+        object.__setattr__(self, "model", model)
+        if isinstance(self.train_model, str):
+            object.__setattr__(self, "train_model", (self.train_model,))
 
     def validate(self) -> None:
         _check(self.weight_bits >= 1, "device.weight_bits", self.weight_bits, "an integer >= 1")
@@ -115,11 +147,52 @@ class DeviceConfig:
                f"an integer in [1, weight_bits={self.weight_bits}]")
         _check(self.weight_bits % self.device_bits == 0, "device.device_bits", self.device_bits,
                f"a divisor of weight_bits={self.weight_bits}")
+        from tsblib.devices.base import all_devices  # local: the registry imports this module
+
+        known = sorted(all_devices())
+        for key, names in (("device.model", self.model), ("device.train_model", self.train_model)):
+            _check(key == "device.train_model" or len(names) >= 1, key, list(names),
+                   f"at least one of {known}")
+            for name in names:
+                _check(name in known, key, name, f"one of {known}")
+            _check(len(set(names)) == len(names), key, list(names), "each model once")
+        for name, value in self.params.items():
+            _check(name in known, f"device.{name}", name, f"parameters of one of {known}")
+            value.validate(f"device.{name}", levels=2 ** self.device_bits)
+        self.stack  # noqa: B018 - builds the stacks, which check the composition
+        self.train_stack  # noqa: B018
+
+    def of(self, name: str) -> Any:
+        """The parameters dataclass of device model `name` (registry defaults when not set)."""
+        if name in self.params:
+            return self.params[name]
+        from tsblib.devices.base import get_device
+
+        return get_device(name).params()
 
     @property
     def devices_per_weight(self) -> int:
         """Number of devices one weight occupies."""
         return self.weight_bits // self.device_bits
+
+    @functools.cached_property
+    def stack(self) -> Any:
+        """The composed device models of every chip (`tsblib.devices.DeviceStack`)."""
+        from tsblib.devices.base import DeviceStack
+
+        return DeviceStack(self)
+
+    @functools.cached_property
+    def train_stack(self) -> Any:
+        """The composed device models of noise-injection training (`train_model`, else `model`)."""
+        from tsblib.devices.base import DeviceStack
+
+        return DeviceStack(self, self.train_model or self.model)
+
+    @property
+    def label(self) -> str:
+        """The chips' device models as text, e.g. 'gaussian' or 'level_dependent+stuck_at'."""
+        return "+".join(self.model)
 
 
 @dataclass(frozen=True)
@@ -131,7 +204,8 @@ class WriteVerifyConfig:
     delta: float | None = None
     """Fixed tolerance in units of the sigma reference (device range or level step); null derives it."""
     max_iterations: int = 10_000
-    """Safety cap on program-and-verify iterations per device in the per-device simulation."""
+    """Cap on program-and-verify iterations per device: the per-device simulation's safety cap,
+    and where verify gives up on a device it cannot fix (a stuck device, in the mapping cost)."""
 
     def validate(self) -> None:
         _check(0.0 < self.residual_ratio < 1.0, "write_verify.residual_ratio", self.residual_ratio,
@@ -455,6 +529,59 @@ class AblationConfig:
             _check(r >= 0, "ablation.sigma_reads", r, "values >= 0")
 
 
+ROBUSTNESS_METHODS = ("nit", "nit_bnrecal", "swim", "full_wv", "tsb", "tsb_gaussian")
+"""Deployments the robustness stage compares: NIT, NIT + BN recalibration, SWIM at its default p,
+full write-verify, TSB fine-tuned per chip on the chip as programmed (read back), and TSB whose
+one block was fine-tuned knowing only the Gaussian model (shared-noise mode)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One device model every deployment is evaluated under (robustness figure)."""
+
+    name: str = "gaussian"
+    """Label in robustness.csv and on the figure."""
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    """The chips' device block; weight_bits, device_bits and convention default to the profile's."""
+
+    def validate(self) -> None:
+        _check(bool(self.name), "robustness.scenarios.name", self.name, "a non-empty label")
+        self.device.validate()
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """The robustness evaluation beyond the Gaussian model (figure 6): every deployment at the
+    operating sigma under each scenario's device model, drift as accuracy vs time."""
+
+    chips: int = 10
+    """Chips per (scenario, deployment) point; per-chip TSB fine-tunes each of them."""
+    methods: tuple[str, ...] = ROBUSTNESS_METHODS
+    """Deployments to compare (see `ROBUSTNESS_METHODS`)."""
+    scenarios: tuple[Scenario, ...] = (Scenario(),)
+    """Device models to evaluate under."""
+    drift_times_s: tuple[float, ...] = (20.0, 3600.0, 86400.0, 2592000.0, 31536000.0)
+    """Times after programming (seconds) at which scenarios with `drift` are evaluated."""
+    drift_compensation: tuple[bool, ...] = (False, True)
+    """Evaluate drift scenarios without and/or with global drift compensation."""
+
+    def validate(self) -> None:
+        _check(self.chips >= 2, "robustness.chips", self.chips, ">= 2 (a CI needs two chips)")
+        for m in self.methods:
+            _check(m in ROBUSTNESS_METHODS, "robustness.methods", m, f"one of {list(ROBUSTNESS_METHODS)}")
+        names = [sc.name for sc in self.scenarios]
+        _check(len(set(names)) == len(names), "robustness.scenarios", names, "distinct names")
+        for sc in self.scenarios:
+            sc.validate()
+            if "drift" in sc.device.model:
+                t0 = sc.device.of("drift").t0_seconds
+                for t in self.drift_times_s:
+                    _check(t >= t0, "robustness.drift_times_s", t,
+                           f"times >= the drift reference time t0_seconds = {t0}")
+        _check(len(self.drift_compensation) >= 1, "robustness.drift_compensation",
+               list(self.drift_compensation), "at least one of false, true")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything needed to run every method on one model."""
@@ -477,6 +604,8 @@ class ExperimentConfig:
     """Ablation variants (see `AblationConfig`)."""
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     """Validation sweeps behind the stated recipe and NFT beta (see `SelectionConfig`)."""
+    robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
+    """Evaluation under device models beyond the Gaussian (see `RobustnessConfig`)."""
 
     def validate(self) -> None:
         from tsblib.models import MODELS  # local import: models imports torch
@@ -484,7 +613,7 @@ class ExperimentConfig:
         _check(self.model in MODELS, "models", self.model, f"one of {sorted(MODELS)}")
         _check(self.num_classes >= 2, f"models.{self.model}.num_classes", self.num_classes, ">= 2")
         for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation,
-                    self.selection):
+                    self.selection, self.robustness):
             sub.validate()
         for method in self.methods.methods:
             from tsblib.methods.registry import get_method
@@ -531,7 +660,7 @@ class ProfileConfig:
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "methods": MethodsConfig, "tsb": TSBConfig,
              "evaluation": EvaluationConfig, "ablation": AblationConfig,
-             "selection": SelectionConfig}
+             "selection": SelectionConfig, "robustness": RobustnessConfig}
 _GLOBAL = {"device": DeviceConfig, "write_verify": WriteVerifyConfig,
            "mapping": MappingCostConfig, "runtime": RuntimeConfig}
 
@@ -592,6 +721,8 @@ def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
     data = dict(data or {})
     if cls is MethodsConfig:
         return _build_methods(data, prefix)
+    if cls is DeviceConfig:
+        return _build_device(data, prefix)
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -630,6 +761,64 @@ def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
     return MethodsConfig(params=params, **kwargs)
 
 
+_DEVICE_KEYS = ("weight_bits", "device_bits", "convention", "model", "train_model", "noise_model")
+"""Keys of the `device` mapping that are not a device model's parameters."""
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    """A model name or a list of names as a tuple of strings."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{key} = {value!r} is not allowed: expected a device model name or a list "
+                      f"of names. Fix it in params.yaml.")
+
+
+def _build_device(data: dict[str, Any], prefix: str) -> DeviceConfig:
+    """DeviceConfig from `device: {weight_bits, device_bits, convention, model, train_model,
+    <model>: {...}}`; the parameters of a single model may also be given next to `model`."""
+    from tsblib.devices.base import all_devices
+
+    devices = all_devices()
+    own = {k: v for k, v in data.items() if k in _DEVICE_KEYS}
+    hints = typing.get_type_hints(DeviceConfig)
+    kwargs: dict[str, Any] = {}
+    for key, value in own.items():
+        if key in ("model", "train_model"):
+            kwargs[key] = _names(f"{prefix}.{key}", value)
+        else:
+            kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+    models = kwargs.get("model", ("gaussian",))
+    for name in models + kwargs.get("train_model", ()):
+        if name not in devices:
+            raise ConfigError(f"{prefix}.model = {name!r} is not allowed: expected one of "
+                              f"{sorted(devices)}. Fix it in params.yaml.")
+    given: dict[str, dict[str, Any]] = {}
+    for key, value in data.items():
+        if key in _DEVICE_KEYS:
+            continue
+        if key in devices:
+            if value is not None and not isinstance(value, dict):
+                raise ConfigError(f"{prefix}.{key} = {value!r} is not allowed: expected a mapping "
+                                  f"of the parameters of device model {key!r}.")
+            given.setdefault(key, {}).update(value or {})
+            continue
+        single = [dataclasses.fields(devices[m].params) for m in models] if len(models) == 1 else []
+        if single and key in [f.name for f in single[0]]:
+            given.setdefault(models[0], {})[key] = value
+            continue
+        names = list(_DEVICE_KEYS) + sorted(devices)
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {list(_DEVICE_KEYS)}, "
+                          f"the device models {sorted(devices)} (each a mapping of its parameters)"
+                          f" and, with a single model, that model's parameters.{hint}")
+    params = {name: build(devices[name].params, value, f"{prefix}.{name}")
+              for name, value in given.items()}
+    return DeviceConfig(params=params, **kwargs)
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in (override or {}).items():
@@ -638,6 +827,21 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _inherit_device(robustness: dict[str, Any], device: Any) -> dict[str, Any]:
+    """Scenarios' device mappings with the profile's weight_bits, device_bits and convention
+    where a scenario does not set them."""
+    scenarios = robustness.get("scenarios")
+    if not isinstance(device, dict) or not isinstance(scenarios, list):
+        return robustness
+    base = {k: device[k] for k in ("weight_bits", "device_bits", "convention") if k in device}
+    out = []
+    for sc in scenarios:
+        if isinstance(sc, dict) and isinstance(sc.get("device", {}), dict):
+            sc = {**sc, "device": {**base, **(sc.get("device") or {})}}
+        out.append(sc)
+    return {**robustness, "scenarios": out}
 
 
 def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
@@ -672,6 +876,8 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
         sections = {}
         for sec, cls in _SECTIONS.items():
             merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
+            if sec == "robustness":
+                merged = _inherit_device(merged, raw.get("device"))
             sections[sec] = build(cls, merged, f"profiles.{name}.models.{model}.{sec}")
         num_classes = _coerce(f"profiles.{name}.models.{model}.num_classes",
                               overrides.get("num_classes", 10), int)

@@ -10,15 +10,16 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsblib.chipbatch import chip_batched
+from tsblib.chipbatch import Read, chip_batched
 from tsblib.config import DeviceConfig, RuntimeConfig, WriteVerifyConfig
 from tsblib.runtime import autocast
-from tsblib.variation import chip_seed, sample_chips
+from tsblib.variation import chip_seed, read_hook, sample_chips
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,26 @@ def summarize(accuracies: Iterable[float]) -> ChipStats:
     return ChipStats(accuracies=accs, mean=mean, std=std, ci95=ci)
 
 
+YIELD_PERCENTILES = (1, 5, 50)
+"""Percentiles of chip accuracy reported beside the mean (a realistic worst case)."""
+
+YIELD_POINTS = (1, 2)
+"""Chip yield: fraction of chips within this many accuracy points of the noise-free accuracy."""
+
+
+def chip_yield(accuracies: Iterable[float], reference: float) -> dict[str, float]:
+    """The 1st, 5th and 50th percentile of chip accuracy (linear interpolation between chips,
+    no bootstrap) and the fraction of chips within 1 and 2 points (0.01, 0.02) of `reference`,
+    the deployed model's noise-free accuracy: {'acc_p01', 'acc_p05', 'acc_p50', 'yield_1pt',
+    'yield_2pt'}."""
+    accs = np.asarray(list(accuracies), dtype=np.float64)
+    out = {f"acc_p{q:02d}": float(np.percentile(accs, q)) for q in YIELD_PERCENTILES}
+    for points in YIELD_POINTS:
+        # 1e-9: an accuracy exactly `points` below the reference counts as within it
+        out[f"yield_{points}pt"] = float(np.mean(accs >= reference - points / 100 - 1e-9))
+    return out
+
+
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -70,13 +91,14 @@ def accuracy(model: nn.Module, batches: Batches, runtime: RuntimeConfig | None =
 @torch.no_grad()
 def chip_accuracies(model: nn.Module, chip_params: Mapping[str, torch.Tensor], batches: Batches,
                     chip_buffers: Mapping[str, torch.Tensor] | None = None,
-                    runtime: RuntimeConfig | None = None) -> torch.Tensor:
+                    runtime: RuntimeConfig | None = None, read: Read | None = None) -> torch.Tensor:
     """Accuracy of each chip in a batch: `chip_params` maps names to [K, *shape] weights
     (the other parameters and buffers are shared); `chip_buffers` optionally gives per-chip
-    BatchNorm statistics. Returns a CPU float64 tensor [K]."""
+    BatchNorm statistics; `read` draws one read of the weights per forward (read noise).
+    Returns a CPU float64 tensor [K]."""
     runtime = runtime or RuntimeConfig()
     model.eval()
-    batched = chip_batched(model, chip_params, chip_buffers)
+    batched = chip_batched(model, chip_params, chip_buffers, read)
     correct = None
     total = 0
     for x, y in batches:
@@ -100,9 +122,11 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
 
     `names` are the weights mapped to devices; `verify` marks write-verified weights.
     `per_chip(chip_indices, chip_params)` may return (params, buffers) to use instead, e.g.
-    TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics.
+    TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics. When the device
+    models have read noise, every forward pass reads the chips afresh (`read_hook`).
     """
     params = dict(model.named_parameters())
+    scales = {n: params[n].detach().abs().max() for n in names} if device.stack.readers else {}
     accs: list[float] = []
     starts = range(0, chips, chip_batch)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
@@ -112,5 +136,6 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
         buffers: dict[str, torch.Tensor] = {}
         if per_chip is not None:
             stacked, buffers = per_chip(index, stacked)
-        accs += chip_accuracies(model, stacked, batches, buffers, runtime).tolist()
+        read = read_hook(device, sigma, seeds, scales)
+        accs += chip_accuracies(model, stacked, batches, buffers, runtime, read).tolist()
     return summarize(accs)

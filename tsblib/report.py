@@ -11,6 +11,7 @@ from typing import Any
 from tsblib import io
 from tsblib.bootstrap import RatioInterval, gap_ratio, verdict
 from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig, to_dict
+from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch
 from tsblib.methods.tsb_finetune import tsb_variants
@@ -23,10 +24,13 @@ from tsblib.tsb import insert_tsb, tsb_overhead
 SUMMARY_COLUMNS = ["profile", "dataset", "model", "method", "swim_p_percent", "sigma", "chips",
                    "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own", "gap_ideal",
                    "wv_fraction", "train_epochs", "train_seconds", "train_flops",
-                   "finetune_seconds_per_chip", "mapping_time_s", "mapping_energy_j", "convention"]
+                   "finetune_seconds_per_chip", "mapping_time_s", "mapping_energy_j", "convention",
+                   "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt"]
 """Columns of results/<profile>/summary.csv, one row per (model, method, swim p, sigma).
 `clean_acc` is the deployed model's noise-free accuracy (TSB: backbone plus block at sigma = 0);
-`train_*` count the training run up to its deployed (validation-selected) epoch."""
+`train_*` count the training run up to its deployed (validation-selected) epoch; chip yield
+(`tsblib.evaluate.chip_yield`): `acc_p01/p05/p50` the 1st, 5th and 50th percentile of chip
+accuracy, `yield_1pt/2pt` the fraction of chips within 1 and 2 points of `clean_acc`."""
 
 PAPER_CLAIMS = {
     "gap_improvement_own": (">", 20.0, "over 20x inference accuracy gap improvement"),
@@ -120,6 +124,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     clean_ref = {r["model"]: float(r["clean_acc"]) for r in evaluation if r["method"] == "clean"}
     variants = {(m, v.name): v for m, e in exps.items() for v in tsb_variants(e)}
 
+    accs = _chip_accuracies(chips)
     rows = []
     for r in evaluation:
         model, method, sigma = r["model"], r["method"], float(r["sigma"])
@@ -139,7 +144,8 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
                      "train_flops": train_cost.flops,
                      "finetune_seconds_per_chip": ft.get((model, method, sigma)),
                      "mapping_time_s": cost.time_s, "mapping_energy_j": cost.energy_j,
-                     "convention": profile.device.convention.value})
+                     "convention": profile.device.convention.value,
+                     **chip_yield(accs[(model, method, p, sigma)], clean_acc)})
     io.write_csv(paths.result("summary.csv"), rows, SUMMARY_COLUMNS)
     operating = {m: e.evaluation.operating_sigma for m, e in exps.items()}
     io.write_csv(paths.result("ablations.csv"), _ablation_rows(rows, variants, operating),
@@ -147,7 +153,6 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
                   "acc_ci95", "wv_fraction", "finetune_seconds_per_chip"])
     overhead = overhead_rows(profile)
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
-    accs = _chip_accuracies(chips)
     claims_doc = claims(profile, rows, accs, train_images, selection_checks(profile, recipes))
     io.write_json(paths.result("claims.json"), claims_doc)
     write_headline_metrics(paths, claims_doc)

@@ -1,5 +1,5 @@
-"""The pipeline stages (prepare, recipes, train, finetune, evaluate, mapping, summarize) for a
-profile.
+"""The pipeline stages (prepare, recipes, train, finetune, evaluate, mapping) for a profile;
+summarize is in `tsblib.report`, robustness in `tsblib.robustness`.
 
 Each stage reads the previous stages' outputs from `ProfilePaths`, writes its own atomically,
 and is what `python -m tsblib <stage>` and dvc.yaml call. What a method trains and how it deploys

@@ -1,32 +1,31 @@
-"""Device-variation model: how weights map onto NVM devices and the error programming adds.
+"""Chips and noise injection: which weights are on devices, how a chip is seeded and drawn.
 
 A *chip* is one seeded draw of the weight error of every mapped weight; noise-injection
-training draws afresh each forward. Two simulations are offered: the closed-form Gaussian
-(fast path) and the per-device slice simulation it summarises (DESIGN section 2).
+training draws afresh each forward. What a device does to a weight (closed-form Gaussian,
+per-device slices, level-dependent error, stuck devices, drift, read noise) is the device
+registry's business (`tsblib.devices`); this module only loops over layers and chips.
 """
 from __future__ import annotations
 
 import hashlib
-import math
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
 
-from tsblib.config import DeviceConfig, NoiseModel, SigmaConvention, WriteVerifyConfig
-from tsblib import writeverify
+from tsblib import devices
+from tsblib.config import DeviceConfig, WriteVerifyConfig
+from tsblib.devices import BitSlicer
 
 
 def check_sigma(sigma: float, name: str = "sigma") -> None:
     """Raise a clear error for a negative or non-finite sigma."""
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"{name} = {sigma!r} is not allowed: expected a finite number >= 0")
+    devices.check_sigma(sigma, name)
 
 
 def sigma_reference(device: DeviceConfig) -> float:
     """Size of the unit sigma is measured in, in device levels (range = 2^b - 1 levels)."""
-    levels = 2 ** device.device_bits - 1
-    return float(levels) if device.convention is SigmaConvention.DEVICE_RANGE else 1.0
+    return BitSlicer(device).sigma_reference
 
 
 def error_std_factor(device: DeviceConfig) -> float:
@@ -37,11 +36,7 @@ def error_std_factor(device: DeviceConfig) -> float:
     std = sigma * reference * sqrt(sum_j 4^(j b)) / ((2^b - 1) sum_j 2^(j b)),
     i.e. 0.7776 for 8-bit weights on 2-bit devices, sigma relative to the device range.
     """
-    b, n = device.device_bits, device.devices_per_weight
-    levels = 2 ** b - 1
-    num = math.sqrt(sum(4 ** (j * b) for j in range(n)))
-    den = levels * sum(2 ** (j * b) for j in range(n))
-    return sigma_reference(device) * num / den
+    return BitSlicer(device).error_std_factor
 
 
 def mapped_weight_names(model: nn.Module) -> list[str]:
@@ -62,85 +57,21 @@ def chip_seed(base_seed: int, sigma: float, chip: int, tag: str = "") -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") & ((1 << 63) - 1)
 
 
-def _layer_scale(weight: torch.Tensor) -> torch.Tensor:
-    """max|W| of a layer (the full-scale conductance), detached."""
-    return weight.detach().abs().max()
-
-
 def weight_error(weight: torch.Tensor, sigma: float, device: DeviceConfig,
                  generator: torch.Generator, verified: torch.Tensor | bool = False,
                  wv: WriteVerifyConfig | None = None) -> torch.Tensor:
-    """One draw of the programming error dW of `weight` (same shape, on the weight's device).
+    """One draw of the programming error dW of `weight` (same shape, on the weight's device),
+    from the chips' device models (`device.stack`, see `tsblib.devices`).
 
-    Verified weights (`verified` True, or a boolean mask) get the write-verify residual
-    instead of the full error. Noise is drawn from `generator` on the generator's device.
+    Verified weights (`verified` True, or a boolean mask) are program-and-verified. Noise is
+    drawn from `generator` on the generator's device.
     """
-    check_sigma(sigma)
-    wv = wv or WriteVerifyConfig()
-    gen_device = generator.device
-    if sigma == 0:
-        return torch.zeros_like(weight)
-    if device.noise_model is NoiseModel.SLICE:
-        return _slice_error(weight, sigma, device, generator, verified, wv)
-    scale = _layer_scale(weight)
-    z = torch.randn(weight.shape, generator=generator, device=gen_device).to(weight.device)
-    std_full = error_std_factor(device) * sigma * scale
-    if verified is False:
-        return (std_full * z).to(weight.dtype)
-    delta = writeverify.delta_for(sigma, wv)
-    std_res = error_std_factor(device) * writeverify.residual_std(sigma, delta) * scale
-    if verified is True:
-        return (std_res * z).to(weight.dtype)
-    mask = verified.to(weight.device)
-    return torch.where(mask, std_res * z, std_full * z).to(weight.dtype)
+    return device.stack.error(weight, sigma, generator, verified, wv)
 
 
 def quantized_weight(weight: torch.Tensor, device: DeviceConfig) -> torch.Tensor:
     """The noise-free programmed weight: |W| quantized to `weight_bits` levels of max|W|."""
-    scale = _layer_scale(weight)
-    if scale == 0:
-        return weight.clone()
-    full_scale = 2 ** device.weight_bits - 1
-    w = weight.detach().double()
-    q = torch.round(w.abs() / scale * full_scale)
-    return (torch.sign(w) * q / full_scale * scale).to(weight.dtype)
-
-
-def _slice_error(weight: torch.Tensor, sigma: float, device: DeviceConfig,
-                 generator: torch.Generator, verified: torch.Tensor | bool,
-                 wv: WriteVerifyConfig) -> torch.Tensor:
-    """Per-device simulation: quantize |W| to weight_bits, split into devices, perturb, recombine.
-
-    The returned dW includes the quantization error, so W + dW is the programmed weight.
-    """
-    b, n = device.device_bits, device.devices_per_weight
-    levels = 2 ** b - 1
-    full_scale = 2 ** device.weight_bits - 1
-    scale = _layer_scale(weight)
-    w = weight.detach().double()
-    if scale == 0:
-        return torch.zeros_like(weight)
-    q = torch.round(w.abs() / scale * full_scale).long()
-    digits = torch.stack([(q >> (j * b)) & levels for j in range(n)]).double()   # [n, *shape]
-    unit = sigma * sigma_reference(device)                  # device error std, in levels
-    gen_device = generator.device
-    err = torch.randn(digits.shape, generator=generator, device=gen_device,
-                      dtype=torch.float64).to(w.device) * unit
-    if verified is not False:
-        delta = writeverify.delta_for(sigma, wv)
-        res = writeverify.sample_residual(digits.shape, sigma, delta, generator,
-                                          dtype=torch.float64).to(w.device)
-        res = res * sigma_reference(device)
-        mask = torch.ones_like(w, dtype=torch.bool) if verified is True else verified.to(w.device)
-        err = torch.where(mask.unsqueeze(0), res, err)
-    weights_j = torch.tensor([2.0 ** (j * b) for j in range(n)], dtype=torch.float64,
-                             device=w.device).view(-1, *([1] * w.dim()))
-    programmed = ((digits + err) * weights_j).sum(0)
-    new = torch.sign(w) * programmed / full_scale * scale
-    # zero weights keep sign 0: their devices are programmed to 0 and their error is lost by
-    # sign(0) = 0; map them with a positive sign so that their device error is kept.
-    new = torch.where(w == 0, programmed / full_scale * scale, new)
-    return (new - w).to(weight.dtype)
+    return BitSlicer(device).quantize(weight)
 
 
 def sample_chip(params: Mapping[str, torch.Tensor], names: list[str], sigma: float,
@@ -173,21 +104,44 @@ def sample_chips(params: Mapping[str, torch.Tensor], names: list[str], sigma: fl
 
 def training_noise(params: Mapping[str, torch.Tensor], names: list[str], sigma: float,
                    device: DeviceConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Fresh weights-with-noise for one noise-injection forward: {name: W + dW}.
+    """Fresh weights-with-noise for one noise-injection forward: {name: W + dW}, drawn from the
+    training device models (`device.train_stack`: `device.train_model`, else the chips' models).
 
     dW is drawn with std from max|W| detached, so gradients flow straight through to W.
     """
+    stack = device.train_stack
     out = {}
     for name in names:
         weight = params[name]
         if sigma == 0:
             out[name] = weight
             continue
-        std = error_std_factor(device) * sigma * _layer_scale(weight)
-        z = torch.randn(weight.shape, generator=generator, device=generator.device,
-                        dtype=weight.dtype)
-        out[name] = weight + std * z.to(weight.device)
+        out[name] = stack.perturb(weight, sigma, generator)
     return out
+
+
+def read_hook(device: DeviceConfig, sigma: float, seeds: list[int],
+              scales: Mapping[str, torch.Tensor]) -> "Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None":
+    """Per-inference read noise of K chips (seeds), or None when the device models have none
+    (or sigma = 0): a function from stacked programmed weights {name: [K, ...]} to one read of
+    them, each chip drawing from its own generator (seeded from its chip seed), so a chip's reads
+    do not depend on the chips it is batched with. `scales` holds each layer's max|W| (targets)."""
+    stack = device.stack
+    if sigma == 0 or not stack.readers:
+        return None
+    generators = [torch.Generator().manual_seed(chip_seed(seed, sigma, 0, "read")) for seed in seeds]
+
+    def read(stacked: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, weights in stacked.items():
+            scale = scales[name] if name in scales else weights.detach().abs().amax(
+                dim=tuple(range(1, weights.dim())))
+            out[name] = torch.stack([
+                stack.read(weights[k], (scale[k] if scale.dim() else scale).cpu(), sigma, g)
+                for k, g in enumerate(generators)])
+        return out
+
+    return read
 
 
 def count_weights(model: nn.Module, names: list[str] | None = None) -> int:

@@ -262,7 +262,9 @@ def mapping_cost(n_weights: int, n_verified_weights: int, sigma: float, device: 
     and reading back `read_back_weights` of them once after programming.
 
     Each device of an unverified weight gets one pulse and no read; each device of a verified
-    weight gets E[iterations] pulses and E[iterations] reads, with delta = `delta_for(sigma, wv)`;
+    weight gets E[iterations] pulses and E[iterations] reads, with delta = `delta_for(sigma, wv)`
+    and E[iterations] from the chips' device models (`device.stack.verify_iterations`: Gaussian
+    1 / P(|e| < delta); a stuck device runs to `wv.max_iterations` and gives up);
     each device read back costs one more read (TSB reads its programmed backbone once, so that the
     block can be fine-tuned for the chip).
     time = (pulses * pulse_time + reads * read_time) / parallel_devices;
@@ -272,7 +274,7 @@ def mapping_cost(n_weights: int, n_verified_weights: int, sigma: float, device: 
     per_weight = device.devices_per_weight
     devices = n_weights * per_weight
     verified = n_verified_weights * per_weight
-    iterations = expected_iterations(sigma, delta_for(sigma, wv))
+    iterations = device.stack.verify_iterations(sigma, wv)
     pulses = float(devices - verified) + verified * iterations
     if not 0 <= read_back_weights <= n_weights:
         raise ValueError(f"read_back_weights = {read_back_weights!r} is not allowed: expected "
@@ -292,7 +294,7 @@ def full_over_selective_ratio(n_weights: int, n_verified: int, sigma: float, dev
     iterations; the parallelism cancels. Raises ValueError if the selective time is 0.
     """
     sigma = _validate_mapping(n_weights, n_verified, sigma, device, wv, cost)
-    e = expected_iterations(sigma, delta_for(sigma, wv))
+    e = device.stack.verify_iterations(sigma, wv)
     n = n_weights * device.devices_per_weight
     v = n_verified * device.devices_per_weight
     tp, tr = cost.pulse_time_s, cost.read_time_s

@@ -23,7 +23,7 @@ from torch.func import functional_call, grad, vmap
 from tsblib.config import ConfigError, DeviceConfig
 from tsblib.methods.context import EvalContext, Point
 from tsblib.methods.registry import MethodSpec, register
-from tsblib.variation import error_std_factor, mapped_weight_names
+from tsblib.variation import mapped_weight_names
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """loss(outputs, targets) -> scalar mean loss of a batch (here always a batch of one sample)."""
@@ -104,17 +104,26 @@ def fisher_sensitivity(model: nn.Module, names: list[str],
 
     F_ii is the per-sample empirical Fisher diagonal of `fisher_diagonal` (mean over all
     samples of the squared per-sample gradient of `loss`, cross-entropy by default), our
-    estimate of SWIM's second derivative H_ii; var(dW_i) = (error_std_factor(device) * sigma * max|W_layer|)^2
-    is the weight's programming variance, so sensitivities of different layers compare on one
-    scale and a single global quantile (`top_fraction_mask`) can rank them. `batches` are
+    estimate of SWIM's second derivative H_ii; var(dW_i) is the weight's expected squared error
+    under the chips' device models (`device.stack.error_variance`; Gaussian:
+    (error_std_factor(device) * sigma * max|W_layer|)^2), so sensitivities of different layers
+    compare on one scale and a single global quantile (`top_fraction_mask`) can rank them. `batches` are
     (x, y) pairs; `chunk` bounds the samples differentiated at once (see `fisher_diagonal`).
     """
     fisher = fisher_diagonal(model, names, batches, chunk=chunk, loss=loss)
+    return sensitivity_from_fisher(model, fisher, device, sigma)
+
+
+def sensitivity_from_fisher(model: nn.Module, fisher: dict[str, torch.Tensor],
+                            device: DeviceConfig, sigma: float = 1.0) -> dict[str, torch.Tensor]:
+    """0.5 * F_ii * E[dW_i^2] for every weight of `fisher`, the expected squared error from the
+    chips' device models at `sigma` (one Fisher diagonal serves every device model)."""
     params = dict(model.named_parameters())
+    stack = device.stack
     out = {}
-    for n in names:
-        var = (error_std_factor(device) * sigma * params[n].detach().abs().max().float()) ** 2
-        out[n] = 0.5 * fisher[n] * var
+    for n, f in fisher.items():
+        var = stack.error_variance(params[n], sigma)
+        out[n] = 0.5 * f * var.to(f.device)
     return out
 
 

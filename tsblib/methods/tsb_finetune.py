@@ -15,10 +15,10 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from tsblib import io, writeverify
+from tsblib import io
 from tsblib.chipbatch import chip_batched
-from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, NoiseModel,
-                           Placement, RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
+from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, Placement,
+                           RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
 from tsblib.data import Batches, PreparedData
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal
@@ -27,8 +27,8 @@ from tsblib.methods.registry import MethodSpec, register, register_extra
 from tsblib.runtime import autocast, use_channels_last
 from tsblib.models import build_model
 from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
-from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, sample_chips,
-                              training_noise, weight_error)
+from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, read_hook,
+                              sample_chips, training_noise, weight_error)
 
 log = logging.getLogger(__name__)
 
@@ -51,36 +51,37 @@ def backbone_names(model: nn.Module) -> list[str]:
     return [n for n in mapped_weight_names(model) if n not in block]
 
 
-def read_back(stacked: dict[str, torch.Tensor], sigma_read: float, seeds: list[int]) -> dict[str, torch.Tensor]:
+def read_back(stacked: dict[str, torch.Tensor], sigma_read: float, seeds: list[int],
+              device: DeviceConfig | None = None, sigma: float = 0.0) -> dict[str, torch.Tensor]:
     """What the fine-tuning sees of the programmed weights: one read with Gaussian read noise
-    of std `error_std_factor * sigma_read * max|W|` (device-range convention), per chip."""
-    if sigma_read == 0:
-        return stacked
-    read_device = DeviceConfig(noise_model=NoiseModel.GAUSSIAN)
-    out = {}
-    for name, weights in stacked.items():
-        noisy = []
-        for k, seed in enumerate(seeds):
-            g = torch.Generator().manual_seed(chip_seed(seed, sigma_read, 0, f"read/{name}"))
-            w = weights[k]
-            std = error_std_factor(read_device) * sigma_read * w.abs().max().cpu()
-            noisy.append(w + (std * torch.randn(w.shape, generator=g)).to(w.device, w.dtype))
-        out[name] = torch.stack(noisy)
-    return out
+    of std `error_std_factor * sigma_read * max|W|` (device-range convention), per chip; and,
+    when the chips' device models have read noise (`device`, at `sigma`), one read of it."""
+    out = stacked
+    if sigma_read != 0:
+        read_device = DeviceConfig()
+        out = {}
+        for name, weights in stacked.items():
+            noisy = []
+            for k, seed in enumerate(seeds):
+                g = torch.Generator().manual_seed(chip_seed(seed, sigma_read, 0, f"read/{name}"))
+                w = weights[k]
+                std = error_std_factor(read_device) * sigma_read * w.abs().max().cpu()
+                noisy.append(w + (std * torch.randn(w.shape, generator=g)).to(w.device, w.dtype))
+            out[name] = torch.stack(noisy)
+    read = None if device is None else read_hook(
+        device, sigma, [chip_seed(s, sigma, 0, "read-back") for s in seeds], {})
+    return out if read is None else read(out)
 
 
 def _residual_noise(blocks: dict[str, torch.Tensor], sigma: float, device: DeviceConfig,
                     wv: WriteVerifyConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Blocks with a fresh write-verify residual error (Gaussian with the residual std)."""
+    """Blocks with a fresh write-verify residual error, per chip, from the training device
+    models (`device.train_stack`; Gaussian: the residual's std)."""
     if sigma == 0:
         return blocks
-    res = writeverify.residual_std(sigma, writeverify.delta_for(sigma, wv))
-    out = {}
-    for n, w in blocks.items():
-        scale = w.detach().abs().amax(dim=tuple(range(1, w.dim())), keepdim=True)
-        z = torch.randn(w.shape, generator=generator, device=generator.device).to(w.device)
-        out[n] = w + error_std_factor(device) * res * scale * z
-    return out
+    stack = device.train_stack
+    return {n: stack.perturb(w, sigma, generator, verified=True, wv=wv, batch_dims=1)
+            for n, w in blocks.items()}
 
 
 def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
@@ -221,7 +222,7 @@ def finetune_chips(model: nn.Module, data: PreparedData, exp: ExperimentConfig, 
     for index in chip_groups(chips, cfg.chip_batch):
         seeds = [chip_seed(seed, sigma, k, "chip") for k in index]
         programmed = programmed_backbones(model, sigma, device_model, seeds)
-        seen = read_back(programmed, cfg.sigma_read, seeds)
+        seen = read_back(programmed, cfg.sigma_read, seeds, device_model, sigma)
         result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=seen,
                           seed=seeds[0], device=device, runtime=runtime, progress=progress, lr=lr)
         seconds += result.seconds

@@ -58,13 +58,18 @@ STAGES: tuple[Stage, ...] = (
           ("tsb", "ablation", "evaluation", "methods.methods", "device", "write_verify", "runtime",
            "models")),
     Stage("evaluate", "tsblib.stages:evaluate_stage",
-          "Monte Carlo accuracy of every method over the sigma sweep (the only stage that reads "
-          "the test split)",
+          "Monte Carlo accuracy of every method over the sigma sweep (with robustness, the only "
+          "stages that read the test split)",
           ("evaluation", "methods", "tsb", "ablation", "device", "write_verify", "runtime",
            "models")),
     Stage("mapping", "tsblib.stages:mapping_stage",
           "expected weights-to-device mapping cost of every deployment plan",
           ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models")),
+    Stage("robustness", "tsblib.robustness:robustness_stage",
+          "every deployment at the operating sigma under device models beyond the Gaussian "
+          "(level-dependent, stuck-at, read noise, drift vs time); reads the test split",
+          ("robustness", "evaluation", "methods", "tsb", "device", "write_verify", "mapping",
+           "runtime", "models")),
     Stage("summarize", "tsblib.report:summarize_stage",
           "merge results into summary.csv, ablations.csv, claims.json, provenance.json, the DVC "
           "metrics (metrics/<model>.json) and plot data (plots/)",
@@ -73,7 +78,7 @@ STAGES: tuple[Stage, ...] = (
 """The stages in pipeline order (`validate` runs before them: it writes no result)."""
 
 FIGURES: tuple[str, ...] = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost",
-                            "ablations")
+                            "ablations", "robustness")
 """Figure notebooks in notebooks/, in the order of DESIGN section 7."""
 
 

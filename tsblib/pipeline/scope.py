@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 from tsblib.config import ExperimentConfig, ProfileConfig
 
-EXPERIMENT_GROUPS = ("data", "train", "methods", "tsb", "evaluation", "ablation", "selection")
+EXPERIMENT_GROUPS = ("data", "train", "methods", "tsb", "evaluation", "ablation", "selection",
+                     "robustness")
 """Parameter groups of a model's experiment (profile-wide defaults merged with
 `models.<name>` overrides)."""
 

@@ -1,0 +1,13 @@
+"""Device models: how NVM devices hold weights, as a registry (one module per physical effect).
+
+`DeviceStack(device_config)` composes the models named in `device.model`; every part of the library
+that draws or reasons about device errors (chips, noise-injection training, SWIM, NFT, TSB
+fine-tuning, write-verify and mapping cost) goes through it. Adding a model: one module here that
+subclasses `DeviceModel` and calls `register_device`, plus its test.
+"""
+from tsblib.devices.base import (DEVICES, DeviceModel, DeviceSpec, DeviceStack, DeviceState, Stage,
+                                 all_devices, check_sigma, get_device, register_device)
+from tsblib.devices.slicing import BitSlicer, Sliced
+
+__all__ = ["DEVICES", "BitSlicer", "DeviceModel", "DeviceSpec", "DeviceStack", "DeviceState",
+           "Sliced", "Stage", "all_devices", "check_sigma", "get_device", "register_device"]
