@@ -234,6 +234,9 @@ def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
                "ablation": {"widths": [], "placements": [], "sharings": [], "modes": [],
                             "sigma_reads": []},
                "methods": {**TINY["methods"], "methods": ["clean", "nit", "swim", "full_wv", "tsb"]},
+               # the robustness code path on both models, at its smallest
+               "robustness": {"chips": 2, "methods": ["nit", "full_wv", "tsb"], "scenarios": [
+                   {"name": "stuck", "device": {"model": ["gaussian", "stuck_at"]}}]},
                "models": {"vgg8": {"num_classes": 2}, "resnet18": {"num_classes": 2}}}
     params = _write_params(tmp_path, {"tinypaper": profile})
     paths = _run_all(params, "tinypaper")
@@ -243,6 +246,9 @@ def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
     claims = json.loads(paths.result("claims.json").read_text())["models"]
     assert claims["vgg8"]["wv_fraction_percent"]["measured"] < 0.4
     assert claims["resnet18"]["wv_fraction_percent"]["measured"] < 0.4
+    robust = _rows(paths.result("robustness.csv"))
+    assert {(r["model"], r["method"]) for r in robust} == {
+        (m, k) for m in ("vgg8", "resnet18") for k in ("nit", "full_wv", "tsb")}
 
 
 SHARED = Path(os.environ.get("TSB_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
