@@ -128,3 +128,40 @@ def test_the_paper_profile_fits_every_block_width():
     """validate builds every model and checks each TSB variant's width against it."""
     profile = load_profile(ROOT / "params.yaml", "paper")
     assert {e.model for e in profile.experiments} == {"lenet3", "vgg8", "resnet18"}
+
+
+def test_secondary_methods_take_fewer_sigmas_that_hold_the_operating_point():
+    ev = EvaluationConfig(sigmas=(0.0, 0.1, 0.3), operating_sigma=0.3,
+                          secondary_methods=("nft_ovf",), secondary_sigmas=(0.3,))
+    ev.validate()
+    assert ev.sigmas_for("nft_ovf") == (0.3,) and ev.sigmas_for("nit") == (0.0, 0.1, 0.3)
+    for bad in ((0.1,), (0.3, 0.5)):
+        with pytest.raises(ConfigError, match="evaluation.secondary_sigmas"):
+            EvaluationConfig(sigmas=(0.0, 0.1, 0.3), operating_sigma=0.3,
+                             secondary_methods=("nft_ovf",), secondary_sigmas=bad).validate()
+    with pytest.raises(ConfigError, match="without 'tsb'"):
+        EvaluationConfig(sigmas=(0.0, 0.3), operating_sigma=0.3, secondary_methods=("tsb",),
+                         secondary_sigmas=(0.3,)).validate()
+
+
+def test_model_width_is_parsed_validated_and_only_for_scalable_models():
+    raw = {"data": {"dataset": "cifar10"}, "models": {"vgg8": {"width": 0.25}}}
+    assert profile_from_dict("p", raw).experiment("vgg8").width == 0.25
+    with pytest.raises(ConfigError, match="models.vgg8.width = -1"):
+        profile_from_dict("p", {**raw, "models": {"vgg8": {"width": -1}}})
+    with pytest.raises(ConfigError, match=r"models.lenet3.width = 0.5 is not allowed: expected 1.0"):
+        profile_from_dict("p", _raw(models={"lenet3": {"width": 0.5}}))
+    with pytest.raises(ConfigError, match="allowed:.*width"):
+        profile_from_dict("p", {**raw, "models": {"vgg8": {"widht": 0.25}}})
+
+
+def test_the_cifar_cpu_profile_states_its_scale():
+    profile = load_profile(ROOT / "params.yaml", "cifar-cpu")
+    assert [e.model for e in profile.experiments] == ["vgg8", "resnet18"]
+    for exp in profile.experiments:
+        ev = exp.evaluation
+        assert exp.width < 1 and exp.data.image_folder and exp.tsb.select_width
+        assert ev.chips >= 50 and ev.tsb_chips >= 10 and ev.operating_sigma == 0.3
+        assert min(ev.sigmas) == 0.0 and max(ev.sigmas) == 0.4
+        assert set(exp.methods.methods) == {"clean", "nit", "nit_bnrecal", "swim", "full_wv",
+                                            "nft_ovf", "nft_irs", "correctnet", "tsb"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ from PIL import Image
 
 from tsblib.config import ConfigError, DataConfig
 from tsblib.data import (Batches, DataNotFoundError, PreparedData, Split, TestSplitLocked as SplitLockedError,
-                         _load_image_folder, _load_torchvision, data_summary, load_dataset,
-                         load_prepared, save_prepared)
+                         _load_image_folder, _load_torchvision, check_available, data_summary,
+                         load_dataset, load_prepared, resolve_source, save_prepared)
 
 SHARED_DATASETS = Path(os.environ.get("TSB_SHARED_DATASETS")
                        or Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -446,3 +447,31 @@ def test_cifar10_jpg_full_tree() -> None:
     assert torch.bincount(full.test.labels).tolist() == [1000] * 10
     for got, want in zip(full.mean, (0.4914, 0.4822, 0.4465)):
         assert got == pytest.approx(want, abs=0.01)
+
+
+def test_torchvision_data_set_falls_back_to_its_image_folder(tmp_path: Path) -> None:
+    """dataset: cifar10 with data.image_folder: torchvision's files when present under root,
+    else the image folder, named after its folder (what the results then report)."""
+    folder = tmp_path / "cifar-copy"
+    write_tree(folder, ("a", "b"), per_class=2, size=(4, 4))
+    cfg = DataConfig(dataset="cifar10", root=str(tmp_path / "no-torchvision"),
+                     image_folder=str(folder), val_fraction=0.5)
+    check_available(cfg)
+    assert resolve_source(cfg) == DataConfig(dataset="image-folder", root=str(folder),
+                                             val_fraction=0.5)
+    data = load_dataset(cfg)
+    assert data.name == "cifar-copy" and len(data.train) + len(data.val) == 4
+    # torchvision's layout present: it wins
+    marker = tmp_path / "tv" / "cifar-10-batches-py" / "data_batch_1"
+    marker.parent.mkdir(parents=True)
+    marker.write_bytes(b"")
+    assert resolve_source(replace(cfg, root=str(tmp_path / "tv"))).dataset == "cifar10"
+    # neither present: one error naming both and the fix
+    with pytest.raises(DataNotFoundError, match="neither torchvision's files.*image_folder") as info:
+        check_available(replace(cfg, image_folder=str(tmp_path / "absent")))
+    assert "no result was changed" in str(info.value)
+
+
+def test_image_folder_fallback_is_only_for_torchvision_data_sets() -> None:
+    with pytest.raises(ConfigError, match="data.image_folder"):
+        DataConfig(dataset="mnist-embedded", image_folder="somewhere").validate()

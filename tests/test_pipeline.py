@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tsblib.config import load_profile
+from tsblib.paths import ProfilePaths
 from tsblib.pipeline import STAGES, get_stage, run_stage, stage_names
 from tsblib.pipeline.scope import UndeclaredParameterError, scoped
 
@@ -27,12 +28,21 @@ def _dvc_stages() -> dict:
     return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
+def _spec(stage: str) -> dict:
+    """A stage's definition in dvc.yaml (for a `foreach` stage: its `do` body)."""
+    entry = _dvc_stages()[stage]
+    return entry["do"] if "foreach" in entry else entry
+
+
 def _declared(stage: str) -> set[str]:
-    """A stage's params in dvc.yaml, relative to profiles.<profile> ('*' for the whole)."""
+    """A stage's params in dvc.yaml, relative to profiles.<profile> ('*' for the whole;
+    'models' for a per-model stage's own `models.${item}`)."""
     out = set()
-    for key in _dvc_stages()[stage].get("params", []):
+    for key in _spec(stage).get("params", []):
         if key == PREFIX:
             out.add("*")
+        elif key == PREFIX + ".models.${item}":
+            out.add("models")
         elif key.startswith(PREFIX + "."):
             out.add(key[len(PREFIX) + 1:])
         else:
@@ -49,8 +59,30 @@ def test_dvc_yaml_has_every_registry_stage_and_validate_first():
     names = list(_dvc_stages())
     assert names[0] == "validate" and _declared("validate") == {"profile", "*"}
     assert [n for n in names if n in stage_names()] == list(stage_names())
-    prepare_deps = _dvc_stages()["prepare"]["deps"]
+    prepare_deps = _spec("prepare")["deps"]
     assert "data/validated/${profile}.json" in prepare_deps
+
+
+@pytest.mark.parametrize("stage", stage_names())
+def test_every_per_model_stage_runs_once_per_model_on_its_own_outputs(stage):
+    """foreach over the top-level `models:` list; the command names its model; every output is
+    that model's own, so two models can run apart and a rerun of one leaves the other alone."""
+    entry = _dvc_stages()[stage]
+    if not get_stage(stage).per_model:
+        assert "foreach" not in entry and "results/${profile}/models" in entry["deps"]
+        return
+    assert entry["foreach"] == "${models}"
+    assert entry["do"]["cmd"].endswith(f"tsblib {stage} --models ${{item}}")
+    for out in entry["do"]["outs"]:
+        path = next(iter(out)) if isinstance(out, dict) else out
+        assert "${item}" in path, path
+    assert PREFIX + ".models" not in entry["do"]["params"]  # only its own model's entry
+
+
+def test_committed_models_list_is_the_selected_profiles():
+    from tsblib.pipeline import check_stage_models
+
+    check_stage_models(ROOT / "params.yaml", load_profile(ROOT / "params.yaml"))
 
 
 def test_figure_stages_depend_on_every_result_file_the_figures_read():
@@ -91,7 +123,7 @@ def test_a_stage_that_reads_an_undeclared_parameter_fails(tmp_path, monkeypatch)
     monkeypatch.setattr(pipeline, "STAGES", pipeline.STAGES + (bad,))
     monkeypatch.setattr("tsblib.stages.prepare", lambda p, paths, progress: p.experiments[0].tsb.width)
     with pytest.raises(UndeclaredParameterError, match="'peek' reads parameter tsb.width"):
-        run_stage("peek", profile, type("P", (), {"results": tmp_path})(), progress=False)
+        run_stage("peek", profile, ProfilePaths("embedded", tmp_path), progress=False)
 
 
 # ----------------------------------------------------------------------------- DVC reruns
@@ -109,11 +141,15 @@ def _lock_for(params: dict, stages: dict) -> dict:
 
     lock = {"schema": "2.0", "stages": {}}
     for name, stage in stages.items():
-        if "foreach" in stage:
+        if name == "figure":  # declares no parameter
             continue
-        keys = [k.replace("${profile}", profile) for k in stage.get("params", [])]
-        lock["stages"][name] = {"cmd": stage["cmd"],
-                                "params": {"params.yaml": {k: value(k) for k in keys}}}
+        items = params["models"] if "foreach" in stage else [None]
+        body = stage["do"] if "foreach" in stage else stage
+        for item in items:
+            sub = lambda text: text.replace("${profile}", profile).replace("${item}", str(item))  # noqa: E731
+            keys = [sub(k) for k in body.get("params", [])]
+            lock["stages"][name if item is None else f"{name}@{item}"] = {
+                "cmd": sub(body["cmd"]), "params": {"params.yaml": {k: value(k) for k in keys}}}
     return lock
 
 
@@ -136,15 +172,18 @@ EDITS = {
     "ablation": ("ablation", "sigma_reads"), "device": ("device", "weight_bits"),
     "write_verify": ("write_verify", "residual_ratio"), "mapping": ("mapping", "pulse_time_s"),
     "runtime": ("runtime", "threads"), "models": ("models", "lenet3"),
+    "tsb.width": ("tsb", "width"), "ablation.widths": ("ablation", "widths"),
 }
 """One edit per parameter group (section, key); 'models' is a per-model override."""
 
 
-def _expected(key: str) -> set[str]:
+def _expected(key: str, models: list[str]) -> set[str]:
     def covers(group: str) -> bool:
         return group == "*" or key == group or key.startswith(group + ".")
 
-    return {"validate"} | {s.name for s in STAGES if any(covers(g) for g in s.params)}
+    return {"validate"} | {name for s in STAGES if any(covers(g) for g in s.params)
+                           for name in ([f"{s.name}@{m}" for m in models] if s.per_model
+                                        else [s.name])}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("dvc") is None, reason="dvc is not installed")
@@ -164,4 +203,21 @@ def test_dvc_reruns_exactly_the_stages_that_read_a_changed_parameter(tmp_path):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(edited))
         key_path = group if group in ("models", "methods.methods", "evaluation.sigmas") \
             else f"{section}.{key}"
-        assert _params_changed(tmp_path) == _expected(key_path), group
+        assert _params_changed(tmp_path) == _expected(key_path, params["models"]), group
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dvc") is None, reason="dvc is not installed")
+def test_changing_one_models_parameters_reruns_only_that_model(tmp_path):
+    """Two models (the cifar-cpu profile): an override of VGG-8 reruns VGG-8's stages and the
+    summary, never ResNet-18's."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params.update(profile="cifar-cpu", models=["vgg8", "resnet18"])
+    shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    subprocess.run(DVC + ["init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump(_lock_for(params, _dvc_stages())))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _params_changed(tmp_path) == set()
+    params["profiles"]["cifar-cpu"]["models"]["vgg8"]["width"] = 0.5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _params_changed(tmp_path) == {"validate", "summarize"} | {
+        f"{s.name}@vgg8" for s in STAGES if s.per_model}

@@ -30,7 +30,8 @@ TINY = {
     "methods": {"swim": {"p_percent": [1.0, 5.0], "default_p": 1.0, "sensitivity_batches": 1},
                 "nit_bnrecal": {"images": 100}, "nft_ovf": {"beta": 0.01},
                 "nft_irs": {"beta": 0.01}},
-    "tsb": {"width": 8, "epochs": 1, "lr": [1e-3, 1e-2], "batch_size": 50, "chip_batch": 2},
+    "tsb": {"width": 8, "epochs": 1, "lr": [1e-3, 1e-2], "batch_size": 50, "chip_batch": 2,
+            "select_width": True},
     "evaluation": {"sigmas": [0.0, 0.4], "operating_sigma": 0.4, "chips": 3, "tsb_chips": 2,
                    "chip_batch": 2, "batch_size": 100},
     "ablation": {"widths": [4], "placements": ["first"], "sharings": [], "modes": ["shared_noise"],
@@ -127,7 +128,15 @@ def test_claims_metrics_and_ablations(embedded_run):
         if claims[key]["meets_claim"]:
             assert interval["low"] is not None and interval["low"] > 20
     assert claims["strongest_baseline"] in {"nit", "nit_bnrecal", "nft_ovf", "nft_irs", "correctnet"}
-    assert set(claims["selection"]) == {"nit", "nft_ovf", "nft_irs"}
+    assert set(claims["selection"]) == {"nit", "nft_ovf", "nft_irs", "tsb"}
+    # the block width: every width of ablation.widths fine-tuned on validation at every lr
+    tsb_rows = _rows(paths.result("tsb_lr.csv"))
+    assert {(r["width"], r["lr"]) for r in tsb_rows} == {(w, lr) for w in ("4", "8")
+                                                          for lr in ("0.001", "0.01")}
+    assert [r["width"] for r in tsb_rows if r["selected"] == "True"] == ["8"]  # the stated one
+    best = max(tsb_rows, key=lambda r: float(r["val_acc_mean"]))
+    assert claims["selection"]["tsb"]["best_on_validation"] == f"width: {best['width']}"
+    assert claims["selection"]["tsb"]["stated_is_best"] == (best["width"] == "8")
     assert claims["training_speedup"]["epochs_ratio"] is not None
     assert claims["wv_fraction_percent"]["measured"] == pytest.approx(100 * 64 / 18320)
     assert claims["wv_fraction_percent"]["meets_claim"] is True
@@ -141,6 +150,23 @@ def test_claims_metrics_and_ablations(embedded_run):
         assert all(r["tsb"] for r in table) if plot != "training" else all(r["nit"] for r in table)
     ablations = {r["ablation"] for r in _rows(paths.result("ablations.csv"))}
     assert ablations == {"default", "width", "placement", "mode", "read_noise", "no_block"}
+
+
+def test_per_model_stages_write_per_model_files_that_summarize_concatenates(embedded_run):
+    _, paths = embedded_run
+    lenet = paths.for_model("lenet3")
+    for name in ("training.csv", "finetune.csv", "tsb_lr.csv", "evaluation.csv", "mapping.csv",
+                 "robustness.csv", "recipes.csv"):
+        assert _rows(lenet.result(name)) == _rows(paths.result(name)), name
+    assert json.loads(paths.result("data.json").read_text()) == \
+        json.loads(lenet.result("data.json").read_text())
+    assert not paths.result("chips.csv").exists() and lenet.result("chips.csv").is_file()
+    for stage in ("prepare", "train", "evaluate", "robustness"):
+        assert json.loads(lenet.timing(stage).read_text())["model"] == "lenet3"
+    stages = json.loads(paths.result("provenance.json").read_text())["stages"]
+    assert set(stages["lenet3"]) >= {"prepare", "train", "evaluate"} and "summarize" not in stages.get("*", {})
+    assert sorted(p.name for p in paths.train_checkpoint_dir("lenet3").glob("*.pt")) == \
+        sorted(f"{r}.pt" for r in ("clean", "nit", "tsb_backbone", "nft_ovf", "nft_irs", "correctnet"))
 
 
 def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch):
@@ -167,10 +193,11 @@ def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch)
 def test_stages_are_deterministic(embedded_run, tmp_path):
     """Re-running evaluate and summarize gives identical accuracies (CPU, fixed seeds)."""
     params, paths = embedded_run
-    before = paths.result("chips.csv").read_text()
+    lenet = paths.for_model("lenet3")
+    before = lenet.result("chips.csv").read_text()
     profile = load_profile(params, "tiny")
-    evaluate_stage(profile, paths, progress=False)
-    assert paths.result("chips.csv").read_text() == before
+    evaluate_stage(profile, lenet, progress=False)
+    assert lenet.result("chips.csv").read_text() == before
 
 
 def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, tmp_path,
@@ -207,10 +234,14 @@ def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, 
     assert calls == first[2:] + [s.name for s in stages.training_runs(
         load_profile(params, "tiny").experiment("lenet3"))][len(first):]
     resumed = ProfilePaths("tiny", tmp_path)
-    for ckpt in sorted(done.train_checkpoints.glob("*.pt")):
-        assert (resumed.train_checkpoints / ckpt.name).read_bytes() == ckpt.read_bytes(), ckpt.name
+    saved = sorted(done.train_checkpoints.rglob("*.pt"))
+    assert saved
+    for ckpt in saved:
+        again = resumed.train_checkpoints / ckpt.relative_to(done.train_checkpoints)
+        assert again.read_bytes() == ckpt.read_bytes(), ckpt.name
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert strip(_rows(resumed.result("training.csv"))) == strip(_rows(done.result("training.csv")))
+    assert strip(_rows(resumed.for_model("lenet3").result("training.csv"))) == \
+        strip(_rows(done.result("training.csv")))
 
 
 def test_missing_or_corrupt_inputs_name_the_stage_to_rerun(embedded_run, tmp_path):
@@ -251,6 +282,47 @@ def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
     robust = _rows(paths.result("robustness.csv"))
     assert {(r["model"], r["method"]) for r in robust} == {
         (m, k) for m in ("vgg8", "resnet18") for k in ("nit", "full_wv", "tsb")}
+    # `all --models vgg8` reruns VGG-8 alone: ResNet-18's results stay as they were, byte for
+    # byte, and the summary still holds both models
+    resnet = paths.for_model("resnet18").model_results("resnet18")
+    before = {p: p.read_bytes() for p in resnet.rglob("*") if p.is_file()}
+    vgg_eval = paths.for_model("vgg8").result("evaluation.csv")
+    vgg_eval.unlink()
+    assert main(["all", "--models", "vgg8", "--no-figures", "--quiet", "--params", str(params)]) == 0
+    assert {p: p.read_bytes() for p in resnet.rglob("*") if p.is_file()} == before
+    assert vgg_eval.is_file()
+    assert {r["model"] for r in _rows(paths.result("summary.csv"))} == {"vgg8", "resnet18"}
+
+
+def test_reduced_width_models_on_an_image_folder_fallback(tmp_path):
+    """The cifar-cpu code path at tiny scale: dataset cifar10 read from its image-folder
+    fallback (named after the folder), VGG-8 at width 0.25 with channels rounded to the block
+    widths in use, and secondary baselines evaluated at the operating sigma only."""
+    folder = _image_folder(tmp_path / "cifar10-jpg")
+    profile = {**TINY, "data": {"dataset": "cifar10", "root": str(tmp_path / "none"),
+                                "image_folder": str(folder)},
+               "runtime": {"device": "cpu", "cpu_bf16": True},
+               "train": {**TINY["train"], "epochs": 1, "batch_size": 8},
+               "tsb": {**TINY["tsb"], "width": 8, "images": 10},
+               "ablation": {"widths": [4, 16], "placements": [], "sharings": [], "modes": [],
+                            "sigma_reads": []},
+               "evaluation": {**TINY["evaluation"], "sigmas": [0.0, 0.2, 0.4],
+                              "secondary_methods": ["clean", "correctnet"],
+                              "secondary_sigmas": [0.4]},
+               "methods": {**TINY["methods"], "methods": ["clean", "nit", "correctnet", "tsb"]},
+               "robustness": {"chips": 2, "methods": ["nit", "tsb"], "scenarios": [
+                   {"name": "read", "device": {"model": ["gaussian", "read_noise"]}}]},
+               "models": {"vgg8": {"num_classes": 2, "width": 0.25}}}
+    paths = _run_all(_write_params(tmp_path, {"small": profile}), "small")
+    rows = _rows(paths.result("summary.csv"))
+    assert {r["dataset"] for r in rows} == {"cifar10-jpg"}
+    sigmas = lambda m: sorted({float(r["sigma"]) for r in rows if r["method"] == m})  # noqa: E731
+    assert sigmas("nit") == [0.0, 0.2, 0.4] and sigmas("tsb") == [0.0, 0.2, 0.4]
+    assert sigmas("clean") == [0.4] and sigmas("correctnet") == [0.4]
+    state = io.load_checkpoint(paths.train_checkpoint("vgg8", "nit"), "train")["state"]
+    assert state["features.0.weight"].shape[0] == 16  # 64 x 0.25, a multiple of lcm(8, 4, 16)
+    overhead = _rows(paths.result("overhead.csv"))[0]
+    assert overhead["tsb_width"] == "8"
 
 
 SHARED = Path(os.environ.get("TSB_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -318,7 +390,7 @@ def test_robustness_stage_covers_every_condition_and_reuses_the_evaluation_chips
         assert 0 <= float(r["yield_1pt"]) <= float(r["yield_2pt"]) <= 1
     # the Gaussian scenario's NIT chips are the evaluate stage's first chips
     gaussian = next(r for r in rows if r["scenario"] == "gaussian" and r["method"] == "nit")
-    chips = [float(r["acc"]) for r in _rows(paths.result("chips.csv"))
+    chips = [float(r["acc"]) for r in _rows(paths.for_model("lenet3").result("chips.csv"))
              if r["method"] == "nit" and float(r["sigma"]) == 0.4][:2]
     assert float(gaussian["acc_mean"]) == pytest.approx(sum(chips) / 2, abs=1e-12)
     # stuck devices make verify give up at the cap: full write-verify costs more than Gaussian

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tsblib.config import ConfigError, ProfileConfig, load_profile
 from tsblib.paths import ProfilePaths
-from tsblib.pipeline import FIGURES, STAGES, check_ready, finished, record_valid, run_stage
+from tsblib.pipeline import (FIGURES, STAGES, check_ready, check_stage_models, finished,
+                             record_valid, run_stage)
 
 STAGE_HELP = {stage.name: stage.help for stage in STAGES}
 """One line of help per stage, in pipeline order."""
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                        "(default: its `profile:` key)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
-                       help="run only these models of the profile (outputs then hold only them)")
+                       help="run the per-model stages for these models of the profile only; the "
+                            "other models' results are left as they are")
 
     for name, text in STAGE_HELP.items():
         common(sub.add_parser(name, help=text, description=text))
@@ -71,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
                        "its summary.csv with the committed one")
     common(p)
     p.add_argument("--workdir", default=None, help="where to regenerate (default: a temp dir)")
+    p = sub.add_parser("use", help="select a profile for `dvc repro` (sets `profile:` and "
+                       "`models:` in params.yaml)",
+                       description="Set the top-level `profile:` and `models:` (the list of the "
+                                   "per-model DVC stages) of the parameter file to a profile.")
+    p.add_argument("name", help="profile name in the parameter file")
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     text = ("print the headline claims of a profile's results, one table per model, from the "
             "committed results/<profile>/claims.json (nothing is rerun)")
     p = sub.add_parser("claims", help=text, description=text)
@@ -78,6 +86,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="profile in the parameter file "
                    "(default: its `profile:` key)")
     return parser
+
+
+def _summarizable(profile: ProfileConfig, paths: ProfilePaths) -> ProfileConfig:
+    """`profile` restricted to the models whose per-model results exist (after `all --models`,
+    the other models are summarized from their earlier results, or left out with a note)."""
+    from tsblib.report import models_with_results
+
+    ready = models_with_results(profile, paths)
+    if not ready:
+        raise ConfigError(f"no model of profile {profile.name!r} has results to summarize; run "
+                          f"the per-model stages first")
+    missing = [e.model for e in profile.experiments if e.model not in ready]
+    if missing:
+        print(f"note: summarizing {ready} only; {missing} have no results yet (run "
+              f"`python -m tsblib all --models {' '.join(missing)}`)", file=sys.stderr)
+    return dataclasses.replace(profile, experiments=tuple(profile.experiment(m) for m in ready))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,12 +120,19 @@ def main(argv: list[str] | None = None) -> int:
                                           Path(args.workdir) if args.workdir else None)
             print(text)
             return 0 if ok else 1
+        if args.command == "use":
+            from tsblib.pipeline import use_profile
+            models = use_profile(Path(args.params), args.name)
+            print(f"{args.params}: profile {args.name!r} selected (models: {', '.join(models)}); "
+                  f"`dvc repro` now runs it")
+            return 0
         profile = load_profile(args.params, args.profile)
         if args.command == "claims":
             from tsblib.headline import claims_text
             paths = ProfilePaths(profile.name, Path(args.params).resolve().parent)
             print(claims_text(paths.results, [e.model for e in profile.experiments]))
             return 0
+        whole = profile
         if getattr(args, "models", None):
             profile = dataclasses.replace(
                 profile, experiments=tuple(profile.experiment(m) for m in args.models))
@@ -109,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("validate", "all"):
             check_ready(profile)
         if args.command == "validate":
+            if args.params and args.profile is None and not args.models:
+                check_stage_models(Path(args.params), whole)
             if args.record:
                 record_valid(profile, paths)
             print(f"{args.params}: profile {profile.name!r} is valid "
@@ -116,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "figure":
             run_figure(args.name, profile.name, paths)
         elif args.command == "all":
-            for name in STAGE_HELP:
-                print(f"[{name}] {run_stage(name, profile, paths, progress):.1f} s", flush=True)
+            for stage in STAGES:
+                target = profile if stage.per_model else _summarizable(whole, paths)
+                print(f"[{stage.name}] {run_stage(stage.name, target, paths, progress):.1f} s",
+                      flush=True)
             if not args.no_figures:
                 for name in FIGURES:
                     run_figure(name, profile.name, paths)

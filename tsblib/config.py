@@ -248,7 +248,12 @@ class RuntimeConfig:
     device: str = "auto"
     """'auto' (CUDA when available, else CPU), 'cpu', or 'cuda[:N]'."""
     bf16: bool = True
-    """Use bf16 autocast for matrix work on CUDA (ignored on the CPU)."""
+    """Use bf16 autocast for matrix work on CUDA (on the CPU only with `cpu_bf16`)."""
+    cpu_bf16: bool = False
+    """Also use bf16 autocast (with `bf16`) and channels_last (with `channels_last`) for training
+    and fine-tuning on the CPU: oneDNN's bf16 kernels, about twice as fast on CPUs with AMX or
+    AVX-512 BF16. Off by default, so that the embedded and paper profiles stay fp32 on the CPU;
+    the Monte Carlo evaluation is fp32 either way."""
     channels_last: bool = True
     """Use channels_last memory format for training and data batches on CUDA (ignored on the
     CPU). The chip-parallel pass of evaluation and per-chip fine-tuning (`tsblib.chipbatch`) is
@@ -282,13 +287,21 @@ class DataConfig:
     """Share of the training data carved out (seeded, stratified) as the validation split on
     which every choice is made (recipe, deployed epoch, TSB and NFT settings); the test split is
     read only by the final evaluation."""
+    image_folder: str = ""
+    """With dataset 'mnist' or 'cifar10': an image-folder tree (train/<class>/, test/<class>/)
+    read instead when torchvision's files are absent under `root` ('' = none). Results then
+    name the data set by the folder's name (e.g. 'cifar10-jpg') and its checksum."""
     train_limit: int = 0
-    """Use only the first N training images after a seeded shuffle (0 = all); for tiny runs."""
+    """Use only the first N training images after a seeded shuffle (0 = all): a training subset
+    (the validation split is carved from what remains)."""
     test_limit: int = 0
     """Use only the first N test images (0 = all); for tiny runs."""
 
     def validate(self) -> None:
         _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")
+        _check(not self.image_folder or self.dataset in ("mnist", "cifar10"), "data.image_folder",
+               self.image_folder, "'' unless dataset is 'mnist' or 'cifar10' (an image-folder data "
+               "set names its folder in `root`)")
         _check(0.0 < self.test_fraction < 1.0, "data.test_fraction", self.test_fraction, "in (0, 1)")
         _check(0.0 < self.val_fraction <= 0.5, "data.val_fraction", self.val_fraction, "in (0, 0.5]")
         _check(self.train_limit >= 0, "data.train_limit", self.train_limit, ">= 0")
@@ -444,7 +457,14 @@ class TSBConfig:
     sigma_read: float = 0.0
     """Read-back noise added (once) to the programmed backbone the fine-tuning sees."""
     epochs: int = 2
-    """Fine-tuning epochs over the training set."""
+    """Fine-tuning epochs over the training set (or over `images` of it)."""
+    images: int = 0
+    """Training images each chip's fine-tuning sees per epoch: a fixed, seeded subset of the
+    training split (0 = all of it)."""
+    select_width: bool = False
+    """Also fine-tune, at each `lr`, every width of `ablation.widths` on validation chips at the
+    operating sigma (tsb_lr.csv): the evidence that the stated `width` is the best on
+    validation, checked in claims.json `selection`."""
     lr: tuple[float, ...] = (0.01,)
     """Adam learning rate of the block; with several values, the finetune stage fine-tunes the
     first chip batch at the operating sigma with each and keeps the one with the best mean
@@ -458,6 +478,7 @@ class TSBConfig:
         _check(self.width >= 1, "tsb.width", self.width, "an integer >= 1")
         _check(self.sigma_read >= 0, "tsb.sigma_read", self.sigma_read, ">= 0")
         _check(self.epochs >= 1, "tsb.epochs", self.epochs, ">= 1")
+        _check(self.images >= 0, "tsb.images", self.images, ">= 0 (0 = the whole training split)")
         _check(len(self.lr) >= 1, "tsb.lr", list(self.lr), "at least one learning rate")
         for lr in self.lr:
             _check(lr > 0, "tsb.lr", lr, "learning rates > 0")
@@ -485,6 +506,16 @@ class EvaluationConfig:
     """Base seed of the chips: chip k is seeded by (seed, sigma, k) whatever the batch size."""
     amortise_chips: int = 100
     """Number of chips over which per-chip fine-tuning cost is amortised in the training-cost claim."""
+    secondary_methods: tuple[str, ...] = ()
+    """Methods evaluated only at `secondary_sigmas` (and SWIM's non-default p, which is only
+    ever evaluated at the operating sigma): where compute is short, fewer sigmas for secondary
+    baselines rather than fewer chips for the headline ones. Empty: every method at `sigmas`."""
+    secondary_sigmas: tuple[float, ...] = ()
+    """The sigmas of `secondary_methods`: a subset of `sigmas` holding `operating_sigma`."""
+
+    def sigmas_for(self, method: str) -> tuple[float, ...]:
+        """The sigmas at which `method` is evaluated."""
+        return self.secondary_sigmas if method in self.secondary_methods else self.sigmas
 
     def validate(self) -> None:
         for sigma in self.sigmas:
@@ -496,6 +527,13 @@ class EvaluationConfig:
         _check(self.chip_batch >= 1, "evaluation.chip_batch", self.chip_batch, ">= 1")
         _check(self.batch_size >= 1, "evaluation.batch_size", self.batch_size, ">= 1")
         _check(self.amortise_chips >= 1, "evaluation.amortise_chips", self.amortise_chips, ">= 1")
+        if self.secondary_methods:
+            _check(self.operating_sigma in self.secondary_sigmas
+                   and set(self.secondary_sigmas) <= set(self.sigmas), "evaluation.secondary_sigmas",
+                   list(self.secondary_sigmas), f"a subset of sigmas={list(self.sigmas)} holding "
+                   f"operating_sigma={self.operating_sigma}")
+            _check("tsb" not in self.secondary_methods, "evaluation.secondary_methods",
+                   list(self.secondary_methods), "a list without 'tsb' (the method under test)")
 
 
 @dataclass(frozen=True)
@@ -590,6 +628,9 @@ class ExperimentConfig:
     """Model name from the registry (`tsblib.models.MODELS`)."""
     num_classes: int = 10
     """Number of classes of the data set."""
+    width: float = 1.0
+    """Width multiplier of VGG-8 and ResNet-18 (1.0 = the paper's form): every channel count is
+    scaled and rounded to a multiple of `tsb.width` (`tsblib.models.scaled_channels`)."""
     data: DataConfig = field(default_factory=DataConfig)
     """The data set (see `DataConfig`)."""
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -612,6 +653,11 @@ class ExperimentConfig:
 
         _check(self.model in MODELS, "models", self.model, f"one of {sorted(MODELS)}")
         _check(self.num_classes >= 2, f"models.{self.model}.num_classes", self.num_classes, ">= 2")
+        _check(self.width > 0, f"models.{self.model}.width", self.width, "> 0")
+        from tsblib.models import SCALABLE
+
+        _check(self.width == 1.0 or self.model in SCALABLE, f"models.{self.model}.width",
+               self.width, f"1.0: only {sorted(SCALABLE)} take a width multiplier")
         for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation,
                     self.selection, self.robustness):
             sub.validate()
@@ -869,10 +915,10 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
         overrides = overrides or {}
         if not isinstance(overrides, dict):
             raise ConfigError(f"profiles.{name}.models.{model} must be a mapping of overrides")
-        unknown = set(overrides) - set(_SECTIONS) - {"num_classes"}
+        unknown = set(overrides) - set(_SECTIONS) - {"num_classes", "width"}
         if unknown:
             raise ConfigError(f"profiles.{name}.models.{model}: unknown keys {sorted(unknown)}; "
-                              f"allowed: {sorted(_SECTIONS) + ['num_classes']}")
+                              f"allowed: {sorted(_SECTIONS) + ['num_classes', 'width']}")
         sections = {}
         for sec, cls in _SECTIONS.items():
             merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
@@ -881,7 +927,9 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
             sections[sec] = build(cls, merged, f"profiles.{name}.models.{model}.{sec}")
         num_classes = _coerce(f"profiles.{name}.models.{model}.num_classes",
                               overrides.get("num_classes", 10), int)
-        experiments.append(ExperimentConfig(model=model, num_classes=num_classes, **sections))
+        width = _coerce(f"profiles.{name}.models.{model}.width", overrides.get("width", 1.0), float)
+        experiments.append(ExperimentConfig(model=model, num_classes=num_classes, width=width,
+                                            **sections))
     glob = {sec: build(cls, raw.get(sec), f"profiles.{name}.{sec}") for sec, cls in _GLOBAL.items()}
     profile = ProfileConfig(name=name, experiments=tuple(experiments), **glob)
     profile.validate()
@@ -905,10 +953,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_profile(params_path: str | Path = "params.yaml", profile: str | None = None,
-                 overrides: dict[str, Any] | None = None) -> ProfileConfig:
-    """Read `params_path`, select `profile` (default: its `profile:` key) and validate it."""
-    path = Path(params_path)
+def read_parameter_file(path: str | Path) -> dict[str, Any]:
+    """The parameter file as a mapping (YAML, a key repeated in one mapping rejected)."""
+    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"parameter file {path} not found; run from the repository root "
                           f"or pass --params PATH")
@@ -916,6 +963,16 @@ def load_profile(params_path: str | Path = "params.yaml", profile: str | None = 
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping with `profile:` and `profiles:`")
+    return raw
+
+
+def load_profile(params_path: str | Path = "params.yaml", profile: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> ProfileConfig:
+    """Read `params_path`, select `profile` (default: its `profile:` key) and validate it."""
+    path = Path(params_path)
+    raw = read_parameter_file(path)
     name = profile or raw.get("profile")
     profiles = raw.get("profiles") or {}
     if name not in profiles:

@@ -5,6 +5,7 @@ Also the `prepare` stage's file, and `Batches`, which keeps a split on the devic
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 import math
@@ -109,10 +110,39 @@ _TORCHVISION_MARKERS = {"mnist": ("MNIST", "raw", "train-images-idx3-ubyte"),
 """A file torchvision needs for each data set, relative to data.root (MNIST may be gzipped)."""
 
 
+def _torchvision_present(cfg: DataConfig) -> bool:
+    """Whether torchvision's files for `cfg.dataset` are under `cfg.root` (MNIST may be gzipped)."""
+    marker = Path(cfg.root).absolute().joinpath(*_TORCHVISION_MARKERS[cfg.dataset])
+    return marker.exists() or marker.with_name(marker.name + ".gz").exists()
+
+
+def resolve_source(cfg: DataConfig) -> DataConfig:
+    """The data set that will actually be read: `cfg` itself, or, for 'mnist'/'cifar10' whose
+    torchvision files are absent under `root` (and download off), the image folder
+    `cfg.image_folder` as an 'image-folder' data set (named after the folder)."""
+    if (cfg.dataset in _TORCHVISION_MARKERS and cfg.image_folder and not cfg.download
+            and not _torchvision_present(cfg)):
+        return dataclasses.replace(cfg, dataset="image-folder", root=cfg.image_folder,
+                                   image_folder="")
+    return cfg
+
+
 def check_available(cfg: DataConfig) -> None:
     """Raise `DataNotFoundError` (naming where we looked and how to provide the data) when the
     data set `cfg` names is visibly absent, without loading it: run before any stage touches a
     result, so switching to a profile whose data are missing changes nothing."""
+    given = cfg
+    cfg = resolve_source(cfg)
+    if cfg is not given:
+        if not all((Path(cfg.root).absolute() / part).is_dir() for part in ("train", "test")):
+            raise DataNotFoundError(
+                f"data.dataset = {given.dataset!r}: neither torchvision's files under "
+                f"{Path(given.root).absolute()} nor the image folder data.image_folder = "
+                f"{given.image_folder!r} (train/<class>/ + test/<class>/) exist. To provide it: "
+                f"put {_TORCHVISION_LAYOUT['MNIST' if given.dataset == 'mnist' else 'CIFAR10']} "
+                f"under data.root, or point data.image_folder at an image-folder copy. Nothing "
+                f"was run and no result was changed.")
+        return
     if cfg.dataset == "mnist-embedded":
         import importlib.util
 
@@ -126,7 +156,7 @@ def check_available(cfg: DataConfig) -> None:
         if cfg.download:
             return
         marker = root.joinpath(*_TORCHVISION_MARKERS[cfg.dataset])
-        if not (marker.exists() or marker.with_name(marker.name + ".gz").exists()):
+        if not _torchvision_present(cfg):
             kind = "MNIST" if cfg.dataset == "mnist" else "CIFAR10"
             raise DataNotFoundError(
                 f"data.dataset = {cfg.dataset!r} but {marker} does not exist and download is off. "
@@ -153,6 +183,7 @@ def load_dataset(cfg: DataConfig) -> PreparedData:
     provide it) and `ConfigError` for an invalid `cfg`.
     """
     cfg.validate()
+    cfg = resolve_source(cfg)
     if cfg.dataset == "mnist-embedded":
         train, test, num_classes, source = _load_embedded(cfg)
     elif cfg.dataset == "mnist":

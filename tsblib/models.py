@@ -1,9 +1,13 @@
 """The model zoo: LeNet-3, VGG-8 and ResNet-18 (CIFAR form), built by name.
 
-Definitions follow DESIGN section 4. Convolutions feeding a BatchNorm carry no bias.
+Definitions follow DESIGN section 4. Convolutions feeding a BatchNorm carry no bias. VGG-8 and
+ResNet-18 take a width multiplier (1.0 = the paper's form): every channel count, and VGG-8's hidden
+linear width, is scaled and rounded to a multiple of `multiple` (the TSB block width, so that the
+block divides every insertion point).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -46,23 +50,34 @@ class LeNet3(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-class VGG8(nn.Module):
-    """conv3x3 64, 128, pool, 256, 256, pool, 512, 512, pool (BN + ReLU each); linear 8192->1024->classes."""
+def scaled_channels(channels: int, width: float, multiple: int = 1) -> int:
+    """`channels` x `width`, rounded to the nearest multiple of `multiple` (at least one)."""
+    if width <= 0:
+        raise ValueError(f"width multiplier {width} must be > 0")
+    return max(multiple, int(round(channels * width / multiple)) * multiple)
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
+
+class VGG8(nn.Module):
+    """conv3x3 64, 128, pool, 256, 256, pool, 512, 512, pool (BN + ReLU each); linear 8192->1024->classes
+    (channels and the hidden width scaled by `width`, see `scaled_channels`)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
+                 multiple: int = 1) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        width = in_channels
+        channels = in_channels
         for item in (64, 128, "pool", 256, 256, "pool", 512, 512, "pool"):
             if item == "pool":
                 layers.append(nn.MaxPool2d(2))
                 continue
-            layers += [nn.Conv2d(width, item, 3, padding=1, bias=False), BatchNorm2d(item),
+            out = scaled_channels(item, width, multiple)
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), BatchNorm2d(out),
                        nn.ReLU(inplace=False)]
-            width = item
+            channels = out
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(8192, 1024), nn.ReLU(),
-                                        nn.Linear(1024, num_classes))
+        hidden = scaled_channels(1024, width, multiple)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(channels * 16, hidden), nn.ReLU(),
+                                        nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -89,19 +104,23 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """CIFAR ResNet-18: 3x3 stem, no max-pool, BasicBlocks [2,2,2,2] at 64/128/256/512, GAP, linear."""
+    """CIFAR ResNet-18: 3x3 stem, no max-pool, BasicBlocks [2,2,2,2] at 64/128/256/512, GAP, linear
+    (channels scaled by `width`, see `scaled_channels`)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: float = 1.0,
+                 multiple: int = 1) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        self.bn1 = BatchNorm2d(64)
-        stages, in_planes = [], 64
+        stem = scaled_channels(64, width, multiple)
+        self.conv1 = nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False)
+        self.bn1 = BatchNorm2d(stem)
+        stages, in_planes = [], stem
         for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            planes = scaled_channels(planes, width, multiple)
             stages.append(nn.Sequential(BasicBlock(in_planes, planes, stride),
                                         BasicBlock(planes, planes, 1)))
             in_planes = planes
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -110,7 +129,10 @@ class ResNet18(nn.Module):
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"lenet3": LeNet3, "vgg8": VGG8, "resnet18": ResNet18}
-"""Registry: model name -> constructor(num_classes, in_channels)."""
+"""Registry: model name -> constructor(num_classes, in_channels[, width, multiple])."""
+
+SCALABLE: frozenset[str] = frozenset({"vgg8", "resnet18"})
+"""Models that take a width multiplier (`models.<name>.width`)."""
 
 INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"lenet3": (1, 28, 28), "vgg8": (3, 32, 32),
                                                  "resnet18": (3, 32, 32)}
@@ -118,17 +140,42 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {"lenet3": (1, 28, 28), "vgg8": 
 
 
 def build_model(name: str, num_classes: int = 10, in_channels: int | None = None,
-                seed: int | None = None) -> nn.Module:
+                seed: int | None = None, width: float = 1.0, multiple: int = 1) -> nn.Module:
     """Build model `name` from the registry; an unknown name lists the known ones.
 
-    With `seed`, the initial weights are drawn from that seed (the global RNG is left as it was).
+    `width` scales VGG-8's and ResNet-18's channels, rounded to multiples of `multiple`
+    (`scaled_channels`); 1.0 builds the paper's form. With `seed`, the initial weights are drawn
+    from that seed (the global RNG is left as it was).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}. "
                        f"Add one to tsblib.models.MODELS to extend the zoo.")
     channels = INPUT_SHAPES[name][0] if in_channels is None else in_channels
+    kwargs = {"num_classes": num_classes, "in_channels": channels}
+    if width != 1.0 or multiple != 1:
+        if name not in SCALABLE:
+            raise ValueError(f"model {name!r} has no width multiplier (width = {width}); only "
+                             f"{sorted(SCALABLE)} do: remove models.{name}.width")
+        kwargs.update(width=width, multiple=multiple)
     if seed is None:
-        return MODELS[name](num_classes=num_classes, in_channels=channels)
+        return MODELS[name](**kwargs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MODELS[name](num_classes=num_classes, in_channels=channels)
+        return MODELS[name](**kwargs)
+
+
+def channel_multiple(exp) -> int:
+    """What the channels of experiment `exp` (a `tsblib.config.ExperimentConfig`) at a reduced
+    width are rounded to: a multiple of every TSB block width it uses (the least common multiple
+    of `tsb.width` and `ablation.widths`), so that each block divides every insertion point and
+    restating `tsb.width` among them leaves the backbone unchanged. 1 at width 1.0."""
+    if exp.width == 1.0:
+        return 1
+    return math.lcm(exp.tsb.width, *exp.ablation.widths)
+
+
+def experiment_model(exp, seed: int | None = None) -> nn.Module:
+    """The backbone of experiment `exp` (a `tsblib.config.ExperimentConfig`): its model at its
+    width (`channel_multiple`); the paper's form at width 1.0."""
+    return build_model(exp.model, exp.num_classes, seed=seed, width=exp.width,
+                       multiple=channel_multiple(exp))

@@ -14,9 +14,20 @@ class ProfilePaths:
     """Profile name."""
     root: Path = Path(".")
     """Repository root (the folder holding params.yaml)."""
+    model: str | None = None
+    """Set by `for_model`: `result()` files then go under results/<profile>/models/<model>/
+    (the per-model stages' outputs, which `summarize` concatenates)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
+
+    def for_model(self, model: str) -> "ProfilePaths":
+        """The same layout with `result()` files under results/<profile>/models/<model>/."""
+        return ProfilePaths(self.profile, self.root, model)
+
+    def model_results(self, model: str) -> Path:
+        """Results of the per-model stages for `model`."""
+        return self.root / "results" / self.profile / "models" / model
 
     @property
     def prepared(self) -> Path:
@@ -37,23 +48,31 @@ class ProfilePaths:
         """Trained backbones (DVC-cached)."""
         return self.root / "data" / "checkpoints" / self.profile / "train"
 
+    def train_checkpoint_dir(self, model: str) -> Path:
+        """Trained backbones of `model` (the output of its `train` stage)."""
+        return self.train_checkpoints / model
+
     def train_checkpoint(self, model: str, method: str) -> Path:
         """Checkpoint of `model` trained by `method` ('clean', 'nit', 'tsb_backbone', ...)."""
-        return self.train_checkpoints / f"{model}__{method}.pt"
+        return self.train_checkpoint_dir(model) / f"{method}.pt"
 
     def train_log(self, model: str, method: str) -> Path:
         """Per-epoch curve (with wall-clock seconds) of a saved training run, kept beside the
         DVC-tracked checkpoints so that they stay byte-identical for identical training."""
-        return self.train_checkpoints.with_name("train-log") / f"{model}__{method}.json"
+        return self.train_checkpoints.with_name("train-log") / model / f"{method}.json"
 
     @property
     def finetune_checkpoints(self) -> Path:
         """Fine-tuned Tiny Shared Blocks (DVC-cached)."""
         return self.root / "data" / "checkpoints" / self.profile / "finetune"
 
+    def finetune_checkpoint_dir(self, model: str) -> Path:
+        """Fine-tuned blocks of `model` (the output of its `finetune` stage)."""
+        return self.finetune_checkpoints / model
+
     def finetune_checkpoint(self, model: str, variant: str) -> Path:
         """Fine-tuned blocks of `model` for TSB `variant`, all sigmas."""
-        return self.finetune_checkpoints / f"{model}__{variant}.pt"
+        return self.finetune_checkpoint_dir(model) / f"{variant}.pt"
 
     @property
     def results(self) -> Path:
@@ -61,8 +80,15 @@ class ProfilePaths:
         return self.root / "results" / self.profile
 
     def result(self, name: str) -> Path:
-        """A results file, e.g. 'summary.csv'."""
+        """A results file, e.g. 'summary.csv'; under results/<profile>/models/<model>/ for a
+        model-scoped layout (`for_model`)."""
+        if self.model is not None:
+            return self.model_results(self.model) / name
         return self.results / name
+
+    def timing(self, stage: str) -> Path:
+        """Seconds of `stage` (per model for a model-scoped layout)."""
+        return self.result("timing") / f"{stage}.json"
 
     @property
     def figures(self) -> Path:

@@ -58,7 +58,8 @@ RESULT_FILES = {
 OPTIONAL_FILES = {
     "recipes": ["model", "method", "candidate", "recipe", "epoch", "seconds", "loss",
                 "val_clean_acc", "val_chip_acc_mean", "val_chip_acc_ci95", "selected"],
-    "tsb_lr": ["model", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95", "selected"],
+    "tsb_lr": ["model", "width", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95",
+               "selected"],
     "robustness": ["model", "scenario", "device_model", "time_s", "compensation", "method",
                    "sigma", "chips", "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own",
                    "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt", "wv_fraction",
@@ -1454,15 +1455,17 @@ def selection_table(results: Results) -> pd.DataFrame:
 
 
 def tsb_lr_table(results: Results) -> pd.DataFrame:
-    """The TSB fine-tuning learning rates tried on validation (tsb_lr.csv) and the chosen one."""
+    """The TSB block widths and fine-tuning learning rates tried on validation (tsb_lr.csv) and
+    the chosen learning rate of the stated width."""
     out = []
     for _, r in results.tsb_lr.iterrows():
-        out.append({"model": MODEL_LABELS.get(r["model"], r["model"]), "lr": f"{float(r['lr']):g}",
+        out.append({"model": MODEL_LABELS.get(r["model"], r["model"]), "width": str(int(r["width"])),
+                    "lr": f"{float(r['lr']):g}",
                     "sigma": f"{float(r['sigma']):g}", "chips": str(int(r["chips"])),
                     "val acc on chips ± CI95": _acc(r["val_acc_mean"], r["val_acc_ci95"]),
                     "chosen": "yes" if r["selected"] else ""})
-    return pd.DataFrame(out, columns=["model", "lr", "sigma", "chips", "val acc on chips ± CI95",
-                                      "chosen"])
+    return pd.DataFrame(out, columns=["model", "width", "lr", "sigma", "chips",
+                                      "val acc on chips ± CI95", "chosen"])
 
 
 def mapping_table(results: Results, model: str | None = None) -> pd.DataFrame:
@@ -1649,6 +1652,11 @@ def selection_sentence(results: Results, model: str) -> str:
             parts.append(f"TSB fine-tuning learning rate {float(c['lr']):g} chosen on validation "
                          f"({_acc(c['val_acc_mean'], c['val_acc_ci95'])} on {int(c['chips'])} chips at "
                          f"sigma = {float(c['sigma']):g}, of {len(lr)} candidates)")
+        check = results.claims_of(model).get("selection", {}).get("tsb")
+        if check:
+            parts.append(f"TSB block {check['stated']} stated; "
+                         + ("the best on validation" if check["stated_is_best"] else
+                            f"{check['best_on_validation']} is better on validation"))
     if not parts:
         return f"{MODEL_LABELS.get(model, model)}: no validation sweeps in the results."
     return f"{MODEL_LABELS.get(model, model)}: " + "; ".join(parts) + "."

@@ -3,6 +3,7 @@ and provenance.json, the machine-readable results every figure and the README re
 DVC metrics (metrics/<model>.json, a few headline numbers) and the DVC plot data (plots/)."""
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch
 from tsblib.methods.tsb_finetune import tsb_variants
-from tsblib.models import INPUT_SHAPES, build_model
+from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
 from tsblib.stages import overhead_rows, verify_plan
@@ -73,7 +74,7 @@ class TrainingCost:
 
 def forward_macs(exp: ExperimentConfig, tsb_cfg: TSBConfig | None = None) -> int:
     """Conv/linear multiply-accumulates of one image through the model (with the block)."""
-    model = build_model(exp.model, exp.num_classes)
+    model = experiment_model(exp)
     if tsb_cfg is not None:
         model = insert_tsb(model, tsb_cfg)
     o = tsb_overhead(model, INPUT_SHAPES[exp.model])
@@ -105,16 +106,81 @@ def finetune_flops(exp: ExperimentConfig, train_images: int) -> float:
     return 4.0 * forward_macs(exp, exp.tsb) * train_images * exp.tsb.epochs
 
 
+MODEL_TABLES: dict[str, str] = {"recipes.csv": "recipes", "training.csv": "train",
+                                 "finetune.csv": "finetune", "tsb_lr.csv": "finetune",
+                                 "evaluation.csv": "evaluate", "mapping.csv": "mapping",
+                                 "robustness.csv": "robustness"}
+"""Per-model tables (results/<profile>/models/<model>/<file>, written by the stage named) that
+`summarize` concatenates into results/<profile>/<file>, the files the figures and users read.
+chips.csv (one row per chip) stays per model."""
+
+OPTIONAL_TABLES = frozenset({"recipes.csv", "mapping.csv", "robustness.csv"})
+"""Tables a run without DVC may lack (the demo skips the sweeps, the mapping table and the
+robustness stage)."""
+
+
+def models_with_results(profile: ProfileConfig, paths: ProfilePaths) -> list[str]:
+    """Models of `profile` whose per-model stages have all written their results."""
+    required = [f for f in MODEL_TABLES if f not in OPTIONAL_TABLES] + ["chips.csv", "data.json"]
+    return [e.model for e in profile.experiments
+            if all(paths.for_model(e.model).result(f).is_file() for f in required)]
+
+
+def _model_table(paths: ProfilePaths, model: str, name: str, stage: str) -> list[dict[str, str]]:
+    path = paths.for_model(model).result(name)
+    if not path.is_file():
+        raise io.StageInputError(f"{path} not found: model {model!r} has not been through the "
+                                 f"'{stage}' stage; run `dvc repro {stage}@{model}` or "
+                                 f"`python -m tsblib all --models {model}`")
+    return io.read_csv(path, stage)
+
+
+def merge_model_results(profile: ProfileConfig, paths: ProfilePaths) -> dict[str, list[dict[str, str]]]:
+    """Concatenate every model's per-model tables (`MODEL_TABLES`, in the profile's model order)
+    into results/<profile>/<file> and data.json; return the merged rows by file name."""
+    merged: dict[str, list[dict[str, str]]] = {}
+    for name, stage in MODEL_TABLES.items():
+        rows: list[dict[str, str]] = []
+        columns: list[str] | None = None
+        for exp in profile.experiments:
+            if name in OPTIONAL_TABLES and not paths.for_model(exp.model).result(name).is_file():
+                continue
+            part = _model_table(paths, exp.model, name, stage)
+            rows += part
+            if columns is None or (not columns and part):
+                columns = list(part[0]) if part else _header(paths.for_model(exp.model).result(name))
+        if columns is not None:
+            io.write_csv(paths.result(name), rows, columns)
+        merged[name] = rows
+    data: dict[str, Any] = {}
+    for exp in profile.experiments:
+        path = paths.for_model(exp.model).result("data.json")
+        if not path.is_file():
+            raise io.StageInputError(f"{path} not found: model {exp.model!r} has not been "
+                                     f"prepared; run `dvc repro prepare@{exp.model}` or "
+                                     f"`python -m tsblib all --models {exp.model}`")
+        data.update(io.read_json(path, "prepare"))
+    io.write_json(paths.result("data.json"), data)
+    return merged
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="") as fh:
+        return next(csv.reader(fh), [])
+
+
 def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Write summary.csv, ablations.csv, overhead.csv, claims.json, provenance.json, the DVC
-    metrics (metrics/<model>.json) and the DVC plot data (plots/<plot>/<model>.csv)."""
-    evaluation = io.read_csv(paths.result("evaluation.csv"), "evaluate")
-    chips = io.read_csv(paths.result("chips.csv"), "evaluate")
-    training = io.read_csv(paths.result("training.csv"), "train")
-    finetune_rows = io.read_csv(paths.result("finetune.csv"), "finetune")
+    """Concatenate the per-model results (`merge_model_results`), then write summary.csv,
+    ablations.csv, overhead.csv, claims.json, provenance.json, the DVC metrics
+    (metrics/<model>.json) and the DVC plot data (plots/<plot>/<model>.csv)."""
+    merged = merge_model_results(profile, paths)
+    evaluation = merged["evaluation.csv"]
+    chips = [row for exp in profile.experiments
+             for row in _model_table(paths, exp.model, "chips.csv", "evaluate")]
+    training = merged["training.csv"]
+    finetune_rows = merged["finetune.csv"]
     # the demo skips the validation sweeps; the DVC pipeline always runs them
-    recipes = (io.read_csv(paths.result("recipes.csv"), "recipes")
-               if paths.result("recipes.csv").is_file() else [])
+    recipes = merged["recipes.csv"]
     data = io.read_json(paths.result("data.json"), "prepare")
     exps = {e.model: e for e in profile.experiments}
     train_images = {m: int(d["train"]["count"]) for m, d in data.items()}
@@ -153,7 +219,8 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
                   "acc_ci95", "wv_fraction", "finetune_seconds_per_chip"])
     overhead = overhead_rows(profile)
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
-    claims_doc = claims(profile, rows, accs, train_images, selection_checks(profile, recipes))
+    claims_doc = claims(profile, rows, accs, train_images,
+                        selection_checks(profile, recipes, merged["tsb_lr.csv"]))
     io.write_json(paths.result("claims.json"), claims_doc)
     write_headline_metrics(paths, claims_doc)
     write_plot_data(profile, paths, rows, training)
@@ -351,10 +418,12 @@ def claims(profile: ProfileConfig, rows: list[dict[str, Any]], accs: dict[tuple,
     return out
 
 
-def selection_checks(profile: ProfileConfig, recipes: list[dict[str, str]]) -> dict[str, Any]:
+def selection_checks(profile: ProfileConfig, recipes: list[dict[str, str]],
+                     tsb_rows: list[dict[str, str]] = ()) -> dict[str, Any]:
     """Per model: whether the stated recipe (and NFT beta chosen on validation) is the best
     candidate of the validation sweeps in recipes.csv, by best per-epoch validation accuracy on
-    chips."""
+    chips; and, where the finetune stage compared block widths on validation (tsb.select_width),
+    whether the stated TSB width is the best (best learning rate of each width)."""
     out: dict[str, Any] = {}
     for exp in profile.experiments:
         best: dict[tuple[str, str], float] = {}
@@ -374,6 +443,17 @@ def selection_checks(profile: ProfileConfig, recipes: list[dict[str, str]]) -> d
             checks[method] = {"stated": stated, "best_on_validation": winner,
                               "stated_is_best": stated == winner,
                               "val_chip_acc": {c: round(v, 4) for c, v in cands.items()}}
+        widths: dict[str, float] = {}
+        for r in tsb_rows:
+            if r["model"] == exp.model and r.get("width"):
+                key = f"width: {int(r['width'])}"
+                widths[key] = max(widths.get(key, -1.0), float(r["val_acc_mean"]))
+        if len(widths) > 1:
+            winner = max(widths, key=widths.get)
+            stated = f"width: {exp.tsb.width}"
+            checks["tsb"] = {"stated": stated, "best_on_validation": winner,
+                             "stated_is_best": stated == winner,
+                             "val_chip_acc": {c: round(v, 4) for c, v in widths.items()}}
         out[exp.model] = checks
     return out
 
@@ -480,11 +560,13 @@ def _finite(x: float) -> float | None:
 
 
 def provenance(profile: ProfileConfig, paths: ProfilePaths, data: dict) -> dict[str, Any]:
-    """Machine, versions, data sources with checksums and per-stage seconds of this profile."""
-    stages = {}
-    timing = paths.results / "timing"
-    for f in sorted(Path(timing).glob("*.json")) if timing.is_dir() else []:
-        stages[f.stem] = io.read_json(f, f.stem)
+    """Machine, versions, data sources with checksums and per-stage seconds of this profile
+    (`stages`: per model, then the profile-wide stages under '*')."""
+    stages: dict[str, dict[str, Any]] = {}
+    for model, folder in ([(e.model, paths.for_model(e.model).result("timing"))
+                           for e in profile.experiments] + [("*", paths.results / "timing")]):
+        for f in sorted(Path(folder).glob("*.json")) if folder.is_dir() else []:
+            stages.setdefault(model, {})[f.stem] = io.read_json(f, f.stem)
     return {"profile": profile.name, "summarized_on": machine_info(), "stages": stages,
             "data": {m: {k: d[k] for k in ("name", "source", "checksum")} for m, d in data.items()},
             "config": to_dict(profile)}

@@ -38,14 +38,16 @@ def configure(cfg: RuntimeConfig) -> torch.device:
 
 @contextlib.contextmanager
 def autocast(cfg: RuntimeConfig, device: torch.device) -> Iterator[None]:
-    """bf16 autocast for matrix work on CUDA when `cfg.bf16`; a no-op on the CPU."""
-    if device.type == "cuda" and cfg.bf16:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+    """bf16 autocast for matrix work when `cfg.bf16`, on CUDA, and on the CPU with `cfg.cpu_bf16`;
+    otherwise a no-op."""
+    if cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and cfg.cpu_bf16)):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
     else:
         yield
 
 
 def use_channels_last(cfg: RuntimeConfig, device: torch.device) -> bool:
-    """Whether to use channels_last tensors (CUDA only)."""
-    return device.type == "cuda" and cfg.channels_last
+    """Whether to use channels_last tensors for training: on CUDA, and on the CPU with
+    `cfg.cpu_bf16`."""
+    return cfg.channels_last and (device.type == "cuda" or (device.type == "cpu" and cfg.cpu_bf16))

@@ -25,7 +25,7 @@ from tsblib.methods.registry import MethodSpec, get_method, ordered
 from tsblib.methods.training import early_epoch, train
 from tsblib.methods.tsb_finetune import (finetune_chips, select_lr, tsb_model, tsb_variants,
                                          variant_sigmas)
-from tsblib.models import INPUT_SHAPES, build_model
+from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
 from tsblib.provenance import code_fingerprint
@@ -67,7 +67,7 @@ def _train_one(spec: MethodSpec, exp: ExperimentConfig, cfg: TrainConfig, data: 
                profile: ProfileConfig, device: torch.device, desc: str, progress: bool,
                snapshot_epochs: tuple[int, ...] = ()):
     """One training run of method `spec` with recipe `cfg`."""
-    model = build_model(exp.model, exp.num_classes, seed=cfg.seed)
+    model = experiment_model(exp, seed=cfg.seed)
     objective = spec.objective(TrainContext(model, dataclasses.replace(exp, train=cfg),
                                             profile.device, data.name))
     return train(model, data, cfg, objective, device=device, runtime=profile.runtime,
@@ -138,7 +138,9 @@ def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileCon
     """What determines a training run's result: model, method, recipe, method parameters,
     device model, runtime, the prepared data's checksum and the library code. A saved run with
     the same fingerprint is the run this one would repeat (training is deterministic)."""
-    payload = {"model": exp.model, "num_classes": exp.num_classes, "method": spec.name,
+    architecture = {k: list(v.shape) for k, v in experiment_model(exp).state_dict().items()}
+    payload = {"model": exp.model, "num_classes": exp.num_classes, "architecture": architecture,
+               "method": spec.name,
                "train": to_dict(exp.train), "methods": to_dict(exp.methods),
                "device": to_dict(profile.device), "runtime": to_dict(profile.runtime),
                "data": data.checksum, "code": code_fingerprint()}
@@ -212,7 +214,7 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
             note_finished("train", f"{exp.model}/{spec.name}")
             rows += [{"model": exp.model, "method": spec.name, "recipe": exp.train.recipe, **row}
                      for row in curve]
-        for stale in paths.train_checkpoints.glob(f"{exp.model}__*.pt"):
+        for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
             if stale.name not in keep:  # a method no longer selected: not an output any more
                 stale.unlink()
     io.write_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
@@ -228,8 +230,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
             continue
         data = _data(paths, exp)
         backbone, _ = load_trained_model(paths, exp, "tsb_backbone", device)
-        lr, evidence = select_lr(tsb_model(backbone, exp.tsb), data, exp, profile.device,
-                                 profile.write_verify, device, profile.runtime, progress)
+        lr, evidence = select_lr(backbone, data, exp, profile.device, profile.write_verify, device,
+                                 profile.runtime, progress)
         lr_rows += evidence
         for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants", disable=not progress):
             model = tsb_model(backbone, variant.cfg)
@@ -251,7 +253,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                  ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "seconds",
                   "seconds_per_chip"])
     io.write_csv(paths.result("tsb_lr.csv"), lr_rows,
-                 ["model", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95", "selected"])
+                 ["model", "width", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95",
+                  "selected"])
 
 
 def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -302,7 +305,7 @@ def verify_plan(exp: ExperimentConfig, method: str, swim_p: float | None = None,
                 tsb_cfg: TSBConfig | None = None) -> DeployPlan:
     """The deployment plan of `method`: 'full_wv' verifies all, 'swim' the top p %, TSB variants
     their block (and read the backbone back); the rest (and 'no_verify') verify none."""
-    model = build_model(exp.model, exp.num_classes)
+    model = experiment_model(exp)
     n_backbone = count_weights(model)
     if method == "full_wv":
         return DeployPlan(n_backbone, n_backbone, 0)
@@ -342,7 +345,7 @@ def overhead_rows(profile: ProfileConfig) -> list[dict]:
     """Block overhead (weights, MACs, fraction) of every model's default TSB."""
     rows = []
     for exp in profile.experiments:
-        model = insert_tsb(build_model(exp.model, exp.num_classes), exp.tsb)
+        model = insert_tsb(experiment_model(exp), exp.tsb)
         o = tsb_overhead(model, INPUT_SHAPES[exp.model])
         rows.append({"model": exp.model, "tsb_width": exp.tsb.width, **dataclasses.asdict(o)})
     return rows

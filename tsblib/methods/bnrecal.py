@@ -84,7 +84,7 @@ def evaluate(ctx: EvalContext):
     model, clean = ctx.trained("nit")
     images = ctx.exp.methods.of("nit_bnrecal").images
     hook = recalibration_hook(model, ctx.calibration(images), ctx.profile.runtime)
-    for sigma in ctx.exp.evaluation.sigmas:
+    for sigma in ctx.exp.evaluation.sigmas_for("nit_bnrecal"):
         yield Point("nit_bnrecal", sigma, clean,
                     ctx.monte_carlo(model, sigma, desc=f"bn recal s={sigma}", per_chip=hook))
 

@@ -12,7 +12,7 @@ from tsblib import io
 from tsblib.config import DeviceConfig, ExperimentConfig, ProfileConfig
 from tsblib.data import Batches, PreparedData, Split
 from tsblib.evaluate import ChipStats, accuracy, monte_carlo
-from tsblib.models import build_model
+from tsblib.models import experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.runtime import use_channels_last
 from tsblib.variation import mapped_weight_names
@@ -64,7 +64,7 @@ def load_trained_model(paths: ProfilePaths, exp: ExperimentConfig, run: str,
     if ckpt.get("model") != exp.model:
         raise io.StageInputError(f"{path} holds model {ckpt.get('model')!r}, not {exp.model!r}; "
                                  f"rerun the 'train' stage")
-    model = build_model(exp.model, exp.num_classes)
+    model = experiment_model(exp)
     model.load_state_dict(ckpt["state"])
     return model.to(device).eval(), ckpt
 
@@ -151,7 +151,7 @@ def programmed_once(run: str) -> Callable[[EvalContext], Any]:
 
     def evaluate(ctx: EvalContext):
         model, clean = ctx.trained(run)
-        for sigma in ctx.exp.evaluation.sigmas:
+        for sigma in ctx.exp.evaluation.sigmas_for(run):
             yield Point(run, sigma, clean, ctx.monte_carlo(model, sigma, desc=f"{run} s={sigma}"))
 
     return evaluate

@@ -11,7 +11,7 @@ def evaluate(ctx: EvalContext):
     """Every chip of the sweep with all mapped weights write-verified."""
     model, clean = ctx.trained("nit")
     verify = {n: True for n in mapped_weight_names(model)}
-    for sigma in ctx.exp.evaluation.sigmas:
+    for sigma in ctx.exp.evaluation.sigmas_for("full_wv"):
         yield Point("full_wv", sigma, clean,
                     ctx.monte_carlo(model, sigma, desc=f"full_wv s={sigma}", verify=verify))
 

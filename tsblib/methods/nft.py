@@ -64,14 +64,15 @@ AUTHORS_BETA: dict[tuple[str, str, str], float] = {
 }
 """(variant, model, data set) -> beta used in the authors' NFT code. LeNet-3 has none."""
 
-_DATASET_ALIASES = {"mnist-embedded": "mnist"}
+_DATASET_ALIASES = {"mnist-embedded": "mnist", "cifar10-jpg": "cifar10"}
 
 
 def authors_beta(variant: str, model: str, dataset: str) -> float | None:
     """The authors' beta for `variant` ('ovf' or 'irs'), `model` and `dataset`, or None when
     their code has none (LeNet-3, other data sets: choose beta on validation instead).
 
-    'mnist-embedded' (a subset of MNIST) is looked up as 'mnist'.
+    'mnist-embedded' (a subset of MNIST) is looked up as 'mnist', 'cifar10-jpg' (CIFAR-10
+    re-encoded as JPEG) as 'cifar10'.
     """
     if variant not in ("ovf", "irs"):
         raise ValueError(f"NFT variant = {variant!r} is unknown; expected 'ovf' or 'irs'")

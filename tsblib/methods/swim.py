@@ -190,7 +190,7 @@ def evaluate(ctx: EvalContext):
                               ctx.profile.device)
     for p in params.p_percent:
         mask = top_fraction_mask(sens, p)
-        sigmas = ev.sigmas if p == params.default_p else (ev.operating_sigma,)
+        sigmas = ev.sigmas_for("swim") if p == params.default_p else (ev.operating_sigma,)
         for sigma in sigmas:
             yield Point("swim", sigma, clean, ctx.monte_carlo(model, sigma, desc=f"swim p={p} s={sigma}",
                                                               verify=mask), swim_p=p)

@@ -19,13 +19,13 @@ from tsblib import io
 from tsblib.chipbatch import chip_batched
 from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, Placement,
                            RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
-from tsblib.data import Batches, PreparedData
+from tsblib.data import Batches, PreparedData, Split
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal
 from tsblib.methods.context import EvalContext, Point, split_batches
 from tsblib.methods.registry import MethodSpec, register, register_extra
+from tsblib.models import experiment_model
 from tsblib.runtime import autocast, use_channels_last
-from tsblib.models import build_model
 from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
 from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, read_hook,
                               sample_chips, training_noise, weight_error)
@@ -84,6 +84,19 @@ def _residual_noise(blocks: dict[str, torch.Tensor], sigma: float, device: Devic
             for n, w in blocks.items()}
 
 
+FINETUNE_SUBSET_SEED = 4242
+"""Seed of the fixed training subset of `tsb.images` images (the same for every chip)."""
+
+
+def finetune_split(data: PreparedData, cfg: TSBConfig) -> Split:
+    """The training images the fine-tuning sees: all of `data.train`, or a fixed seeded subset
+    of `cfg.images` of them."""
+    if not cfg.images or cfg.images >= len(data.train):
+        return data.train
+    order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(FINETUNE_SUBSET_SEED))
+    return data.train.subset(order[:cfg.images].sort().values)
+
+
 def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
              device_model: DeviceConfig, wv: WriteVerifyConfig, *, chip_params: dict[str, torch.Tensor] | None,
              seed: int, device: torch.device, runtime: RuntimeConfig,
@@ -103,8 +116,9 @@ def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
     order = torch.Generator().manual_seed(seed)
     noise = torch.Generator(device=device).manual_seed(seed)
     cl = use_channels_last(runtime, device)
-    batches = Batches(data.train, cfg.batch_size, mean=data.mean, std=data.std, device=device,
-                      shuffle=True, generator=order, drop_last=True, channels_last=cl)
+    batches = Batches(finetune_split(data, cfg), cfg.batch_size, mean=data.mean, std=data.std,
+                      device=device, shuffle=True, generator=order, drop_last=True,
+                      channels_last=cl)
     backbone = backbone_names(model)
     batched = None if chip_params is None else chip_batched(model, chip_params)
     start = time.perf_counter()
@@ -252,14 +266,24 @@ def written_blocks_hook(model: nn.Module, blocks: dict[str, torch.Tensor], sigma
     return hook
 
 
-def select_lr(model: nn.Module, data: PreparedData, exp: ExperimentConfig,
+def selection_widths(exp: ExperimentConfig) -> tuple[int, ...]:
+    """Block widths fine-tuned on validation by the finetune stage: the stated `tsb.width`, and
+    with `tsb.select_width` every width of `ablation.widths` too."""
+    widths = {exp.tsb.width} | (set(exp.ablation.widths) if exp.tsb.select_width else set())
+    return tuple(sorted(widths))
+
+
+def select_lr(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
               device_model: DeviceConfig, wv: WriteVerifyConfig, device: torch.device,
               runtime: RuntimeConfig, progress: bool = True) -> tuple[float, list[dict]]:
     """The fine-tuning learning rate of `exp.tsb.lr` with the best mean validation accuracy of
-    one chip batch at the operating sigma (chips seeded apart from the evaluation's), and the
-    evidence rows. A single candidate is returned as is, with no rows."""
+    one chip batch at the operating sigma (chips seeded apart from the evaluation's) for the
+    stated block, and the evidence rows: every (width, lr) of `selection_widths` x `tsb.lr`
+    (`selected` marks the lr chosen for the stated width). A single width and learning rate is
+    returned as is, with no rows."""
     cfg = exp.tsb
-    if len(cfg.lr) == 1:
+    widths = selection_widths(exp)
+    if len(cfg.lr) == 1 and len(widths) == 1:
         return cfg.lr[0], []
     sigma = exp.evaluation.operating_sigma
     chips = min(cfg.chip_batch, exp.evaluation.tsb_chips)
@@ -267,17 +291,22 @@ def select_lr(model: nn.Module, data: PreparedData, exp: ExperimentConfig,
     val = split_batches(data, data.val, exp.evaluation.batch_size, device,
                         use_channels_last(runtime, device))
     rows = []
-    for lr in cfg.lr:
-        blocks, _, _ = finetune_chips(model, data, exp, cfg, sigma, device_model, wv, device,
-                                      runtime, lr, chips=chips, eval_seed=seed, progress=progress)
-        hook = written_blocks_hook(model, blocks, sigma, seed, device_model, wv,
-                                   cfg.mode is FinetuneMode.SHARED_NOISE, device)
-        stats = monte_carlo(model, backbone_names(model), sigma, device_model, val, chips=chips,
-                            seed=seed, chip_batch=chips, wv=wv, runtime=runtime, progress=False,
-                            tag="chip", per_chip=hook)
-        rows.append({"model": exp.model, "lr": lr, "sigma": sigma, "chips": chips,
-                     "val_acc_mean": stats.mean, "val_acc_ci95": stats.ci95})
-    best = max(rows, key=lambda r: r["val_acc_mean"])
+    for width in widths:
+        wcfg = dataclasses.replace(cfg, width=width)
+        model = tsb_model(backbone, wcfg)
+        for lr in cfg.lr:
+            blocks, _, _ = finetune_chips(model, data, exp, wcfg, sigma, device_model, wv, device,
+                                          runtime, lr, chips=chips, eval_seed=seed,
+                                          progress=progress)
+            hook = written_blocks_hook(model, blocks, sigma, seed, device_model, wv,
+                                       cfg.mode is FinetuneMode.SHARED_NOISE, device)
+            stats = monte_carlo(model, backbone_names(model), sigma, device_model, val,
+                                chips=chips, seed=seed, chip_batch=chips, wv=wv, runtime=runtime,
+                                progress=False, tag="chip", per_chip=hook)
+            rows.append({"model": exp.model, "width": width, "lr": lr, "sigma": sigma,
+                         "chips": chips, "val_acc_mean": stats.mean, "val_acc_ci95": stats.ci95})
+    stated = [r for r in rows if r["width"] == cfg.width]
+    best = max(stated, key=lambda r: r["val_acc_mean"])
     for r in rows:
         r["selected"] = r is best
     return best["lr"], rows
@@ -326,7 +355,7 @@ def _check(exp: ExperimentConfig) -> None:
                           f"is measured from its accuracy at sigma = 0). Fix it in params.yaml.")
     # Every block layout the pipeline will build must fit the model: checked here, before any
     # stage runs, rather than minutes into `finetune`.
-    backbone = build_model(exp.model, exp.num_classes)
+    backbone = experiment_model(exp)
     for variant in tsb_variants(exp):
         widths = insertion_widths(backbone, variant.cfg.placement)
         bad = sorted({c for c in widths if c % variant.cfg.width})

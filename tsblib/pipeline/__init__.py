@@ -2,19 +2,25 @@
 the CLI (`python -m tsblib <stage>` and `all`), the reproduction check, the demo and dvc.yaml
 follow (tests/test_pipeline.py checks dvc.yaml against it).
 
-A stage runs on a *scoped* profile (`tsblib.pipeline.scope`): every parameter group it does
+Every stage but `summarize` runs per model (`Stage.per_model`): one model at a time, its outputs
+under results/<profile>/models/<model>/ and per-model checkpoint folders, so that dvc.yaml can
+run it as one stage per model (`foreach`), a model can be rerun alone, and `summarize` meets
+them all. A stage runs on a *scoped* profile (`tsblib.pipeline.scope`): every parameter group it does
 not declare is replaced by a stand-in that raises on use, so a stage that reads an undeclared
 parameter fails in the tests instead of leaving DVC with a stale result.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from tsblib import io
-from tsblib.config import ConfigError, ProfileConfig
+from tsblib.config import ConfigError, ProfileConfig, load_profile, read_parameter_file
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline.scope import scoped
 from tsblib.provenance import machine_info
@@ -32,7 +38,10 @@ class Stage:
     """One line for `--help`."""
     params: tuple[str, ...]
     """Parameter groups it reads, relative to `profiles.<profile>` ('train', 'methods.methods',
-    ...; '*' = the whole profile). dvc.yaml declares exactly these."""
+    ...; '*' = the whole profile). dvc.yaml declares exactly these; for a per-model stage,
+    'models' is its own model's entry (`profiles.<profile>.models.<model>`)."""
+    per_model: bool = True
+    """Runs once per model, writing only that model's outputs (`ProfilePaths.for_model`)."""
 
     def function(self) -> Callable[..., None]:
         """The entry point, imported on first use (stages import torch)."""
@@ -47,11 +56,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("recipes", "tsblib.stages:recipes_stage",
           "validation sweeps: NIT under each candidate recipe, NFT beta where the authors give "
           "none (recipes.csv)",
-          ("train", "selection", "methods.methods", "device", "runtime", "models")),
+          ("train", "selection", "methods.methods", "device", "runtime", "models", "tsb.width",
+           "ablation.widths")),
     Stage("train", "tsblib.stages:train_stage",
           "train every method with a training run (clean, NIT + early TSB backbone, NFT, "
           "CorrectNet); each deploys its best validation epoch",
-          ("train", "methods", "device", "runtime", "models")),
+          ("train", "methods", "device", "runtime", "models", "tsb.width", "ablation.widths")),
     Stage("finetune", "tsblib.stages:finetune_stage",
           "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning rate "
           "chosen on validation)",
@@ -64,16 +74,18 @@ STAGES: tuple[Stage, ...] = (
            "models")),
     Stage("mapping", "tsblib.stages:mapping_stage",
           "expected weights-to-device mapping cost of every deployment plan",
-          ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models")),
+          ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models",
+           "ablation.widths")),
     Stage("robustness", "tsblib.robustness:robustness_stage",
           "every deployment at the operating sigma under device models beyond the Gaussian "
           "(level-dependent, stuck-at, read noise, drift vs time); reads the test split",
           ("robustness", "evaluation", "methods", "tsb", "device", "write_verify", "mapping",
-           "runtime", "models")),
+           "runtime", "models", "ablation.widths")),
     Stage("summarize", "tsblib.report:summarize_stage",
           "merge results into summary.csv, ablations.csv, claims.json, provenance.json, the DVC "
-          "metrics (metrics/<model>.json) and plot data (plots/)",
-          ("*",)),
+          "metrics (metrics/<model>.json) and plot data (plots/); concatenates the per-model "
+          "tables into results/<profile>/*.csv",
+          ("*",), per_model=False),
 )
 """The stages in pipeline order (`validate` runs before them: it writes no result)."""
 
@@ -120,6 +132,37 @@ def check_ready(profile: ProfileConfig) -> None:
         check_available(exp.data)
 
 
+def check_stage_models(params_path: Path, profile: ProfileConfig) -> None:
+    """Check that the top-level `models:` list of the parameter file (the list dvc.yaml runs one
+    stage per model for: DVC cannot read `profiles.${profile}.models` indirectly) names exactly
+    the models of the selected `profile`, in order. Raises with the fix."""
+    listed = read_parameter_file(params_path).get("models")
+    wanted = [e.model for e in profile.experiments]
+    if listed != wanted:
+        raise ConfigError(f"{params_path}: `models: {listed}` (the list dvc.yaml runs one stage per "
+                          f"model for) must name the models of profile {profile.name!r}: set "
+                          f"`models: [{', '.join(wanted)}]`, or run `python -m tsblib use "
+                          f"{profile.name}`, which sets `profile:` and `models:` together")
+
+
+def use_profile(params_path: Path, name: str) -> list[str]:
+    """Select profile `name` for `dvc repro`: rewrite the top-level `profile:` and `models:` lines
+    of the parameter file (comments and everything else kept), after validating the profile.
+    Returns its models."""
+    profile = load_profile(params_path, name)
+    models = [e.model for e in profile.experiments]
+    text = params_path.read_text()
+    lines = {"profile": f"profile: {name}", "models": f"models: [{', '.join(models)}]"}
+    for key, line in lines.items():
+        pattern = re.compile(rf"^{key}:.*$", re.MULTILINE)
+        if len(pattern.findall(text)) != 1:
+            raise ConfigError(f"{params_path} needs exactly one top-level `{key}:` line (one line, "
+                              f"e.g. `{line}`) for `use` to set it")
+        text = pattern.sub(line, text)
+    io.write_text(params_path, text)
+    return models
+
+
 def record_valid(profile: ProfileConfig, paths: ProfilePaths) -> None:
     """Write the marker of the `validate` DVC stage. Its content depends only on the profile's
     name and models, so a parameter change that passes validation does not rerun `prepare`."""
@@ -129,11 +172,21 @@ def record_valid(profile: ProfileConfig, paths: ProfilePaths) -> None:
 
 def run_stage(name: str, profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> float:
     """Run stage `name` on `profile` scoped to the parameters it declares, and record its
-    wall-clock seconds in results/<profile>/timing/<name>.json; return the seconds."""
+    wall-clock seconds in its timing file (`ProfilePaths.timing`); return the seconds.
+
+    A per-model stage runs each of the profile's models in turn, each on a profile holding only
+    that model and writing only that model's outputs, and records each model's seconds."""
     stage = get_stage(name)
-    start = time.perf_counter()
-    stage.function()(scoped(profile, stage.params, stage.name), paths, progress=progress)
-    seconds = time.perf_counter() - start
-    io.write_json(paths.results / "timing" / f"{name}.json",
-                  {"stage": name, "seconds": round(seconds, 3), "machine": machine_info()})
-    return seconds
+    units = ([(dataclasses.replace(profile, experiments=(exp,)), paths.for_model(exp.model))
+              for exp in profile.experiments] if stage.per_model else [(profile, paths)])
+    total = 0.0
+    for unit_profile, unit_paths in units:
+        start = time.perf_counter()
+        stage.function()(scoped(unit_profile, stage.params, stage.name), unit_paths,
+                         progress=progress)
+        seconds = time.perf_counter() - start
+        io.write_json(unit_paths.timing(name), {"stage": name, "model": unit_paths.model,
+                                                "seconds": round(seconds, 3),
+                                                "machine": machine_info()})
+        total += seconds
+    return total
