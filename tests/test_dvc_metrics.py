@@ -17,7 +17,7 @@ from tsblib.report import HEADLINE_METRICS, headline_metrics
 
 from conftest import ROOT
 
-PROFILES = ("embedded", "paper")
+PROFILES = ("embedded", "paper", "cifar-cpu")
 """Profiles with committed results."""
 
 TERMINAL = 120

@@ -19,7 +19,7 @@ from tsblib.report import PLOT_DATA, plot_methods
 from conftest import ROOT
 from test_dvc_metrics import _dvc_available
 
-PROFILES = ("embedded", "paper")
+PROFILES = ("embedded", "paper", "cifar-cpu")
 """Profiles with committed results."""
 
 

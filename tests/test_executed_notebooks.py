@@ -27,7 +27,7 @@ def _id(path: Path) -> str:
 
 def test_every_profile_has_every_executed_figure_notebook() -> None:
     templates = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-    for profile in ("embedded", "paper"):
+    for profile in ("embedded", "paper", "cifar-cpu"):
         assert sorted(p.name for p in EXECUTED if p.parents[1].name == profile) == templates
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import importlib.util
 import subprocess
@@ -221,3 +222,36 @@ def test_changing_one_models_parameters_reruns_only_that_model(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert _params_changed(tmp_path) == {"validate", "summarize"} | {
         f"{s.name}@vgg8" for s in STAGES if s.per_model}
+
+
+def test_use_selects_a_profile_and_its_models_keeping_the_rest_of_the_file(tmp_path):
+    from tsblib.cli import main
+
+    text = (ROOT / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert main(["use", "cifar-cpu", "--params", str(path)]) == 0
+    after = path.read_text()
+    assert "\nprofile: cifar-cpu\n" in after and "\nmodels: [vgg8, resnet18]\n" in after
+    keep = lambda t: [ln for ln in t.splitlines() if not ln.startswith(("profile:", "models:"))]  # noqa: E731
+    assert keep(after) == keep(text)
+    profile = load_profile(path)
+    assert profile.name == "cifar-cpu"
+    from tsblib.pipeline import check_stage_models
+
+    check_stage_models(path, profile)
+    assert main(["use", "nowhere", "--params", str(path)]) == 2
+    assert path.read_text() == after
+
+
+def test_validate_names_a_models_list_that_disagrees_with_the_profile(tmp_path, capsys):
+    from tsblib.cli import main
+
+    path = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text()
+    text = re.sub(r"(?m)^profile:.*$", "profile: embedded", text)
+    path.write_text(re.sub(r"(?m)^models:.*$", "models: [vgg8]", text))
+    assert main(["validate", "--params", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "must name the models of profile 'embedded'" in err and "models: [lenet3]" in err
+    assert "python -m tsblib use embedded" in err

@@ -124,7 +124,7 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                                         "val_chip_acc_mean": 0.4 + 0.1 * epoch + 0.05 * k,
                                         "val_chip_acc_ci95": 0.02, "selected": epoch == 3})
             for lr, acc in [(1e-3, 0.80), (1e-2, 0.85)]:
-                tsb_lr.append({"model": model, "lr": lr, "sigma": OPERATING, "chips": 2,
+                tsb_lr.append({"model": model, "width": 8, "lr": lr, "sigma": OPERATING, "chips": 2,
                                "val_acc_mean": acc, "val_acc_ci95": 0.02, "selected": lr == 1e-2})
         for plan, p, verified, read_back in [("no_verify", None, 0, 0), ("full_wv", None, 1000, 0),
                                              ("tsb", None, 3, 1000), ("swim", 1.0, 10, 0),

@@ -396,3 +396,17 @@ def test_robustness_stage_covers_every_condition_and_reuses_the_evaluation_chips
     # stuck devices make verify give up at the cap: full write-verify costs more than Gaussian
     cost = {r["scenario"]: float(r["mapping_time_s"]) for r in rows if r["method"] == "full_wv"}
     assert cost["stuck"] > cost["gaussian"]
+
+
+def test_summarize_names_the_model_and_stage_whose_results_are_missing(embedded_run, tmp_path):
+    import shutil
+
+    from tsblib.report import summarize_stage
+
+    params, done = embedded_run
+    shutil.copytree(done.results, tmp_path / "results" / "tiny")
+    paths = ProfilePaths("tiny", tmp_path)
+    paths.for_model("lenet3").result("evaluation.csv").unlink()
+    with pytest.raises(io.StageInputError, match=r"'lenet3' has not been through the 'evaluate' "
+                                                 r"stage; run `dvc repro evaluate@lenet3`"):
+        summarize_stage(load_profile(params, "tiny"), paths, progress=False)

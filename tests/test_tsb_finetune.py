@@ -56,3 +56,17 @@ def test_read_back_noise_is_seeded_and_zero_means_exact():
 def test_backbone_names_exclude_the_block():
     model = insert_tsb(build_model("lenet3"), TSBConfig(width=8))
     assert backbone_names(model) == ["conv1.weight", "conv2.weight", "fc.weight"]
+
+
+def test_finetune_subset_is_fixed_seeded_and_bounded(tiny_digits):
+    from tsblib.methods.tsb_finetune import finetune_split
+
+    data = tiny_digits
+    assert finetune_split(data, TSBConfig(images=0)) is data.train
+    assert finetune_split(data, TSBConfig(images=10 ** 9)) is data.train
+    a = finetune_split(data, TSBConfig(images=50))
+    b = finetune_split(data, TSBConfig(images=50))
+    assert len(a) == 50 and torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
+    # a subset of the training split, in its order
+    rows = {tuple(img.flatten().tolist()) for img in data.train.images}
+    assert all(tuple(img.flatten().tolist()) in rows for img in a.images)
