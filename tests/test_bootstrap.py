@@ -4,17 +4,54 @@ import math
 import numpy as np
 import pytest
 
-from tsblib.bootstrap import RatioInterval, gap_ratio, verdict
+from tsblib.bootstrap import (UNDECIDED_AT_OR_ABOVE_REFERENCE, RatioInterval, gap_ratio,
+                              paired_difference, verdict, verdict_reason)
 
 
-def test_point_is_the_ratio_of_the_mean_gaps_and_the_interval_contains_it():
+def test_point_is_the_ratio_of_the_mean_gaps_over_the_paired_chips():
     rng = np.random.default_rng(0)
     base = 0.80 + 0.02 * rng.standard_normal(50)
     tsb = 0.95 + 0.01 * rng.standard_normal(20)
     iv = gap_ratio(0.99, base, 0.97, tsb, resamples=4000, seed=1)
-    assert iv.point == pytest.approx((0.99 - base.mean()) / (0.97 - tsb.mean()))
+    # TSB's chips are the first 20 of the baseline's: only those are compared
+    assert iv.chips == 20
+    assert iv.point == pytest.approx((0.99 - base[:20].mean()) / (0.97 - tsb.mean()))
     assert iv.low < iv.point < iv.high
     assert iv.resamples == 4000
+    assert iv.den_gap == pytest.approx(0.97 - tsb.mean()) and iv.den_gap_low > 0
+
+
+def test_pairing_removes_the_shared_chip_to_chip_spread():
+    # chip k is one device-error draw for both methods: a shared chip effect cancels in the
+    # paired difference, which an unpaired interval would carry in full
+    rng = np.random.default_rng(1)
+    chip = 0.05 * rng.standard_normal(20)
+    base = 0.80 + chip + 0.002 * rng.standard_normal(20)
+    tsb = 0.82 + chip + 0.002 * rng.standard_normal(20)
+    d = paired_difference(tsb, base)
+    assert d.chips == 20 and d.mean == pytest.approx((tsb - base).mean())
+    assert d.low > 0 and d.sign == 1  # clearly resolved although the chips spread by 5 points
+    unpaired_half = 1.96 * np.sqrt(tsb.var(ddof=1) / 20 + base.var(ddof=1) / 20)
+    assert (d.high - d.low) / 2 < unpaired_half / 5
+    assert paired_difference(base, tsb).sign == -1
+    assert paired_difference([0.5, 0.6, 0.7], [0.6, 0.5, 0.7]).sign == 0
+
+
+def test_a_negative_tsb_gap_is_undecided_never_met():
+    # TSB's chips above its own reference: every resampled gap is negative, so every ratio is
+    # "unbounded"; the lower end is +inf, far above 20, and the claim must still not pass
+    tsb = [0.470, 0.472, 0.468, 0.471, 0.469, 0.473]
+    iv = gap_ratio(0.60, [0.45, 0.46, 0.44, 0.45, 0.46, 0.45], 0.465, tsb, resamples=2000, seed=0)
+    assert iv.den_gap < 0 and iv.den_reaches_zero
+    assert verdict(iv, ">", 20.0) is None
+    assert verdict_reason(iv) == UNDECIDED_AT_OR_ABOVE_REFERENCE
+    # a positive TSB gap whose interval reaches 0: a few tiny positive resamples give a finite,
+    # huge lower end; still undecided
+    tsb = [0.4649, 0.4655, 0.4640, 0.4660, 0.4645, 0.4652, 0.4647]
+    iv = gap_ratio(0.60, [0.45] * 7, 0.4652, tsb, resamples=2000, seed=0)
+    assert iv.den_gap > 0 and iv.den_gap_low <= 0
+    assert verdict(iv, ">", 20.0) is None
+    assert iv.as_dict()["tsb_gap_reaches_zero"] is True
 
 
 def test_interval_narrows_with_more_chips_and_is_seeded():

@@ -149,14 +149,25 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
             "dataset": MODELS[model], "operating_sigma": OPERATING, "chips_tsb": 5, "chips_baseline": 8,
             "tsb": {"clean_acc": 0.95}, "strongest_baseline": "nit_bnrecal",
             **_gap_claims(gap_own, gap_own_low, meets_own, "nit_bnrecal"),
-            "training_speedup": _claim(6.0, "> 5", True, nit_epochs=SELECTED,
-                                       tsb_backbone_epochs=EARLY, tsb_finetune_epochs=1,
-                                       epochs_ratio=5.0, seconds_ratio=4.5 * seconds_scale,
-                                       amortised_flops=amortised, amortised_chips=100,
-                                       amortised_definition="amortised"),
+            "training_speedup": _claim(
+                6.0, "> 5", True, nit_selected_epoch=SELECTED, tsb_backbone_epochs=EARLY,
+                tsb_finetune_passes=1, tsb_finetune_images=100, nit_flops_per_epoch=1.25e8,
+                tsb_backbone_flops=EARLY * 1.25e8, tsb_finetune_flops_per_chip=1e7,
+                tsb_flops_one_chip=EARLY * 1.25e8 + 1e7, selected_epoch_ratio=3.9,
+                equal_accuracy={"measured": 6.0, "low": 5.5, "high": 7.0,
+                                "measured_lower_bound": False, "low_lower_bound": False,
+                                "high_lower_bound": False, "measured_nit_epochs": 7},
+                amortised={"measured": amortised}, amortised_chips=100),
             "wv_fraction_percent": _claim(0.35, "< 0.4", True),
             "mapping_cost_reduction": _claim(7.0, "> 1", True, energy_ratio=7.0),
             "per_baseline": per_baseline,
+            "trajectory": ([{"curve": c, "backbone": "epoch", "epochs": e, "chips": 5,
+                             "acc_mean": 0.5 + 0.04 * e + (0.05 if c != "nit" else 0.0),
+                             "acc_ci95": 0.01} for c in ("nit", "nit_bnrecal") for e in range(1, 11)]
+                           + [{"curve": "tsb", "backbone": "epoch", "epochs": e, "chips": 5,
+                               "acc_mean": 0.8 + 0.01 * e, "acc_ci95": 0.01} for e in (1, 2, 3, 5)]
+                           + [{"curve": "tsb", "backbone": "annealed", "epochs": EARLY, "chips": 5,
+                               "acc_mean": 0.85, "acc_ci95": 0.01}]),
             "selection": ({"nit": {"stated": STATED_RECIPE, "best_on_validation": OTHER_RECIPE,
                                    "stated_is_best": False,
                                    "val_chip_acc": {STATED_RECIPE: 0.7, OTHER_RECIPE: 0.75}}}
@@ -224,8 +235,9 @@ def _texts(fig: Figure) -> str:
 @pytest.mark.parametrize("name, expected_axes", [
     ("accuracy_vs_sigma", 2),   # one panel per model
     ("accuracy_gap", 6),        # own gap, ideal gap and the claims table per model
-    ("training_cost", 6),       # epochs, FLOPs per model + lenet3's recipe and beta sweeps
-    ("mapping_cost", 4),        # vs time and vs energy per model
+    ("training_cost", 10),      # equal accuracy (curve, numbers), epochs, FLOPs per model
+                                #  + lenet3's recipe and beta sweeps
+    ("mapping_cost", 6),        # vs time, vs energy and the write-verify frontier per model
     ("ablations", 6),           # width, mode, no_block per model
 ])
 def test_figures_have_expected_panels_and_caption(results: plots.Results, name: str,
@@ -247,7 +259,7 @@ def test_optional_sweep_files_may_be_absent(tmp_path: Path) -> None:
     assert "candidate" in res.recipes.columns and "val_acc_mean" in res.tsb_lr.columns
     fig = plots.fig_training_cost(res)
     try:
-        assert _visible_axes(fig) == 4  # no sweep panels
+        assert _visible_axes(fig) == 8  # no sweep panels: equal accuracy and curves per model
         # without a validation TSB point the star is the test-split accuracy, and says so
         assert "TSB after one chip's block fine-tuning (test split" in _texts(fig)
     finally:
@@ -308,8 +320,8 @@ def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
     assert len(strongest) == 4  # own and ideal, two models
     assert strongest["compared with"].str.startswith(label("nit_bnrecal")).all()
     speed = table[table["claim"] == plots.CLAIM_LABELS["training_speedup"]]
-    assert set(speed["our measured value [95 % interval]"]) == {"6.00x"}
-    assert speed["beside it"].str.contains("epochs ratio 5.00x").all()
+    assert set(speed["our measured value [95 % interval]"]) == {"6.00x [5.50, 7.00]"}
+    assert speed["beside it"].str.contains("at NIT's selected epoch: 3.90x").all()
     assert not speed["beside it"].str.contains("seconds").any()  # load-dependent: claims.json only
     assert set(table[table["claim"].str.contains("write-verified")]["meets?"]) == {"pass"}
     # a point estimate above the claim whose interval's lower end is below it falls short
@@ -339,17 +351,19 @@ def test_accuracy_gap_figure_shows_intervals_and_reference(results: plots.Result
 def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Results) -> None:
     fig = plots.fig_training_cost(results)
     try:
-        ax = fig.axes[0]
+        ax = fig.axes[2]  # after the first model's equal-accuracy row
         assert "validation split" in ax.get_ylabel()
+        assert "test split" in fig.axes[0].get_ylabel() and "paired chips" in fig.axes[0].get_ylabel()
         nit_colour = style("nit")[0]
         marked = [line for line in ax.get_lines()
                   if mcolors.same_color(line.get_markeredgecolor(), "black") and len(line.get_xdata())
                   and mcolors.same_color(line.get_color(), nit_colour)]
         assert [list(line.get_xdata()) for line in marked] == [[SELECTED]]
         text = _texts(fig)
-        assert "FLOPs (the verdict): 6.00x -> pass" in text
-        assert "epochs: 5.00x" in text and "seconds" not in text
+        assert "FLOPs: 6.00x [5.50, 7.00]" in text and "-> pass" in text and "seconds" not in text
         assert "amortised over 100 chips: 0.500x" in text
+        assert f"TSB from a {EARLY}-epoch schedule annealed to its end" in text
+        assert "NIT after each epoch + per-chip BN recalibration" in text
         assert f"NIT's snapshot at epoch {EARLY}" in text
         assert "validation split, 2 chips" in text  # TSB star from tsb_lr.csv's chosen lr
         sweep = next(a for a in fig.axes if "NIT recipe candidates" in a.get_title())
@@ -386,7 +400,7 @@ def test_tables_are_strings(results: plots.Results) -> None:
     assert set(runs["deployed epoch"]) == {str(SELECTED)}
     assert label("nft_irs") in set(runs["run"])
     speed = plots.speedup_table(results)
-    assert list(speed["speed-up, FLOPs (verdict)"]) == ["6.00x", "6.00x"]
+    assert list(speed["speed-up at equal accuracy [95 %]"]) == ["6.00x [5.50, 7.00]"] * 2
     assert list(speed["meets?"]) == ["pass", "pass"]
 
 
@@ -407,9 +421,12 @@ def test_gap_and_training_sentences_follow_the_numbers(tmp_path: Path) -> None:
     assert "25.0x [21.0, unbounded]: pass" in gap
     assert f"strongest baseline without write-verify ({label('nit_bnrecal')}) 0.800x" in gap
     assert "TSB's gap is larger" in gap  # the 0.8x ratio against the strongest baseline
-    assert "costs more than NIT: 2.00x NIT's FLOPs" in plots.training_sentence(res, "lenet3")
+    text = plots.training_sentence(res, "lenet3")
+    assert "With 100 chips each fine-tuned: 0.500x (the TSB pipeline then costs more" in text
+    assert "6.00x [5.50, 7.00], pass against the paper's > 5x" in text
+    assert "capped near 1 / tsb_early_fraction" in text
     cheap = plots.load_results("tiny", write_results(tmp_path / "b", amortised=3.0))
-    assert "still 3.00x cheaper" in plots.training_sentence(cheap, "lenet3")
+    assert "each fine-tuned: 3.00x." in plots.training_sentence(cheap, "lenet3")
     sel = plots.selection_sentence(res, "lenet3")
     assert "the stated recipe 'adam lr=0.001 wd=0 cosine' (0.700) is NOT the best" in sel
     assert "learning rate 0.01 chosen on validation" in sel
@@ -451,14 +468,15 @@ def test_swim_default_p_from_method_params(results: plots.Results) -> None:
 def test_training_figure_plots_flops_not_seconds(results: plots.Results) -> None:
     fig = plots.fig_training_cost(results)
     try:
-        ax = fig.axes[1]
+        ax = fig.axes[3]
         assert "FLOPs" in ax.get_xlabel() and "FLOPs" in ax.get_title()
         nit = next(line for line in ax.get_lines() if line.get_label() == label("nit"))
         per_epoch = 1e9 / SELECTED  # summary.csv: NIT's FLOPs to its deployed epoch / that epoch
         assert list(nit.get_xdata()) == pytest.approx([e * per_epoch for e in range(1, EPOCHS + 1)])
         star = [c for c in ax.containers if "after one chip's block fine-tuning" in str(c.get_label())]
         assert len(star) == 1
-        assert star[0].lines[0].get_xdata()[0] == pytest.approx(1e9 / 6.0)  # NIT FLOPs / speed-up
+        # backbone + one chip's fine-tuning at the images and passes used (claims.json)
+        assert star[0].lines[0].get_xdata()[0] == pytest.approx(EARLY * 1.25e8 + 1e7)
     finally:
         plt.close(fig)
 

@@ -524,6 +524,9 @@ class EvaluationConfig:
                self.operating_sigma, f"one of sigmas={list(self.sigmas)}")
         _check(self.chips >= 2, "evaluation.chips", self.chips, ">= 2 (a CI needs two chips)")
         _check(self.tsb_chips >= 2, "evaluation.tsb_chips", self.tsb_chips, ">= 2")
+        _check(self.tsb_chips <= self.chips, "evaluation.tsb_chips", self.tsb_chips,
+               f"at most evaluation.chips = {self.chips}: TSB's chips are the first tsb_chips of "
+               f"the baselines' chips, so that every comparison is paired")
         _check(self.chip_batch >= 1, "evaluation.chip_batch", self.chip_batch, ">= 1")
         _check(self.batch_size >= 1, "evaluation.batch_size", self.batch_size, ">= 1")
         _check(self.amortise_chips >= 1, "evaluation.amortise_chips", self.amortise_chips, ">= 1")
