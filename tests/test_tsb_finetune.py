@@ -1,3 +1,6 @@
+import dataclasses
+
+import pytest
 import torch
 
 from tsblib.config import DeviceConfig, FinetuneMode, RuntimeConfig, TSBConfig, WriteVerifyConfig
@@ -70,3 +73,95 @@ def test_finetune_subset_is_fixed_seeded_and_bounded(tiny_digits):
     # a subset of the training split, in its order
     rows = {tuple(img.flatten().tolist()) for img in data.train.images}
     assert all(tuple(img.flatten().tolist()) in rows for img in a.images)
+
+
+def test_snapshot_epochs_equal_separate_shorter_runs(tiny_digits):
+    model = insert_tsb(_trained_lenet(tiny_digits), TSBConfig(width=8)).eval()
+    chips = programmed_backbones(model, 0.5, DeviceConfig(), [chip_seed(0, 0.5, k) for k in range(2)])
+    kw = dict(chip_params=chips, seed=3, device=torch.device("cpu"), runtime=RuntimeConfig(),
+              progress=False)
+    cfg = TSBConfig(width=8, epochs=3, lr=(0.02,), batch_size=60, images=180)
+    long = finetune(model, tiny_digits, cfg, 0.5, DeviceConfig(), WriteVerifyConfig(),
+                    snapshot_epochs=(1, 2, 3), **kw)
+    assert sorted(long.snapshots) == [1, 2, 3]
+    assert torch.equal(long.snapshots[3]["tsb.shared.weight"], long.blocks["tsb.shared.weight"])
+    for e in (1, 2):
+        short = finetune(model, tiny_digits, dataclasses.replace(cfg, epochs=e), 0.5, DeviceConfig(),
+                         WriteVerifyConfig(), **kw)
+        assert torch.equal(short.blocks["tsb.shared.weight"], long.snapshots[e]["tsb.shared.weight"])
+    assert not torch.equal(long.snapshots[1]["tsb.shared.weight"], long.snapshots[2]["tsb.shared.weight"])
+    with pytest.raises(ValueError, match="snapshot_epochs"):
+        finetune(model, tiny_digits, cfg, 0.5, DeviceConfig(), WriteVerifyConfig(),
+                 snapshot_epochs=(4,), **kw)
+
+
+def _exp(**tsb):
+    from tsblib.config import AblationConfig, ExperimentConfig
+    return ExperimentConfig(model="lenet3", tsb=TSBConfig(**tsb), ablation=AblationConfig(widths=(4, 16)))
+
+
+def _row(width, lr, epochs, acc, selected=False):
+    return {"model": "lenet3", "width": width, "lr": lr, "epochs": epochs, "sigma": 0.5, "chips": 2,
+            "val_acc_mean": acc, "val_acc_ci95": 0.01, "selected": selected}
+
+
+def test_best_setting_breaks_ties_by_fewer_epochs_then_smaller_lr():
+    from tsblib.methods.tsb_finetune import _best
+
+    rows = [_row(8, 0.01, 4, 0.9), _row(8, 0.001, 4, 0.9), _row(8, 0.01, 2, 0.9), _row(8, 0.1, 1, 0.8)]
+    assert _best(rows) is rows[2]
+    rows.append(_row(8, 0.1, 2, 0.9))
+    rows.append(_row(8, 0.003, 2, 0.9))
+    assert _best(rows) is rows[-1]
+
+
+def test_selection_edges_flag_choices_at_the_edge_of_their_range():
+    from tsblib.methods.tsb_finetune import selection_edges
+
+    exp = _exp(width=8, lr=(0.001, 0.01, 0.1), select_epochs=(1, 2, 4), select_width=True)
+    rows = [_row(w, lr, e, 0.5) for w in (4, 8, 16) for lr in exp.tsb.lr for e in (1, 2, 4)]
+    best = next(r for r in rows if (r["width"], r["lr"], r["epochs"]) == (8, 0.01, 4))
+    best.update(val_acc_mean=0.9, selected=True)
+    next(r for r in rows if r["width"] == 4 and r["lr"] == 0.1)["val_acc_mean"] = 0.95
+    rows.append({**_row(8, 0.01, 4, 0.99), "model": "vgg8"})  # another model's row: ignored
+    edges = selection_edges(rows, exp)
+    assert edges == {
+        "lr": {"chosen": 0.01, "searched": [0.001, 0.01, 0.1], "at_edge": None},
+        "epochs": {"chosen": 4, "searched": [1, 2, 4], "at_edge": "upper"},
+        "width": {"chosen": 4, "stated": 8, "searched": [4, 8, 16], "at_edge": "lower"}}
+    # rows read back from tsb_lr.csv (text) give the same answer
+    text = [{k: str(v) for k, v in r.items()} for r in rows]
+    assert selection_edges(text, exp) == edges
+    # nothing searched: each setting is its single value, never at an edge
+    single = _exp(width=8, epochs=3)
+    assert selection_edges([], single) == {
+        "lr": {"chosen": 0.01, "searched": [0.01], "at_edge": None},
+        "epochs": {"chosen": 3, "searched": [3], "at_edge": None}}
+
+
+def test_select_epochs_is_validated():
+    from tsblib.config import ConfigError
+
+    TSBConfig(select_epochs=(1, 3)).validate()
+    for bad in ((0,), (2, 2)):
+        with pytest.raises(ConfigError, match="tsb.select_epochs"):
+            TSBConfig(select_epochs=bad).validate()
+
+
+def test_tsb_images_larger_than_the_training_split_is_refused_clearly(tiny_digits):
+    from tsblib.config import ConfigError
+    from tsblib.methods.tsb_finetune import check_finetune_images, finetune_images
+
+    n = len(tiny_digits.train)
+    with pytest.raises(ConfigError) as err:
+        check_finetune_images(tiny_digits, TSBConfig(images=5000), "lenet3")
+    assert str(err.value).startswith(
+        f"models.lenet3: tsb.images = 5000 is larger than the training split ({n} images); "
+        f"allowed: 0 (all) or 1..{n}")
+    check_finetune_images(tiny_digits, TSBConfig(images=0, batch_size=50))
+    check_finetune_images(tiny_digits, TSBConfig(images=n, batch_size=50))
+    check_finetune_images(tiny_digits, TSBConfig(images=100, batch_size=128))  # a warning only
+    assert finetune_images(tiny_digits, TSBConfig(images=100, batch_size=128)) == 0
+    # images per epoch actually used: whole mini-batches of the fine-tuning subset
+    assert finetune_images(tiny_digits, TSBConfig(images=0, batch_size=50)) == n // 50 * 50
+    assert finetune_images(tiny_digits, TSBConfig(images=120, batch_size=50)) == 100

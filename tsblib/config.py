@@ -457,10 +457,19 @@ class TSBConfig:
     sigma_read: float = 0.0
     """Read-back noise added (once) to the programmed backbone the fine-tuning sees."""
     epochs: int = 2
-    """Fine-tuning epochs over the training set (or over `images` of it)."""
+    """Fine-tuning epochs over the training set (or over `images` of it); with `select_epochs`,
+    the epochs actually used are chosen on validation instead (finetune.csv `epochs`)."""
+    select_epochs: tuple[int, ...] = ()
+    """Fine-tuning epoch counts searched on validation together with `lr` (tsb_lr.csv `epochs`):
+    one run of max(select_epochs) epochs per (width, lr), evaluated after each candidate epoch
+    (the block's Adam has a constant learning rate, so this equals separate shorter runs). The
+    best mean validation accuracy for the stated width wins (ties: fewer epochs, then smaller
+    lr); every TSB variant and method is then fine-tuned for the chosen epochs. Empty: `epochs`
+    alone."""
     images: int = 0
     """Training images each chip's fine-tuning sees per epoch: a fixed, seeded subset of the
-    training split (0 = all of it)."""
+    training split (0 = all of it). The finetune stage refuses a value larger than the training
+    split, where that size is known."""
     select_width: bool = False
     """Also fine-tune, at each `lr`, every width of `ablation.widths` on validation chips at the
     operating sigma (tsb_lr.csv): the evidence that the stated `width` is the best on
@@ -478,6 +487,10 @@ class TSBConfig:
         _check(self.width >= 1, "tsb.width", self.width, "an integer >= 1")
         _check(self.sigma_read >= 0, "tsb.sigma_read", self.sigma_read, ">= 0")
         _check(self.epochs >= 1, "tsb.epochs", self.epochs, ">= 1")
+        for e in self.select_epochs:
+            _check(isinstance(e, int) and e >= 1, "tsb.select_epochs", e, "integers >= 1")
+        _check(len(set(self.select_epochs)) == len(self.select_epochs), "tsb.select_epochs",
+               list(self.select_epochs), "each epoch count once")
         _check(self.images >= 0, "tsb.images", self.images, ">= 0 (0 = the whole training split)")
         _check(len(self.lr) >= 1, "tsb.lr", list(self.lr), "at least one learning rate")
         for lr in self.lr:

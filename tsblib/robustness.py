@@ -112,6 +112,8 @@ def evaluate_robustness(ctx: EvalContext) -> Iterator[RobustPoint]:
         tsb = tsb_model(backbone, exp.tsb)
         ckpt = io.load_checkpoint(ctx.paths.finetune_checkpoint(exp.model, "tsb"), "finetune")
         lr = ckpt["lr"]
+        # the epochs chosen on validation with the lr (tsb.select_epochs), as the finetune stage used
+        tsb_cfg = dataclasses.replace(exp.tsb, epochs=int(ckpt.get("epochs", exp.tsb.epochs)))
         reference = written_blocks_hook(tsb, ckpt["blocks"][repr(0.0)], 0.0, ev.seed,
                                         profile.device, wv, False, ctx.device)
         tsb_clean = ctx.monte_carlo(tsb, 0.0, chips=1, names=backbone_names(tsb),
@@ -119,7 +121,7 @@ def evaluate_robustness(ctx: EvalContext) -> Iterator[RobustPoint]:
     if "tsb_gaussian" in methods:
         # one block for every chip, fine-tuned against fresh Gaussian backbone noise: it knows
         # only the Gaussian model (the same block serves every scenario)
-        result = finetune(tsb, ctx.data, dataclasses.replace(exp.tsb, mode=FinetuneMode.SHARED_NOISE),
+        result = finetune(tsb, ctx.data, dataclasses.replace(tsb_cfg, mode=FinetuneMode.SHARED_NOISE),
                           sigma, gaussian_only(profile.device), wv, chip_params=None,
                           seed=chip_seed(ev.seed, sigma, 0, "ft-gaussian"), device=ctx.device,
                           runtime=profile.runtime, progress=ctx.progress, lr=lr)
@@ -135,7 +137,7 @@ def evaluate_robustness(ctx: EvalContext) -> Iterator[RobustPoint]:
         blocks = None
         if "tsb" in methods:
             # the usual per-chip flow: read the programmed backbone back, fine-tune its block
-            blocks, _, _ = finetune_chips(tsb, ctx.data, exp, exp.tsb, sigma, at_programming(scenario),
+            blocks, _, _ = finetune_chips(tsb, ctx.data, exp, tsb_cfg, sigma, at_programming(scenario),
                                           wv, ctx.device, profile.runtime, lr, chips=chips,
                                           progress=False)
         for cond in conditions(scenario, rob.drift_times_s, rob.drift_compensation):

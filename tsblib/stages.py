@@ -23,8 +23,9 @@ from tsblib.methods.context import (EvalContext, TrainContext, load_trained_mode
                                     split_batches)
 from tsblib.methods.registry import MethodSpec, get_method, ordered
 from tsblib.methods.training import early_epoch, train
-from tsblib.methods.tsb_finetune import (finetune_chips, select_lr, tsb_model, tsb_variants,
-                                         variant_sigmas)
+from tsblib.methods.tsb_finetune import (TSB_LR_COLUMNS, check_finetune_images, finetune_chips,
+                                         finetune_images, select_settings, tsb_model,
+                                         tsb_variants, variant_sigmas)
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
@@ -220,41 +221,66 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
     io.write_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
 
 
+FINETUNE_COLUMNS = ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "images",
+                    "bn_images", "seconds", "seconds_per_chip"]
+"""Columns of finetune.csv: `epochs` as used (chosen on validation with tsb.select_epochs),
+`images` the training images per fine-tuning epoch actually used (per chip), `bn_images` the
+BatchNorm-recalibration images per chip (0 without recalibration)."""
+
+FINETUNED_METHODS = ("tsb", "tsb_bnrecal", "nit_block_bnrecal")
+"""Methods the finetune stage fine-tunes blocks for (when listed in methods.methods)."""
+
+
 def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Fine-tune the TSB per chip (or once, shared-noise) for every variant and sigma, with the
-    learning rate chosen on validation (`tsb.lr` candidates)."""
+    learning rate and epochs chosen on validation (`tsb.lr` x `tsb.select_epochs` candidates);
+    and, when listed, the BN-recalibrated block methods (`tsb_bnrecal`, `nit_block_bnrecal`)
+    with the same choice."""
+    from tsblib.methods import tsb_bnrecal
+
     device = configure(profile.runtime)
     rows, lr_rows = [], []
     for exp in profile.experiments:
-        if not _needs(exp, "tsb"):
+        if not any(_needs(exp, m) for m in FINETUNED_METHODS):
             continue
         data = _data(paths, exp)
+        check_finetune_images(data, exp.tsb, exp.model)
         backbone, _ = load_trained_model(paths, exp, "tsb_backbone", device)
-        lr, evidence = select_lr(backbone, data, exp, profile.device, profile.write_verify, device,
-                                 profile.runtime, progress)
-        lr_rows += evidence
-        for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants", disable=not progress):
-            model = tsb_model(backbone, variant.cfg)
+        chosen = select_settings(backbone, data, exp, profile.device, profile.write_verify,
+                                 device, profile.runtime, progress)
+        lr, epochs = chosen.lr, chosen.epochs
+        lr_rows += chosen.rows
+        variants = tsb_variants(exp) if _needs(exp, "tsb") else []
+        for variant in tqdm(variants, desc=f"{exp.model} TSB variants", disable=not progress):
+            cfg = dataclasses.replace(variant.cfg, epochs=epochs)
+            model = tsb_model(backbone, cfg)
             per_sigma = {}
             for sigma in variant_sigmas(variant, exp):
-                blocks, seconds, tuned = finetune_chips(model, data, exp, variant.cfg, sigma,
+                blocks, seconds, tuned = finetune_chips(model, data, exp, cfg, sigma,
                                                         profile.device, profile.write_verify,
                                                         device, profile.runtime, lr,
                                                         progress=progress)
                 per_sigma[sigma] = blocks
                 rows.append({"model": exp.model, "method": variant.name, "sigma": sigma,
-                             "chips": tuned, "mode": variant.cfg.mode.value, "lr": lr,
-                             "epochs": variant.cfg.epochs, "seconds": seconds,
+                             "chips": tuned, "mode": cfg.mode.value, "lr": lr,
+                             "epochs": epochs, "images": finetune_images(data, cfg),
+                             "bn_images": 0, "seconds": seconds,
                              "seconds_per_chip": seconds / tuned})
             io.save_checkpoint(paths.finetune_checkpoint(exp.model, variant.name),
                                {"model": exp.model, "variant": variant.name, "lr": lr,
+                                "epochs": epochs,
                                 "blocks": {repr(s): b for s, b in per_sigma.items()}})
-    io.write_csv(paths.result("finetune.csv"), rows,
-                 ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "seconds",
-                  "seconds_per_chip"])
-    io.write_csv(paths.result("tsb_lr.csv"), lr_rows,
-                 ["model", "width", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95",
-                  "selected"])
+        for name, run in tsb_bnrecal.TRAINED_FROM.items():
+            if not _needs(exp, name):
+                continue
+            trained = backbone if run == "tsb_backbone" else \
+                load_trained_model(paths, exp, run, device)[0]
+            method_rows, ckpt = tsb_bnrecal.finetune_method(name, trained, data, exp, lr, epochs,
+                                                            profile, device, progress)
+            rows += method_rows
+            io.save_checkpoint(paths.finetune_checkpoint(exp.model, name), ckpt)
+    io.write_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
+    io.write_csv(paths.result("tsb_lr.csv"), lr_rows, TSB_LR_COLUMNS)
 
 
 def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:

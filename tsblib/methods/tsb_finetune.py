@@ -1,14 +1,20 @@
-"""Per-chip fine-tuning of the Tiny Shared Block: the backbone frozen at a chip's programmed
-(read-back) weights and BatchNorm frozen; only the block is trained, under write-verify noise.
-Chips are fine-tuned together, stacked along the channels (`tsblib.chipbatch`)."""
+"""TSB as we read it (DESIGN section 3): per-chip fine-tuning of the Tiny Shared Block, the
+backbone frozen at a chip's programmed (read-back) weights and BatchNorm frozen; only the block
+is trained, under write-verify noise; at deployment the block is written with write-verify, the
+backbone once. Chips are fine-tuned together, stacked along the channels (`tsblib.chipbatch`).
+
+Also here: the per-chip BatchNorm statistics the fuller readings fine-tune with
+(`finetune_chip_runs(calibration=...)`, used by `tsblib.methods.tsb_bnrecal`), and the
+validation search of the fine-tuning settings (`select_settings`: block width, learning rate and
+epochs; `selection_edges` says whether each choice lies at the edge of its searched range)."""
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -43,6 +49,8 @@ class FinetuneResult:
     """Wall-clock seconds spent fine-tuning these chips."""
     epochs: int
     """Fine-tuning epochs."""
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    """Block weights after each epoch of `snapshot_epochs` (stacked like `blocks`)."""
 
 
 def backbone_names(model: nn.Module) -> list[str]:
@@ -97,16 +105,46 @@ def finetune_split(data: PreparedData, cfg: TSBConfig) -> Split:
     return data.train.subset(order[:cfg.images].sort().values)
 
 
+def finetune_images(data: PreparedData, cfg: TSBConfig) -> int:
+    """Training images each chip's fine-tuning actually uses per epoch: the `finetune_split`
+    in whole mini-batches of `cfg.batch_size` (the last partial batch is dropped)."""
+    return len(finetune_split(data, cfg)) // cfg.batch_size * cfg.batch_size
+
+
+def check_finetune_images(data: PreparedData, cfg: TSBConfig, model: str | None = None) -> None:
+    """Refuse a `tsb.images` larger than the training split (checked where the data is known:
+    the start of the finetune stage); warn when not one mini-batch of it is seen."""
+    where = f"models.{model}: " if model else ""
+    n = len(data.train)
+    if cfg.images > n:
+        raise ConfigError(f"{where}tsb.images = {cfg.images} is larger than the training split "
+                          f"({n} images); allowed: 0 (all) or 1..{n}. Fix it in params.yaml.")
+    used = len(finetune_split(data, cfg))
+    if used < cfg.batch_size:  # legal (tiny test profiles), but no fine-tuning step is taken
+        log.warning("%stsb.batch_size = %d is larger than the %d images the fine-tuning sees: the "
+                    "block takes no step (finetune.csv images = 0)", where, cfg.batch_size, used)
+
+
 def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
              device_model: DeviceConfig, wv: WriteVerifyConfig, *, chip_params: dict[str, torch.Tensor] | None,
              seed: int, device: torch.device, runtime: RuntimeConfig,
-             progress: bool = True, lr: float | None = None) -> FinetuneResult:
+             progress: bool = True, lr: float | None = None,
+             chip_buffers: dict[str, torch.Tensor] | None = None,
+             snapshot_epochs: Iterable[int] = ()) -> FinetuneResult:
     """Fine-tune the block of `model` (which carries an inserted, zero-initialised TSB).
 
     per-chip mode: `chip_params` holds K chips' read-back backbone weights [K, ...]; one block
     per chip is trained against its chip. shared-noise mode: `chip_params` is None; one block is
     trained against a fresh backbone error at `sigma` every step. `lr` overrides `cfg.lr[0]`.
+    `chip_buffers` (per-chip mode only) gives each chip's BatchNorm statistics [K, C], frozen,
+    in place of the model's. `snapshot_epochs` (each in 1..cfg.epochs) also returns the blocks
+    after those epochs: the learning rate is constant, so they equal runs of that many epochs.
     """
+    snapshot_epochs = set(snapshot_epochs)
+    if any(not 1 <= e <= cfg.epochs for e in snapshot_epochs):
+        raise ValueError(f"snapshot_epochs {sorted(snapshot_epochs)} must lie in 1..{cfg.epochs}")
+    if chip_buffers is not None and chip_params is None:
+        raise ValueError("per-chip BatchNorm statistics need per-chip weights (per-chip mode)")
     model.eval()  # BatchNorm statistics frozen
     names = tsb_weight_names(model)
     params = {n: p.detach() for n, p in model.named_parameters()}
@@ -120,9 +158,10 @@ def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
                       device=device, shuffle=True, generator=order, drop_last=True,
                       channels_last=cl)
     backbone = backbone_names(model)
-    batched = None if chip_params is None else chip_batched(model, chip_params)
+    batched = None if chip_params is None else chip_batched(model, chip_params, chip_buffers)
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
     start = time.perf_counter()
-    for _ in tqdm(range(cfg.epochs), desc=f"tsb fine-tune ({k} chips)", disable=not progress, leave=False):
+    for epoch in tqdm(range(cfg.epochs), desc=f"tsb fine-tune ({k} chips)", disable=not progress, leave=False):
         for x, y in batches:
             noisy_blocks = _residual_noise(blocks, sigma, device_model, wv, noise)
             with autocast(runtime, device):
@@ -137,11 +176,13 @@ def finetune(model: nn.Module, data: PreparedData, cfg: TSBConfig, sigma: float,
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if epoch + 1 in snapshot_epochs:
+            snapshots[epoch + 1] = {n: w.detach().clone() for n, w in blocks.items()}
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     return FinetuneResult(blocks={n: w.detach() for n, w in blocks.items()}, seconds=seconds,
-                          epochs=cfg.epochs)
+                          epochs=cfg.epochs, snapshots=snapshots)
 
 
 def programmed_backbones(model: nn.Module, sigma: float, device_model: DeviceConfig,
@@ -216,40 +257,113 @@ def chip_groups(chips: int, size: int) -> Iterator[list[int]]:
         yield list(range(start, min(start + size, chips)))
 
 
+@dataclass
+class ChipRuns:
+    """Fine-tuned blocks of every chip at one sigma (`finetune_chip_runs`)."""
+
+    blocks: dict[str, torch.Tensor]
+    """Block weights per chip, on the CPU: {name: [chips, c, c]} ([1, c, c] in shared-noise mode)."""
+    seconds: float
+    """Seconds spent (fine-tuning, plus BatchNorm recalibration when there is one)."""
+    chips: int
+    """Chips that cost serves."""
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    """Blocks after each snapshot epoch (like `blocks`)."""
+    buffers: dict[str, torch.Tensor] | None = None
+    """Per-chip BatchNorm statistics the fine-tuning used (on the CPU, [chips, C]), or None."""
+    bn_images: int = 0
+    """Images each chip's BatchNorm recalibration used (0: none)."""
+
+
+def bn_statistics(model: nn.Module, sigma: float, device_model: DeviceConfig, seeds: list[int],
+                  calibration: list[tuple[torch.Tensor, torch.Tensor]],
+                  runtime: RuntimeConfig | None = None) -> dict[str, torch.Tensor]:
+    """Each chip's re-estimated BatchNorm statistics ([K, C] per buffer), as NIT + BN
+    recalibration computes them: on chip `seeds`' programmed backbone with the block at zero
+    (`model` carries its zero-initialised, residual block, so it changes nothing), on
+    `calibration` (training images). Deterministic: the same chips give the same statistics."""
+    zero = {n: torch.zeros_like(p) for n, p in model.named_parameters()
+            if n in set(tsb_weight_names(model))}
+    programmed = programmed_backbones(model, sigma, device_model, seeds)
+    stacked = {**programmed, **{n: z.unsqueeze(0).expand(len(seeds), *z.shape)
+                                for n, z in zero.items()}}
+    return bnrecal.recalibrate_chips(model, stacked, calibration, runtime)
+
+
+def finetune_chip_runs(model: nn.Module, data: PreparedData, exp: ExperimentConfig,
+                       cfg: TSBConfig, sigma: float, device_model: DeviceConfig,
+                       wv: WriteVerifyConfig, device: torch.device, runtime: RuntimeConfig,
+                       lr: float, *, chips: int | None = None, eval_seed: int | None = None,
+                       progress: bool = True, snapshot_epochs: Iterable[int] = (),
+                       calibration: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> ChipRuns:
+    """Blocks for every chip at `sigma`, fine-tuned for `cfg.epochs` epochs (and after each of
+    `snapshot_epochs`). Chip k is `chip_seed(eval_seed, sigma, k, "chip")`, the draw the
+    evaluation deploys on. With `calibration` (training images; per-chip mode only), each chip's
+    BatchNorm statistics are first re-estimated on its programmed backbone (`bn_statistics`) and
+    the block is fine-tuned with them frozen (TSB + BN recalibration)."""
+    chips = chips_at(sigma, exp) if chips is None else chips
+    seed = exp.evaluation.seed if eval_seed is None else eval_seed
+    snapshot_epochs = tuple(snapshot_epochs)
+    if cfg.mode is FinetuneMode.SHARED_NOISE:
+        if calibration is not None:
+            raise ValueError("BatchNorm recalibration is per chip: not with shared-noise mode")
+        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=None,
+                          seed=chip_seed(seed, sigma, 0, "ft"), device=device, runtime=runtime,
+                          progress=progress, lr=lr, snapshot_epochs=snapshot_epochs)
+        # one block serves every chip: its cost per chip is the total over the chips it serves
+        return ChipRuns({n: w.cpu() for n, w in result.blocks.items()}, result.seconds, chips,
+                        {e: {n: w.cpu() for n, w in b.items()} for e, b in result.snapshots.items()})
+    parts: dict[str, list[torch.Tensor]] = {}
+    snaps: dict[int, dict[str, list[torch.Tensor]]] = {}
+    bufs: dict[str, list[torch.Tensor]] = {}
+    seconds = 0.0
+    for index in chip_groups(chips, cfg.chip_batch):
+        seeds = [chip_seed(seed, sigma, k, "chip") for k in index]
+        buffers = None
+        if calibration is not None:
+            t0 = time.perf_counter()
+            buffers = bn_statistics(model, sigma, device_model, seeds, calibration, runtime)
+            seconds += time.perf_counter() - t0
+            for n, b in buffers.items():
+                bufs.setdefault(n, []).append(b.cpu())
+        programmed = programmed_backbones(model, sigma, device_model, seeds)
+        seen = read_back(programmed, cfg.sigma_read, seeds, device_model, sigma)
+        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=seen,
+                          seed=seeds[0], device=device, runtime=runtime, progress=progress, lr=lr,
+                          chip_buffers=buffers, snapshot_epochs=snapshot_epochs)
+        seconds += result.seconds
+        for n, w in result.blocks.items():
+            parts.setdefault(n, []).append(w.cpu())
+        for e, b in result.snapshots.items():
+            for n, w in b.items():
+                snaps.setdefault(e, {}).setdefault(n, []).append(w.cpu())
+    return ChipRuns(blocks={n: torch.cat(ws) for n, ws in parts.items()}, seconds=seconds,
+                    chips=chips,
+                    snapshots={e: {n: torch.cat(ws) for n, ws in b.items()} for e, b in snaps.items()},
+                    buffers=None if calibration is None else {n: torch.cat(b) for n, b in bufs.items()},
+                    bn_images=0 if calibration is None else sum(int(y.numel()) for _, y in calibration))
+
+
 def finetune_chips(model: nn.Module, data: PreparedData, exp: ExperimentConfig, cfg: TSBConfig,
                    sigma: float, device_model: DeviceConfig, wv: WriteVerifyConfig,
                    device: torch.device, runtime: RuntimeConfig, lr: float, *,
                    chips: int | None = None, eval_seed: int | None = None,
                    progress: bool = True) -> tuple[dict[str, torch.Tensor], float, int]:
     """Blocks for every chip at `sigma` ([chips, c, c] per block name; [1, c, c] in shared-noise
-    mode), seconds spent, and the number of chips that cost serves."""
-    chips = chips_at(sigma, exp) if chips is None else chips
-    seed = exp.evaluation.seed if eval_seed is None else eval_seed
-    if cfg.mode is FinetuneMode.SHARED_NOISE:
-        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=None,
-                          seed=chip_seed(seed, sigma, 0, "ft"), device=device, runtime=runtime,
-                          progress=progress, lr=lr)
-        # one block serves every chip: its cost per chip is the total over the chips it serves
-        return {n: w.cpu() for n, w in result.blocks.items()}, result.seconds, chips
-    parts: dict[str, list[torch.Tensor]] = {}
-    seconds = 0.0
-    for index in chip_groups(chips, cfg.chip_batch):
-        seeds = [chip_seed(seed, sigma, k, "chip") for k in index]
-        programmed = programmed_backbones(model, sigma, device_model, seeds)
-        seen = read_back(programmed, cfg.sigma_read, seeds, device_model, sigma)
-        result = finetune(model, data, cfg, sigma, device_model, wv, chip_params=seen,
-                          seed=seeds[0], device=device, runtime=runtime, progress=progress, lr=lr)
-        seconds += result.seconds
-        for n, w in result.blocks.items():
-            parts.setdefault(n, []).append(w.cpu())
-    return {n: torch.cat(ws) for n, ws in parts.items()}, seconds, chips
+    mode), seconds spent, and the number of chips that cost serves (`finetune_chip_runs`)."""
+    runs = finetune_chip_runs(model, data, exp, cfg, sigma, device_model, wv, device, runtime, lr,
+                              chips=chips, eval_seed=eval_seed, progress=progress)
+    return runs.blocks, runs.seconds, runs.chips
 
 
 def written_blocks_hook(model: nn.Module, blocks: dict[str, torch.Tensor], sigma: float,
                         seed: int, device_model: DeviceConfig, wv: WriteVerifyConfig,
-                        shared: bool, device: torch.device):
+                        shared: bool, device: torch.device,
+                        buffers: dict[str, torch.Tensor] | None = None):
     """The `per_chip` hook of `monte_carlo` that adds each chip's fine-tuned block, written with
-    write-verify (its residual error drawn per chip), to the chip's programmed backbone."""
+    write-verify (its residual error drawn per chip), to the chip's programmed backbone; with
+    `buffers` ({name: [chips, C]}, per chip), it also gives each chip those BatchNorm statistics
+    (the ones its block was fine-tuned with)."""
     names = tsb_weight_names(model)
 
     def hook(index: list[int], stacked: dict[str, torch.Tensor]):
@@ -261,7 +375,9 @@ def written_blocks_hook(model: nn.Module, blocks: dict[str, torch.Tensor], sigma
                 g = torch.Generator().manual_seed(chip_seed(seed, sigma, k, f"wv/{n}"))
                 written.append(w + weight_error(w, sigma, device_model, g, True, wv))
             out[n] = torch.stack(written).to(device)
-        return out, {}
+        if buffers is None:
+            return out, {}
+        return out, {n: b[index].to(device) for n, b in buffers.items()}
 
     return hook
 
@@ -273,18 +389,48 @@ def selection_widths(exp: ExperimentConfig) -> tuple[int, ...]:
     return tuple(sorted(widths))
 
 
-def select_lr(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
-              device_model: DeviceConfig, wv: WriteVerifyConfig, device: torch.device,
-              runtime: RuntimeConfig, progress: bool = True) -> tuple[float, list[dict]]:
-    """The fine-tuning learning rate of `exp.tsb.lr` with the best mean validation accuracy of
-    one chip batch at the operating sigma (chips seeded apart from the evaluation's) for the
-    stated block, and the evidence rows: every (width, lr) of `selection_widths` x `tsb.lr`
-    (`selected` marks the lr chosen for the stated width). A single width and learning rate is
+def selection_epochs(cfg: TSBConfig) -> tuple[int, ...]:
+    """Fine-tuning epoch counts searched on validation: `tsb.select_epochs`, or `tsb.epochs`."""
+    return tuple(sorted(cfg.select_epochs)) if cfg.select_epochs else (cfg.epochs,)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The fine-tuning settings chosen on validation for the stated block width."""
+
+    lr: float
+    """Adam learning rate of the block."""
+    epochs: int
+    """Fine-tuning epochs."""
+    rows: list[dict]
+    """Evidence (tsb_lr.csv rows); empty when nothing was searched."""
+
+
+TSB_LR_COLUMNS = ["model", "width", "lr", "epochs", "sigma", "chips", "val_acc_mean",
+                  "val_acc_ci95", "selected"]
+"""Columns of tsb_lr.csv (one row per (width, lr, epochs) fine-tuned on validation)."""
+
+
+def _best(rows: list[dict]) -> dict:
+    """Best mean validation accuracy; ties: fewer epochs, then smaller lr."""
+    return min(rows, key=lambda r: (-float(r["val_acc_mean"]), int(r["epochs"]), float(r["lr"])))
+
+
+def select_settings(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
+                    device_model: DeviceConfig, wv: WriteVerifyConfig, device: torch.device,
+                    runtime: RuntimeConfig, progress: bool = True) -> Selection:
+    """The fine-tuning learning rate (`tsb.lr`) and epochs (`selection_epochs`) with the best
+    mean validation accuracy of one chip batch at the operating sigma (chips seeded apart from
+    the evaluation's: evaluation.seed + 1) for the stated block width; ties: fewer epochs, then
+    smaller lr. Every width of `selection_widths` is fine-tuned with every lr for
+    max(epochs) epochs, evaluated after each candidate epoch count (the same blocks as separate
+    shorter runs: the block's Adam has a constant learning rate). One candidate of each is
     returned as is, with no rows."""
     cfg = exp.tsb
     widths = selection_widths(exp)
-    if len(cfg.lr) == 1 and len(widths) == 1:
-        return cfg.lr[0], []
+    epochs = selection_epochs(cfg)
+    if len(cfg.lr) == 1 and len(widths) == 1 and len(epochs) == 1:
+        return Selection(cfg.lr[0], epochs[0], [])
     sigma = exp.evaluation.operating_sigma
     chips = min(cfg.chip_batch, exp.evaluation.tsb_chips)
     seed = exp.evaluation.seed + 1  # validation chips are not the evaluation's chips
@@ -292,24 +438,90 @@ def select_lr(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
                         use_channels_last(runtime, device))
     rows = []
     for width in widths:
-        wcfg = dataclasses.replace(cfg, width=width)
+        wcfg = dataclasses.replace(cfg, width=width, epochs=max(epochs))
         model = tsb_model(backbone, wcfg)
         for lr in cfg.lr:
-            blocks, _, _ = finetune_chips(model, data, exp, wcfg, sigma, device_model, wv, device,
-                                          runtime, lr, chips=chips, eval_seed=seed,
-                                          progress=progress)
-            hook = written_blocks_hook(model, blocks, sigma, seed, device_model, wv,
-                                       cfg.mode is FinetuneMode.SHARED_NOISE, device)
-            stats = monte_carlo(model, backbone_names(model), sigma, device_model, val,
-                                chips=chips, seed=seed, chip_batch=chips, wv=wv, runtime=runtime,
-                                progress=False, tag="chip", per_chip=hook)
-            rows.append({"model": exp.model, "width": width, "lr": lr, "sigma": sigma,
-                         "chips": chips, "val_acc_mean": stats.mean, "val_acc_ci95": stats.ci95})
-    stated = [r for r in rows if r["width"] == cfg.width]
-    best = max(stated, key=lambda r: r["val_acc_mean"])
+            runs = finetune_chip_runs(model, data, exp, wcfg, sigma, device_model, wv, device,
+                                      runtime, lr, chips=chips, eval_seed=seed,
+                                      progress=progress, snapshot_epochs=epochs)
+            for e in epochs:
+                hook = written_blocks_hook(model, runs.snapshots[e], sigma, seed, device_model, wv,
+                                           cfg.mode is FinetuneMode.SHARED_NOISE, device)
+                stats = monte_carlo(model, backbone_names(model), sigma, device_model, val,
+                                    chips=chips, seed=seed, chip_batch=chips, wv=wv,
+                                    runtime=runtime, progress=False, tag="chip", per_chip=hook)
+                rows.append({"model": exp.model, "width": width, "lr": lr, "epochs": e,
+                             "sigma": sigma, "chips": chips, "val_acc_mean": stats.mean,
+                             "val_acc_ci95": stats.ci95})
+    best = _best([r for r in rows if r["width"] == cfg.width])
     for r in rows:
         r["selected"] = r is best
-    return best["lr"], rows
+    return Selection(best["lr"], best["epochs"], rows)
+
+
+def select_lr(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
+              device_model: DeviceConfig, wv: WriteVerifyConfig, device: torch.device,
+              runtime: RuntimeConfig, progress: bool = True) -> tuple[float, list[dict]]:
+    """The learning rate and evidence rows of `select_settings` (which also chooses epochs)."""
+    chosen = select_settings(backbone, data, exp, device_model, wv, device, runtime, progress)
+    return chosen.lr, chosen.rows
+
+
+def _edge(chosen: Any, searched: list) -> str | None:
+    if len(searched) < 2:
+        return None
+    if chosen == searched[0]:
+        return "lower"
+    if chosen == searched[-1]:
+        return "upper"
+    return None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+def selection_edges(rows: Iterable[dict], exp: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """Whether each TSB fine-tuning setting chosen on validation lies at the edge of its
+    searched range (DESIGN section 6), from `exp.model`'s tsb_lr.csv rows (dicts as written or
+    as read back from the CSV, values as numbers or text).
+
+    Returns {'lr': {...}, 'epochs': {...}} and, with `tsb.select_width`, 'width': {...}; each
+    {'chosen': value, 'searched': sorted list of candidates, 'at_edge': 'lower' | 'upper' |
+    None} (None: one candidate, or an interior choice). lr and epochs: the row marked
+    `selected` (the stated width's best). width: the width with the best validation accuracy
+    over all its (lr, epochs) (ties: smaller width), with 'stated': tsb.width beside it. With
+    no rows (nothing searched) every setting is its single configured value."""
+    cfg = exp.tsb
+    rows = [r for r in rows if r.get("model", exp.model) == exp.model]
+    out: dict[str, dict[str, Any]] = {}
+    if not rows:
+        lr_range, epoch_range = list(cfg.lr), list(selection_epochs(cfg))
+        out["lr"] = {"chosen": lr_range[0], "searched": lr_range, "at_edge": None}
+        out["epochs"] = {"chosen": epoch_range[0], "searched": epoch_range, "at_edge": None}
+        if cfg.select_width:
+            widths = list(selection_widths(exp))
+            out["width"] = {"chosen": cfg.width, "stated": cfg.width, "searched": widths,
+                            "at_edge": None}
+        return out
+    lr_of = lambda r: float(r["lr"])  # noqa: E731
+    epochs_of = lambda r: int(r.get("epochs") or cfg.epochs)  # noqa: E731 (old files: no column)
+    width_of = lambda r: int(r["width"])  # noqa: E731
+    stated = [r for r in rows if width_of(r) == cfg.width] or rows
+    picked = [r for r in stated if _truthy(r.get("selected"))]
+    best = picked[0] if picked else _best([{**r, "epochs": epochs_of(r)} for r in stated])
+    for key, of in (("lr", lr_of), ("epochs", epochs_of)):
+        searched = sorted({of(r) for r in stated})
+        out[key] = {"chosen": of(best), "searched": searched, "at_edge": _edge(of(best), searched)}
+    if cfg.select_width:
+        acc: dict[int, float] = {}
+        for r in rows:
+            acc[width_of(r)] = max(acc.get(width_of(r), float("-inf")), float(r["val_acc_mean"]))
+        searched = sorted(acc)
+        chosen = min(searched, key=lambda w: (-acc[w], w))
+        out["width"] = {"chosen": chosen, "stated": cfg.width, "searched": searched,
+                        "at_edge": _edge(chosen, searched)}
+    return out
 
 
 # ----------------------------------------------------------------------------- evaluation

@@ -65,7 +65,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("finetune", "tsblib.stages:finetune_stage",
           "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning rate "
           "chosen on validation)",
-          ("tsb", "ablation", "evaluation", "methods.methods", "device", "write_verify", "runtime",
+          ("tsb", "ablation", "evaluation", "methods", "device", "write_verify", "runtime",
            "models")),
     Stage("evaluate", "tsblib.stages:evaluate_stage",
           "Monte Carlo accuracy of every method over the sigma sweep (with robustness, the only "
