@@ -14,7 +14,7 @@ from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig, to_dict
 from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch
-from tsblib.methods.tsb_finetune import tsb_variants
+from tsblib.methods.tsb_finetune import selection_edges, tsb_variants
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
@@ -317,6 +317,9 @@ def selection_checks(profile: ProfileConfig, recipes: list[dict[str, str]],
             checks["tsb"] = {"stated": stated, "best_on_validation": winner,
                              "stated_is_best": stated == winner,
                              "val_chip_acc": {c: round(v, 4) for c, v in widths.items()}}
+        checks["tsb_settings"] = selection_edges(
+            [r for r in tsb_rows if r["model"] == exp.model], exp)
+        checks["at_edge"] = sorted(k for k, v in checks["tsb_settings"].items() if v.get("at_edge"))
         out[exp.model] = checks
     return out
 

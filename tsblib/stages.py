@@ -21,7 +21,7 @@ from tsblib.config import (ExperimentConfig, MethodsConfig, ProfileConfig, Train
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
 from tsblib.methods.context import (EvalContext, TrainContext, load_trained_model,
                                     split_batches)
-from tsblib.methods.registry import MethodSpec, get_method, ordered
+from tsblib.methods.registry import MethodSpec, all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch, train
 from tsblib.methods.tsb_finetune import (TSB_LR_COLUMNS, check_finetune_images, finetune_chips,
                                          finetune_images, select_settings, tsb_model,
@@ -337,7 +337,9 @@ def verify_plan(exp: ExperimentConfig, method: str, swim_p: float | None = None,
         return DeployPlan(n_backbone, n_backbone, 0)
     if method == "swim":
         return DeployPlan(n_backbone, int(round(float(swim_p) / 100 * n_backbone)), 0)
-    if method.startswith("tsb") and not method.startswith("tsb_backbone"):
+    spec = all_methods().get(method)
+    variant = method.startswith("tsb_") and spec is None and not method.startswith("tsb_backbone")
+    if (spec is not None and spec.deploys_block) or variant:  # TSB, its readings and variants
         with_block = insert_tsb(model, tsb_cfg or exp.tsb)
         n_block = count_weights(with_block, tsb_weight_names(with_block))
         return DeployPlan(n_backbone + n_block, n_block, n_backbone)

@@ -51,6 +51,9 @@ class MethodSpec:
     write-verify')."""
     forwards_per_step: Callable[[ExperimentConfig], float] | None = None
     """Forward passes per training step relative to one plain forward (training FLOPs); None = 1."""
+    deploys_block: bool = False
+    """Deploys a write-verified Tiny Shared Block on a backbone programmed once and read back
+    (the block's mapping plan, `tsblib.stages.verify_plan`)."""
     selects_epoch_on: str = "chips"
     """What picks the deployed epoch on validation: 'chips' (mean accuracy of validation chips
     at sigma_train) or 'clean' (noise-free accuracy)."""

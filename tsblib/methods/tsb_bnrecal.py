@@ -103,10 +103,12 @@ TSB_BNRECAL = register(MethodSpec(
     name="tsb_bnrecal", label="TSB + BN recalibration", color="#ff9896", marker="*", order=10,
     description="early NIT backbone programmed once; per chip: BatchNorm statistics re-estimated, "
                 "then the Tiny Shared Block fine-tuned with them frozen, write-verified",
-    trained_from="tsb_backbone", evaluate=_evaluator("tsb_bnrecal"), check=_check))
+    trained_from="tsb_backbone", evaluate=_evaluator("tsb_bnrecal"), check=_check,
+    deploys_block=True))
 NIT_BLOCK_BNRECAL = register(MethodSpec(
     name="nit_block_bnrecal", label="NIT + block + BN recalibration", color="#aec7e8",
     marker="P", order=11,
     description="converged NIT model programmed once; per chip: BatchNorm statistics "
                 "re-estimated, then a Tiny Shared Block fine-tuned with them frozen, write-verified",
-    trained_from="nit", evaluate=_evaluator("nit_block_bnrecal"), check=_check))
+    trained_from="nit", evaluate=_evaluator("nit_block_bnrecal"), check=_check,
+    deploys_block=True))

@@ -586,6 +586,6 @@ def _check(exp: ExperimentConfig) -> None:
 SPEC = register(MethodSpec(
     name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
     description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
-    trained_from="tsb_backbone", evaluate=evaluate, check=_check))
+    trained_from="tsb_backbone", evaluate=evaluate, check=_check, deploys_block=True))
 register_extra("tsb_backbone_only", "TSB backbone, no block", "#ff7f0e", "h")
 register_extra("tsb_backbone_bnrecal", "TSB backbone + BN recalibration", "#e377c2", "d")
