@@ -353,6 +353,10 @@ def test_cli_reports_a_bad_parameter_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.parametrize("bad,match", [
     ({"tsb": {**TINY["tsb"], "width": 7}}, "tsb.width = 7"),
     ({"data": {"dataset": "mnist", "root": "nowhere"}}, "data.dataset = 'mnist' but .*does not exist"),
+    ({"tsb": {**TINY["tsb"], "images": 4000}}, r"models.lenet3.tsb.images = 4000 is not allowed: "
+                                               r"the training split .* at most 3600"),
+    ({"evaluation": {**TINY["evaluation"], "tsb_chips": 50, "chips": 40}},
+     r"evaluation.tsb_chips = 50 is not allowed: expected at most evaluation.chips = 40"),
 ])
 def test_validate_stops_bad_input_before_any_result_is_touched(tmp_path, capsys, bad, match):
     """What `dvc repro` runs first: a bad width or absent data stop it, and the committed results

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from tsblib import io
-from tsblib.config import ConfigError, ProfileConfig, load_profile, read_parameter_file
+from tsblib.config import (ConfigError, ExperimentConfig, ProfileConfig, load_profile,
+                           read_parameter_file)
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline.scope import scoped
 from tsblib.provenance import machine_info
@@ -130,6 +132,30 @@ def check_ready(profile: ProfileConfig) -> None:
 
     for exp in profile.experiments:
         check_available(exp.data)
+        check_finetune_budget(exp)
+
+
+TRAINING_POOL = {"mnist-embedded": 5000, "mnist": 60000, "cifar10": 50000}
+"""Images of each data set's training pool (embedded: all its digits, before the test split)."""
+
+
+def check_finetune_budget(exp: ExperimentConfig) -> None:
+    """Refuse a per-chip fine-tuning budget (`tsb.images`) larger than the training split can
+    hold, before any stage runs: the training pool less the test split (embedded data) and the
+    validation split, rounded up (the finetune stage checks the exact split size again)."""
+    pool = TRAINING_POOL.get(exp.data.dataset)
+    if pool is None or not exp.tsb.images:
+        return
+    if exp.data.dataset == "mnist-embedded":
+        pool = pool - int(pool * exp.data.test_fraction)
+    if exp.data.train_limit:
+        pool = min(pool, exp.data.train_limit)
+    train = math.ceil(pool * (1 - exp.data.val_fraction))
+    if exp.tsb.images > train:
+        raise ConfigError(f"models.{exp.model}.tsb.images = {exp.tsb.images} is not allowed: the "
+                          f"training split of {exp.data.dataset!r} holds about {train} images "
+                          f"(validation split removed); expected 0 (all of them) or at most "
+                          f"{train}. Fix it in params.yaml.")
 
 
 def check_stage_models(params_path: Path, profile: ProfileConfig) -> None:
