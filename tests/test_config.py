@@ -65,10 +65,26 @@ def _raw(**over):
                              r"\[16, 32\].*one of \[1, 2, 4, 8, 16\]"),
     (_raw(ablation={"widths": [4, 6, 16]}), r"ablation.widths contains 6, but a block of width 6"),
     (_raw(tsb={"width": 32}), r"models.lenet3: tsb.width = 32 \(placement 'all'\).*channel counts \[16\]"),
+    (_raw(methods={**NFT_BETAS, "tsb_ages": [0.0, 0.2]}),
+     r"methods.tsb_ages contains 0.0, .*allowed: expected fractions in \(0, 1\]"),
+    (_raw(methods={**NFT_BETAS, "tsb_ages": [0.2, 1.5]}), r"methods.tsb_ages contains 1.5"),
+    (_raw(methods={**NFT_BETAS, "tsb_ages": [-0.1]}), r"methods.tsb_ages contains -0.1"),
+    (_raw(methods={**NFT_BETAS, "tsb_ages": ["early"]}), r"methods.tsb_ages\[0\] = 'early' is not allowed: expected a number"),
+    (_raw(methods={**NFT_BETAS, "tsb_annealed": "yes"}), r"methods.tsb_annealed = 'yes' is not allowed"),
+    (_raw(methods={**NFT_BETAS, "tsb_age": [0.2]}),
+     r"methods.tsb_age is not a known parameter.*Did you mean 'tsb_ages'"),
 ])
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(raw, match):
     with pytest.raises(ConfigError, match=match):
         profile_from_dict("test", raw)
+
+
+def test_tsb_ages_and_annealed_parse_from_params():
+    exp = profile_from_dict("t", _raw(methods={**NFT_BETAS, "tsb_ages": [0.25, 1],
+                                               "tsb_annealed": False})).experiment("lenet3")
+    assert exp.methods.tsb_ages == (0.25, 1.0) and exp.methods.tsb_annealed is False
+    default = profile_from_dict("t", _raw()).experiment("lenet3").methods
+    assert default.tsb_ages == (0.1, 0.2, 0.3, 0.5) and default.tsb_annealed is True
 
 
 def test_per_model_overrides_merge_with_profile_defaults():

@@ -166,7 +166,8 @@ def test_per_model_stages_write_per_model_files_that_summarize_concatenates(embe
     stages = json.loads(paths.result("provenance.json").read_text())["stages"]
     assert set(stages["lenet3"]) >= {"prepare", "train", "evaluate"} and "summarize" not in stages.get("*", {})
     assert sorted(p.name for p in paths.train_checkpoint_dir("lenet3").glob("*.pt")) == \
-        sorted(f"{r}.pt" for r in ("clean", "nit", "tsb_backbone", "nft_ovf", "nft_irs", "correctnet"))
+        sorted(f"{r}.pt" for r in ("clean", "nit", "tsb_backbone", "nit_epochs",
+                                   "tsb_backbone_annealed", "nft_ovf", "nft_irs", "correctnet"))
 
 
 def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch):
@@ -231,7 +232,8 @@ def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, 
     monkeypatch.setattr(stages, "_train_one", lambda spec, *a, **k: calls.append(spec.name)
                         or real(spec, *a, **k))
     assert main(argv) == 0
-    assert calls == first[2:] + [s.name for s in stages.training_runs(
+    # every training job (the annealed TSB backbone run trains NIT's objective too)
+    assert calls == first[2:] + [j.spec.name for j in stages.training_jobs(
         load_profile(params, "tiny").experiment("lenet3"))][len(first):]
     resumed = ProfilePaths("tiny", tmp_path)
     saved = sorted(done.train_checkpoints.rglob("*.pt"))

@@ -402,7 +402,8 @@ class SelectionConfig:
 class MethodsConfig:
     """Which methods run, and each method's own parameters (DESIGN section 5).
 
-    In params.yaml: `methods: {methods: [...], tsb_early_fraction: 0.2, <method>: {...}}`; each
+    In params.yaml: `methods: {methods: [...], tsb_early_fraction: 0.2, tsb_ages: [...],
+    tsb_annealed: true, <method>: {...}}`; each
     `<method>` mapping is that method's parameters dataclass from the method registry
     (`tsblib.methods.registry`), e.g. `swim: {p_percent: [1, 3]}`.
     """
@@ -412,6 +413,15 @@ class MethodsConfig:
     """Methods to run; names from the method registry."""
     tsb_early_fraction: float = 0.2
     """Fraction of the NIT schedule the TSB backbone is trained for (early convergence)."""
+    tsb_ages: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)
+    """TSB backbone ages of the training-cost trajectory (trajectory.csv), as fractions of NIT's
+    schedule: the backbone of age a is NIT's own snapshot after
+    `early_epoch(train.epochs, a)` epochs. `tsb_early_fraction` is always among the evaluated
+    ages; ages giving the same epoch are evaluated once."""
+    tsb_annealed: bool = True
+    """Also train one short NIT schedule of `early_epoch(train.epochs, tsb_early_fraction)`
+    epochs with its learning-rate schedule annealed to its end, and evaluate TSB on its final
+    state as a further backbone of the trajectory."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Per-method parameters: method name -> its parameters dataclass (registry defaults for
     methods params.yaml does not mention)."""
@@ -438,6 +448,14 @@ class MethodsConfig:
                "each method once")
         _check(0 < self.tsb_early_fraction <= 1, "methods.tsb_early_fraction",
                self.tsb_early_fraction, "in (0, 1]")
+        for age in self.tsb_ages:
+            if not (isinstance(age, (int, float)) and 0 < age <= 1):
+                raise ConfigError(f"methods.tsb_ages contains {age!r}, which is not allowed: "
+                                  f"expected fractions in (0, 1] of NIT's schedule, e.g. "
+                                  f"[0.1, 0.2, 0.3, 0.5]. Fix it in params.yaml (or the mapping "
+                                  f"you passed).")
+        _check(isinstance(self.tsb_annealed, bool), "methods.tsb_annealed", self.tsb_annealed,
+               "true or false")
         for name, value in self.params.items():
             value.validate()
 
@@ -798,7 +816,8 @@ def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
 
 
 def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
-    """MethodsConfig from `methods: {methods, tsb_early_fraction, <method>: {...}}`: every
+    """MethodsConfig from `methods: {methods, tsb_early_fraction, tsb_ages, tsb_annealed,
+    <method>: {...}}`: every
     mapping under a method's name is built into that method's parameters dataclass."""
     from tsblib.methods.registry import all_methods
 
@@ -811,7 +830,7 @@ def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
             raise ConfigError(f"{prefix}.{name} is not allowed: method {name!r} has no parameters")
         if spec.params is not None:
             params[name] = build(spec.params, given, f"{prefix}.{name}")
-    names = ["methods", "tsb_early_fraction"]
+    names = ["methods", "tsb_early_fraction", "tsb_ages", "tsb_annealed"]
     for key in own:
         if key not in names:
             close = difflib.get_close_matches(key, names + sorted(METHODS), n=1)

@@ -31,6 +31,8 @@ from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
 from tsblib.provenance import code_fingerprint
 from tsblib.runtime import configure, use_channels_last
+from tsblib.trajectory import (annealed_epochs, evaluate_trajectory, finetune_ages,
+                               write_trajectory)
 from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
 from tsblib.variation import count_weights
 
@@ -138,25 +140,58 @@ def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileCon
                     data: PreparedData) -> str:
     """What determines a training run's result: model, method, recipe, method parameters,
     device model, runtime, the prepared data's checksum and the library code. A saved run with
-    the same fingerprint is the run this one would repeat (training is deterministic)."""
+    the same fingerprint is the run this one would repeat (training is deterministic).
+
+    The trajectory's backbone ages (`methods.tsb_ages`, `methods.tsb_annealed`) choose which
+    saved states are evaluated, not what any run trains, so they are left out."""
     architecture = {k: list(v.shape) for k, v in experiment_model(exp).state_dict().items()}
+    methods = {k: v for k, v in to_dict(exp.methods).items()
+               if k not in ("tsb_ages", "tsb_annealed")}
     payload = {"model": exp.model, "num_classes": exp.num_classes, "architecture": architecture,
                "method": spec.name,
-               "train": to_dict(exp.train), "methods": to_dict(exp.methods),
+               "train": to_dict(exp.train), "methods": methods,
                "device": to_dict(profile.device), "runtime": to_dict(profile.runtime),
                "data": data.checksum, "code": code_fingerprint()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, spec: MethodSpec,
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """One training run of the train stage."""
+
+    run: str
+    """Its name: the checkpoint and log name ('nit', 'tsb_backbone_annealed', ...)."""
+    spec: MethodSpec
+    """The method whose objective it trains."""
+    cfg: TrainConfig
+    """Its recipe (the annealed TSB backbone: NIT's with fewer epochs)."""
+    files: tuple[str, ...]
+    """Checkpoints it saves (names for `ProfilePaths.train_checkpoint`), all needed to reuse it."""
+
+
+def training_jobs(exp: ExperimentConfig) -> list[TrainingJob]:
+    """The train stage's runs, in order: every run of `training_runs` (NIT also saves its early
+    snapshot, the TSB backbone, and its state after every epoch, 'nit_epochs', for the
+    training-cost trajectory) and, with TSB and `methods.tsb_annealed`, a short NIT schedule of
+    the TSB backbone's length annealed to its end ('tsb_backbone_annealed')."""
+    jobs = []
+    for spec in training_runs(exp):
+        files = (spec.name, "tsb_backbone", "nit_epochs") if spec.name == "nit" else (spec.name,)
+        jobs.append(TrainingJob(spec.name, spec, exp.train, files))
+        if spec.name == "nit" and _needs(exp, "tsb") and exp.methods.tsb_annealed:
+            cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
+            jobs.append(TrainingJob("tsb_backbone_annealed", spec, cfg,
+                                    ("tsb_backbone_annealed",)))
+    return jobs
+
+
+def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
                   fingerprint: str) -> list[dict] | None:
     """The per-epoch curve of this exact run if a previous, possibly interrupted, invocation
-    saved it complete (checkpoint, NIT's early snapshot, and log, all with `fingerprint`); else
-    None."""
-    files = [paths.train_checkpoint(exp.model, spec.name)]
-    if spec.name == "nit":
-        files.append(paths.train_checkpoint(exp.model, "tsb_backbone"))
-    log_file = paths.train_log(exp.model, spec.name)
+    saved it complete (every checkpoint of the job, e.g. NIT's, its early snapshot and its
+    per-epoch states, and the log, all with `fingerprint`); else None."""
+    files = [paths.train_checkpoint(exp.model, f) for f in job.files]
+    log_file = paths.train_log(exp.model, job.run)
     if not log_file.is_file() or not all(f.is_file() for f in files):
         return None
     try:
@@ -168,57 +203,87 @@ def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, spec: MethodSpec,
     return saved[-1]["curve"]
 
 
+def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, result,
+              fingerprint: str) -> None:
+    """Save the checkpoints of a finished job. No wall-clock time in the checkpoints (identical
+    training, identical bytes): the curve with its seconds goes to the log, saved last."""
+    model = exp.model
+    if job.run == "nit":
+        early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
+        io.save_checkpoint(paths.train_checkpoint(model, "tsb_backbone"),
+                           {"model": model, "method": "tsb_backbone",
+                            "state": result.snapshots[early], "epochs": early,
+                            "selected_epoch": early, "fingerprint": fingerprint})
+        io.save_checkpoint(paths.train_checkpoint(model, "nit_epochs"),
+                           {"model": model, "method": "nit_epochs",
+                            "states": {e: result.snapshots[e] for e in range(1, result.epochs + 1)},
+                            "fingerprint": fingerprint})
+    if job.run == "tsb_backbone_annealed":  # the end of its (annealed) schedule
+        io.save_checkpoint(paths.train_checkpoint(model, job.run),
+                           {"model": model, "method": job.run,
+                            "state": result.snapshots[job.cfg.epochs], "epochs": job.cfg.epochs,
+                            "selected_epoch": job.cfg.epochs, "fingerprint": fingerprint})
+    else:
+        io.save_checkpoint(paths.train_checkpoint(model, job.run),
+                           {"model": model, "method": job.run, "state": result.state,
+                            "epochs": result.epochs, "selected_epoch": result.selected_epoch,
+                            "fingerprint": fingerprint})
+    io.write_json(paths.train_log(model, job.run), {"fingerprint": fingerprint, "curve": result.curve})
+
+
+ANNEALED_FILE = "training_annealed.csv"
+"""Per-model curve of the annealed TSB backbone run (TRAINING_COLUMNS, method
+'tsb_backbone_annealed'), kept out of training.csv, whose readers know only registered methods."""
+
+
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Train every method with its own training run (clean and NIT always; the early NIT
-    snapshot is the TSB backbone); each deploys its best epoch on validation.
+    snapshot is the TSB backbone, and NIT's state after every epoch is kept for the
+    training-cost trajectory; with TSB, also the short annealed backbone run); each deploys its
+    best epoch on validation.
 
     Each run is saved as soon as it finishes, with a fingerprint of everything that determines
     it (`run_fingerprint`); a rerun reuses saved runs with the same fingerprint, so an
     interrupted stage resumes from the methods that finished.
     """
     device = configure(profile.runtime)
-    rows = []
+    rows, annealed_rows = [], []
     for exp in profile.experiments:
         data = _data(paths, exp)
-        early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
         keep = set()
-        for spec in training_runs(exp):
-            fingerprint = run_fingerprint(exp, spec, profile, data)
-            keep.add(paths.train_checkpoint(exp.model, spec.name).name)
-            if spec.name == "nit":
-                keep.add(paths.train_checkpoint(exp.model, "tsb_backbone").name)
-            curve = _finished_run(paths, exp, spec, fingerprint)
+        for job in training_jobs(exp):
+            fingerprint = run_fingerprint(dataclasses.replace(exp, train=job.cfg), job.spec,
+                                          profile, data)
+            keep |= {paths.train_checkpoint(exp.model, f).name for f in job.files}
+            curve = _finished_run(paths, exp, job, fingerprint)
             if curve is not None:
                 if progress:
-                    tqdm.write(f"{exp.model}/{spec.name}: reusing the finished run saved in "
-                               f"{paths.train_checkpoint(exp.model, spec.name)} (same code, "
+                    tqdm.write(f"{exp.model}/{job.run}: reusing the finished run saved in "
+                               f"{paths.train_checkpoint(exp.model, job.run)} (same code, "
                                f"parameters and data)")
             else:
-                snap = (early,) if spec.name == "nit" else ()
-                result = _train_one(spec, exp, exp.train, data, profile, device,
-                                    f"{exp.model}/{spec.name}", progress, snapshot_epochs=snap)
+                if job.run == "nit":
+                    snap = tuple(range(1, job.cfg.epochs + 1))
+                elif job.run == "tsb_backbone_annealed":
+                    snap = (job.cfg.epochs,)
+                else:
+                    snap = ()
+                result = _train_one(job.spec, exp, job.cfg, data, profile, device,
+                                    f"{exp.model}/{job.run}", progress, snapshot_epochs=snap)
                 curve = result.curve
-                # No wall-clock time in the checkpoints (identical training, identical bytes):
-                # the curve with its seconds goes to the log, saved last.
-                if spec.name == "nit":
-                    io.save_checkpoint(paths.train_checkpoint(exp.model, "tsb_backbone"),
-                                       {"model": exp.model, "method": "tsb_backbone",
-                                        "state": result.snapshots[early], "epochs": early,
-                                        "selected_epoch": early, "fingerprint": fingerprint})
-                io.save_checkpoint(paths.train_checkpoint(exp.model, spec.name),
-                                   {"model": exp.model, "method": spec.name, "state": result.state,
-                                    "epochs": result.epochs,
-                                    "selected_epoch": result.selected_epoch,
-                                    "fingerprint": fingerprint})
-                io.write_json(paths.train_log(exp.model, spec.name),
-                              {"fingerprint": fingerprint, "curve": curve})
-            note_finished("train", f"{exp.model}/{spec.name}")
-            rows += [{"model": exp.model, "method": spec.name, "recipe": exp.train.recipe, **row}
-                     for row in curve]
+                _save_run(paths, exp, job, result, fingerprint)
+            note_finished("train", f"{exp.model}/{job.run}")
+            row = {"model": exp.model, "method": job.run, "recipe": job.cfg.recipe}
+            if job.run == "tsb_backbone_annealed":  # its backbone is the end of its schedule
+                annealed_rows += [{**row, **r, "selected": r["epoch"] == job.cfg.epochs}
+                                  for r in curve]
+            else:
+                rows += [{**row, **r} for r in curve]
         for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
             if stale.name not in keep:  # a method no longer selected: not an output any more
                 stale.unlink()
     io.write_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
+    io.write_csv(paths.result(ANNEALED_FILE), annealed_rows, TRAINING_COLUMNS)
 
 
 FINETUNE_COLUMNS = ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "images",
@@ -234,8 +299,9 @@ FINETUNED_METHODS = ("tsb", "tsb_bnrecal", "nit_block_bnrecal")
 def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Fine-tune the TSB per chip (or once, shared-noise) for every variant and sigma, with the
     learning rate and epochs chosen on validation (`tsb.lr` x `tsb.select_epochs` candidates);
-    and, when listed, the BN-recalibrated block methods (`tsb_bnrecal`, `nit_block_bnrecal`)
-    with the same choice."""
+    when listed, the BN-recalibrated block methods (`tsb_bnrecal`, `nit_block_bnrecal`) with the
+    same choice; and the default TSB on every backbone age of the training-cost trajectory
+    (`tsblib.trajectory.finetune_ages`)."""
     from tsblib.methods import tsb_bnrecal
 
     device = configure(profile.runtime)
@@ -250,6 +316,9 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                  device, profile.runtime, progress)
         lr, epochs = chosen.lr, chosen.epochs
         lr_rows += chosen.rows
+        if _needs(exp, "tsb"):  # tsblib.trajectory: TSB from every backbone age, same choice
+            finetune_ages(profile, paths, dataclasses.replace(
+                exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs)), data, lr, device, progress)
         variants = tsb_variants(exp) if _needs(exp, "tsb") else []
         for variant in tqdm(variants, desc=f"{exp.model} TSB variants", disable=not progress):
             cfg = dataclasses.replace(variant.cfg, epochs=epochs)
@@ -286,9 +355,10 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
 def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Monte Carlo accuracy of every method over the sigma sweep (and ablations at the
     operating point) on the test split, the only stage that reads it; writes chips.csv (one row
-    per chip) and evaluation.csv (statistics)."""
+    per chip) and evaluation.csv (statistics); with TSB, the training-cost trajectory
+    (trajectory.csv, trajectory_chips.csv; `tsblib.trajectory`)."""
     device = configure(profile.runtime)
-    chip_rows, stat_rows = [], []
+    chip_rows, stat_rows, trajectory_rows, trajectory_chips = [], [], [], []
     for exp in profile.experiments:
         data = _data(paths, exp, with_test=True)
         cl = use_channels_last(profile.runtime, device)
@@ -303,11 +373,16 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                 stat_rows.append({**base, "chips": point.stats.chips, "clean_acc": point.clean_acc,
                                   "acc_mean": point.stats.mean, "acc_std": point.stats.std,
                                   "acc_ci95": point.stats.ci95})
+        if _needs(exp, "tsb"):  # the training-cost trajectory (tsblib.trajectory)
+            rows, chips = evaluate_trajectory(ctx)
+            trajectory_rows += rows
+            trajectory_chips += chips
     io.write_csv(paths.result("chips.csv"), chip_rows,
                  ["model", "method", "swim_p_percent", "sigma", "chip", "acc"])
     io.write_csv(paths.result("evaluation.csv"), stat_rows,
                  ["model", "method", "swim_p_percent", "sigma", "chips", "clean_acc", "acc_mean",
                   "acc_std", "acc_ci95"])
+    write_trajectory(paths, trajectory_rows, trajectory_chips)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,7 +66,8 @@ STAGES: tuple[Stage, ...] = (
           ("train", "methods", "device", "runtime", "models", "tsb.width", "ablation.widths")),
     Stage("finetune", "tsblib.stages:finetune_stage",
           "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning rate "
-          "chosen on validation)",
+          "and epochs chosen on validation), the BN-recalibrated block methods, and TSB on every "
+          "backbone age of the training-cost trajectory",
           ("tsb", "ablation", "evaluation", "methods", "device", "write_verify", "runtime",
            "models")),
     Stage("evaluate", "tsblib.stages:evaluate_stage",
