@@ -342,6 +342,11 @@ class TrainConfig:
     selects the deployed epoch of noise-trained methods (clean training: clean accuracy)."""
     seed: int = 0
     """Seed of initialisation, data order and training noise."""
+    extra_seeds: tuple[int, ...] = ()
+    """Further training seeds of NIT (and so of its early snapshot, the TSB backbone): each is
+    trained with the same recipe, and NIT, NIT + BN recalibration and TSB of each are evaluated
+    on the same paired chips at the operating sigma (seeds.csv), so that the spread between
+    training seeds is reported beside the chip intervals. Not part of any run's fingerprint."""
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, ">= 1")
@@ -352,6 +357,10 @@ class TrainConfig:
         _check(self.sigma_train >= 0, "train.sigma_train", self.sigma_train, ">= 0")
         _check(self.val_chips >= 5, "train.val_chips", self.val_chips,
                ">= 5 (the deployed epoch is chosen on the mean of at least 5 validation chips)")
+        _check(len(set(self.extra_seeds)) == len(self.extra_seeds)
+               and self.seed not in self.extra_seeds and all(s >= 0 for s in self.extra_seeds),
+               "train.extra_seeds", list(self.extra_seeds),
+               f"distinct seeds >= 0, other than train.seed = {self.seed}")
 
     @property
     def recipe(self) -> str:

@@ -158,6 +158,16 @@ def _model_header(model: str, entry: dict[str, Any]) -> list[str]:
         lines.append(f"  TSB minus baseline on {entry.get('paired_chips', '?')} paired chips, "
                      f"points [95 % interval]:")
         lines += _wrapped(diffs, "    ")
+    spread = entry.get("seed_spread")
+    if spread:
+        seeds = spread["seeds"]
+        parts = [f"{name} " + " / ".join(f"{v:.3f}" for v in m["per_seed"].values())
+                 for name, m in spread["methods"].items()]
+        parts += [f"{key.replace('_minus_', ' - ')} " + " / ".join(
+                  f"{100 * d['mean']:+.1f}" for d in per.values()) + " points"
+                  for key, per in spread["differences"].items()]
+        lines.append(f"  training seeds {', '.join(map(str, seeds))} on {spread['chips']} chips:")
+        lines += _wrapped(parts, "    ")
     return lines
 
 

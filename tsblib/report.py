@@ -127,12 +127,14 @@ def _typed_trajectory(rows: list[dict[str, str]]) -> dict[str, list[dict[str, An
 MODEL_TABLES: dict[str, str] = {"recipes.csv": "recipes", "training.csv": "train",
                                  "finetune.csv": "finetune", "tsb_lr.csv": "finetune",
                                  "evaluation.csv": "evaluate", "mapping.csv": "mapping",
-                                 "robustness.csv": "robustness", "trajectory.csv": "evaluate"}
+                                 "robustness.csv": "robustness", "trajectory.csv": "evaluate",
+                                 "seeds_chips.csv": "evaluate"}
 """Per-model tables (results/<profile>/models/<model>/<file>, written by the stage named) that
 `summarize` concatenates into results/<profile>/<file>, the files the figures and users read.
 chips.csv (one row per chip) stays per model."""
 
-OPTIONAL_TABLES = frozenset({"recipes.csv", "mapping.csv", "robustness.csv", "trajectory.csv"})
+OPTIONAL_TABLES = frozenset({"recipes.csv", "mapping.csv", "robustness.csv", "trajectory.csv",
+                             "seeds_chips.csv"})
 """Tables a run without DVC may lack (the demo skips the sweeps, the mapping table and the
 robustness stage; results made before the per-epoch trajectory have no trajectory.csv)."""
 
@@ -239,7 +241,8 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
     costs = {m: model_costs(e, train_images[m], finetune_rows) for m, e in exps.items()}
     claims_doc = claims(profile, rows, accs, costs, _typed_trajectory(merged.get("trajectory.csv", [])),
-                        merged["tsb_lr.csv"], selection_checks(profile, recipes, merged["tsb_lr.csv"]))
+                        merged["tsb_lr.csv"], selection_checks(profile, recipes, merged["tsb_lr.csv"]),
+                        merged.get("seeds_chips.csv", []))
     io.write_json(paths.result("claims.json"), claims_doc)
     write_headline_metrics(paths, claims_doc)
     write_plot_data(profile, paths, rows, training)

@@ -31,6 +31,7 @@ from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
 from tsblib.provenance import code_fingerprint
 from tsblib.runtime import configure, use_channels_last
+from tsblib.seeds import backbone_run, evaluate_seeds, finetune_seeds, nit_run, write_seeds
 from tsblib.trajectory import (annealed_epochs, evaluate_trajectory, finetune_ages,
                                write_trajectory)
 from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
@@ -147,9 +148,10 @@ def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileCon
     architecture = {k: list(v.shape) for k, v in experiment_model(exp).state_dict().items()}
     methods = {k: v for k, v in to_dict(exp.methods).items()
                if k not in ("tsb_ages", "tsb_annealed")}
+    train = {k: v for k, v in to_dict(exp.train).items() if k != "extra_seeds"}
     payload = {"model": exp.model, "num_classes": exp.num_classes, "architecture": architecture,
                "method": spec.name,
-               "train": to_dict(exp.train), "methods": methods,
+               "train": train, "methods": methods,
                "device": to_dict(profile.device), "runtime": to_dict(profile.runtime),
                "data": data.checksum, "code": code_fingerprint()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -182,6 +184,11 @@ def training_jobs(exp: ExperimentConfig) -> list[TrainingJob]:
             cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
             jobs.append(TrainingJob("tsb_backbone_annealed", spec, cfg,
                                     ("tsb_backbone_annealed",)))
+        if spec.name == "nit":  # further training seeds (tsblib.seeds)
+            for seed in exp.train.extra_seeds:
+                cfg = dataclasses.replace(exp.train, seed=seed, extra_seeds=())
+                jobs.append(TrainingJob(nit_run(seed), spec, cfg,
+                                        (nit_run(seed), backbone_run(seed))))
     return jobs
 
 
@@ -208,6 +215,12 @@ def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, resu
     """Save the checkpoints of a finished job. No wall-clock time in the checkpoints (identical
     training, identical bytes): the curve with its seconds goes to the log, saved last."""
     model = exp.model
+    if job.run in [nit_run(s) for s in exp.train.extra_seeds]:  # a further seed: its backbone
+        early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
+        io.save_checkpoint(paths.train_checkpoint(model, backbone_run(job.cfg.seed)),
+                           {"model": model, "method": "tsb_backbone",
+                            "state": result.snapshots[early], "epochs": early,
+                            "selected_epoch": early, "fingerprint": fingerprint})
     if job.run == "nit":
         early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
         io.save_checkpoint(paths.train_checkpoint(model, "tsb_backbone"),
@@ -231,9 +244,10 @@ def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, resu
     io.write_json(paths.train_log(model, job.run), {"fingerprint": fingerprint, "curve": result.curve})
 
 
-ANNEALED_FILE = "training_annealed.csv"
-"""Per-model curve of the annealed TSB backbone run (TRAINING_COLUMNS, method
-'tsb_backbone_annealed'), kept out of training.csv, whose readers know only registered methods."""
+ANNEALED_FILE = "training_extra.csv"
+"""Per-model curves of the extra NIT-objective runs (TRAINING_COLUMNS): the annealed TSB
+backbone (method 'tsb_backbone_annealed') and the further training seeds ('nit_seed<s>'), kept
+out of training.csv, whose readers know only registered methods."""
 
 
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -266,6 +280,8 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
                     snap = tuple(range(1, job.cfg.epochs + 1))
                 elif job.run == "tsb_backbone_annealed":
                     snap = (job.cfg.epochs,)
+                elif job.run.startswith("nit_seed"):
+                    snap = (early_epoch(job.cfg.epochs, exp.methods.tsb_early_fraction),)
                 else:
                     snap = ()
                 result = _train_one(job.spec, exp, job.cfg, data, profile, device,
@@ -277,6 +293,8 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
             if job.run == "tsb_backbone_annealed":  # its backbone is the end of its schedule
                 annealed_rows += [{**row, **r, "selected": r["epoch"] == job.cfg.epochs}
                                   for r in curve]
+            elif job.run != job.spec.name:  # a further training seed
+                annealed_rows += [{**row, **r} for r in curve]
             else:
                 rows += [{**row, **r} for r in curve]
         for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
@@ -316,9 +334,10 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                  device, profile.runtime, progress)
         lr, epochs = chosen.lr, chosen.epochs
         lr_rows += chosen.rows
-        if _needs(exp, "tsb"):  # tsblib.trajectory: TSB from every backbone age, same choice
-            finetune_ages(profile, paths, dataclasses.replace(
-                exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs)), data, lr, device, progress)
+        if _needs(exp, "tsb"):  # TSB from every backbone age and every seed, the same choice
+            chosen_exp = dataclasses.replace(exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs))
+            finetune_ages(profile, paths, chosen_exp, data, lr, device, progress)
+            finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
         variants = tsb_variants(exp) if _needs(exp, "tsb") else []
         for variant in tqdm(variants, desc=f"{exp.model} TSB variants", disable=not progress):
             cfg = dataclasses.replace(variant.cfg, epochs=epochs)
@@ -359,6 +378,7 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
     (trajectory.csv, trajectory_chips.csv; `tsblib.trajectory`)."""
     device = configure(profile.runtime)
     chip_rows, stat_rows, trajectory_rows, trajectory_chips = [], [], [], []
+    seed_rows, seed_chips = [], []
     for exp in profile.experiments:
         data = _data(paths, exp, with_test=True)
         cl = use_channels_last(profile.runtime, device)
@@ -377,12 +397,16 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
             rows, chips = evaluate_trajectory(ctx)
             trajectory_rows += rows
             trajectory_chips += chips
+            rows, chips = evaluate_seeds(ctx)  # the further training seeds (tsblib.seeds)
+            seed_rows += rows
+            seed_chips += chips
     io.write_csv(paths.result("chips.csv"), chip_rows,
                  ["model", "method", "swim_p_percent", "sigma", "chip", "acc"])
     io.write_csv(paths.result("evaluation.csv"), stat_rows,
                  ["model", "method", "swim_p_percent", "sigma", "chips", "clean_acc", "acc_mean",
                   "acc_std", "acc_ci95"])
     write_trajectory(paths, trajectory_rows, trajectory_chips)
+    write_seeds(paths, seed_rows, seed_chips)
 
 
 @dataclasses.dataclass(frozen=True)

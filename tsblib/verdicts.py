@@ -356,6 +356,39 @@ def wv_claim(exp: ExperimentConfig, rows: Sequence[dict[str, Any]], sigma: float
                   backbone_weights=plan.weights - plan.verified, per_width=per_width, **extra)
 
 
+# ----------------------------------------------------------------------------- seeds
+
+SEED_METHODS = ("nit", "nit_bnrecal", "tsb")
+"""The methods retrained (or re-derived) with every training seed."""
+
+
+def seed_spread(exp: ExperimentConfig, accs: dict[tuple, list[float]],
+                seed_chips: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Per method of `SEED_METHODS`, the mean accuracy of each training seed on the same first
+    `evaluation.tsb_chips` chips (seed `train.seed` from the main evaluation, the others from
+    seeds_chips.csv), the range between seeds, and TSB minus NIT and minus NIT + BN recal per
+    seed (paired over the chips); None without extra seeds."""
+    if not seed_chips:
+        return None
+    m, s, n = exp.model, exp.evaluation.operating_sigma, exp.evaluation.tsb_chips
+    per_seed: dict[int, dict[str, list[float]]] = {
+        exp.train.seed: {meth: accs.get((m, meth, None, s), [])[:n] for meth in SEED_METHODS}}
+    for r in seed_chips:
+        per_seed.setdefault(int(r["seed"]), {}).setdefault(r["method"], []).append(float(r["acc"]))
+    out: dict[str, Any] = {"seeds": sorted(per_seed), "chips": n, "methods": {}, "differences": {}}
+    for meth in SEED_METHODS:
+        means = {seed: sum(v[meth]) / len(v[meth]) for seed, v in per_seed.items() if v.get(meth)}
+        if means:
+            out["methods"][meth] = {"per_seed": {str(k): v for k, v in sorted(means.items())},
+                                    "range": max(means.values()) - min(means.values())}
+    for other in ("nit", "nit_bnrecal"):
+        diffs = {seed: paired_difference(v["tsb"], v[other]).as_dict()
+                 for seed, v in sorted(per_seed.items()) if v.get("tsb") and v.get(other)}
+        if diffs:
+            out["differences"][f"tsb_minus_{other}"] = {str(k): d for k, d in diffs.items()}
+    return out
+
+
 # ----------------------------------------------------------------------------- per model
 
 def _baseline_entry(spec_name: str, b: dict, tsb: dict, accs: dict, write_verify: bool,
@@ -407,7 +440,7 @@ def readings(rows: Sequence[dict[str, Any]], accs: dict, tsb: dict,
 def model_claims(profile: ProfileConfig, exp: ExperimentConfig, rows: Sequence[dict[str, Any]],
                  accs: dict[tuple, list[float]], costs: dict[str, Any],
                  trajectory: Sequence[dict[str, Any]], tsb_lr: Sequence[dict[str, str]],
-                 seed: int) -> dict[str, Any] | None:
+                 seed: int, seed_chips: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """claims.json's entry of one model at its operating sigma (None when TSB or NIT is
     missing)."""
     m, s = exp.model, exp.evaluation.operating_sigma
@@ -473,6 +506,7 @@ def model_claims(profile: ProfileConfig, exp: ExperimentConfig, rows: Sequence[d
         "readings": readings(rows, accs, tsb, {k: v for k, v in others.items() if v is not None}),
         "frontier": frontier(exp, rows, s, tsb_width_methods(exp, rows, s)),
         "trajectory": [dict(r) for r in trajectory],
+        "seed_spread": seed_spread(exp, accs, seed_chips),
     }
 
 
@@ -489,14 +523,16 @@ def paired_differences_text(entry: dict[str, Any]) -> list[str]:
 
 def claims(profile: ProfileConfig, rows: Sequence[dict[str, Any]], accs: dict[tuple, list[float]],
            costs: dict[str, dict[str, Any]], trajectory: dict[str, list[dict[str, Any]]],
-           tsb_lr: Sequence[dict[str, str]], selection: dict[str, Any] | None = None) -> dict[str, Any]:
+           tsb_lr: Sequence[dict[str, str]], selection: dict[str, Any] | None = None,
+           seed_chips: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """claims.json: every model's claims at its operating sigma, next to the paper's."""
     out: dict[str, Any] = {"profile": profile.name, "convention": profile.device.convention.value,
                            "note": "our measurement under our reading of TSB (DESIGN.md section 3); "
                                    "not the paper's numbers", "models": {}}
     for i, exp in enumerate(profile.experiments):
         entry = model_claims(profile, exp, rows, accs, costs[exp.model],
-                             trajectory.get(exp.model, []), tsb_lr, seed=i)
+                             trajectory.get(exp.model, []), tsb_lr, seed=i,
+                             seed_chips=[r for r in seed_chips if r["model"] == exp.model])
         if entry is not None:
             entry["selection"] = (selection or {}).get(exp.model, {})
             out["models"][exp.model] = entry

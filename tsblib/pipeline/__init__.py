@@ -69,12 +69,12 @@ STAGES: tuple[Stage, ...] = (
           "and epochs chosen on validation), the BN-recalibrated block methods, and TSB on every "
           "backbone age of the training-cost trajectory",
           ("tsb", "ablation", "evaluation", "methods", "device", "write_verify", "runtime",
-           "models")),
+           "models", "train.extra_seeds")),
     Stage("evaluate", "tsblib.stages:evaluate_stage",
           "Monte Carlo accuracy of every method over the sigma sweep (with robustness, the only "
           "stages that read the test split)",
           ("evaluation", "methods", "tsb", "ablation", "device", "write_verify", "runtime",
-           "models")),
+           "models", "train.extra_seeds")),
     Stage("mapping", "tsblib.stages:mapping_stage",
           "expected weights-to-device mapping cost of every deployment plan",
           ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models",

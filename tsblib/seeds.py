@@ -1,0 +1,116 @@
+"""Training seeds as a second source of spread (DESIGN section 6): NIT retrained with each of
+`train.extra_seeds` (its early snapshot is that seed's TSB backbone), and NIT, NIT + BN
+recalibration and TSB of every seed evaluated on the same paired chips at the operating sigma.
+
+The train stage trains and saves the runs ('nit_seed<s>', 'tsb_backbone_seed<s>'), the
+finetune stage fine-tunes the default block on each seed's backbone (`finetune_seeds`,
+checkpoint 'tsb_seed<s>'), the evaluate stage writes seeds.csv and seeds_chips.csv
+(`evaluate_seeds`). `tsblib.verdicts` reports the spread beside the chip intervals.
+"""
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from tsblib import io
+from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
+from tsblib.data import PreparedData
+from tsblib.methods import bnrecal
+from tsblib.methods.context import EvalContext, load_trained_model
+from tsblib.methods.tsb_finetune import (backbone_names, finetune_chips, tsb_model,
+                                         written_blocks_hook)
+from tsblib.paths import ProfilePaths
+from tsblib.variation import mapped_weight_names
+
+SEEDS_FILE = "seeds.csv"
+"""Per-model table of the extra training seeds, `SEED_COLUMNS`."""
+SEEDS_CHIPS_FILE = "seeds_chips.csv"
+"""Per-model accuracy of every chip of the extra seeds, `SEED_CHIP_COLUMNS`."""
+SEED_COLUMNS = ["model", "seed", "method", "sigma", "chips", "acc_mean", "acc_std", "acc_ci95",
+                "clean_acc"]
+"""model; seed: the training seed of NIT (and of its early snapshot, TSB's backbone); method
+'nit', 'nit_bnrecal' or 'tsb'; sigma: the operating sigma; chips: the first
+`evaluation.tsb_chips` evaluation chips (paired with every other method); clean_acc: the
+noise-free test accuracy of the deployed model (TSB: its backbone without a block)."""
+SEED_CHIP_COLUMNS = ["model", "seed", "method", "chip", "acc"]
+"""One row per (seed, method, chip)."""
+
+
+def nit_run(seed: int) -> str:
+    """Training-checkpoint name of NIT trained with `seed`."""
+    return f"nit_seed{seed}"
+
+
+def backbone_run(seed: int) -> str:
+    """Training-checkpoint name of NIT's early snapshot (the TSB backbone) with `seed`."""
+    return f"tsb_backbone_seed{seed}"
+
+
+def blocks_checkpoint(seed: int) -> str:
+    """Finetune-checkpoint name of the blocks fine-tuned on the backbone of `seed`."""
+    return f"tsb_seed{seed}"
+
+
+def finetune_seeds(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
+                   data: PreparedData, lr: float, device: torch.device,
+                   progress: bool = True) -> None:
+    """Fine-tune the default block (`exp.tsb`, learning rate `lr`) at the operating sigma on the
+    first `evaluation.tsb_chips` chips on every extra seed's backbone; one checkpoint per seed
+    (no wall-clock time in it)."""
+    sigma = exp.evaluation.operating_sigma
+    for seed in tqdm(exp.train.extra_seeds, desc=f"{exp.model} training seeds",
+                     disable=not progress or not exp.train.extra_seeds):
+        backbone, _ = load_trained_model(paths, exp, backbone_run(seed), device)
+        model = tsb_model(backbone, exp.tsb)
+        tuned, _, _ = finetune_chips(model, data, exp, exp.tsb, sigma, profile.device,
+                                     profile.write_verify, device, profile.runtime, lr,
+                                     chips=exp.evaluation.tsb_chips, progress=progress)
+        io.save_checkpoint(paths.finetune_checkpoint(exp.model, blocks_checkpoint(seed)),
+                           {"model": exp.model, "seed": seed, "blocks": tuned, "lr": lr,
+                            "sigma": sigma})
+
+
+def evaluate_seeds(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
+    """NIT, NIT + BN recalibration and TSB of every extra seed at the operating sigma on the
+    first `evaluation.tsb_chips` chips: rows of seeds.csv and seeds_chips.csv."""
+    exp, profile = ctx.exp, ctx.profile
+    ev = exp.evaluation
+    sigma, chips = ev.operating_sigma, ev.tsb_chips
+    calibration = ctx.calibration(exp.methods.of("nit_bnrecal").images)
+    shared = exp.tsb.mode is FinetuneMode.SHARED_NOISE
+    stat_rows, chip_rows = [], []
+
+    def add(seed: int, method: str, clean: float, stats) -> None:
+        base = {"model": exp.model, "seed": seed, "method": method}
+        stat_rows.append({**base, "sigma": sigma, "chips": stats.chips, "acc_mean": stats.mean,
+                          "acc_std": stats.std, "acc_ci95": stats.ci95, "clean_acc": clean})
+        chip_rows.extend({**base, "chip": k, "acc": a} for k, a in enumerate(stats.accuracies))
+
+    for seed in exp.train.extra_seeds:
+        nit, clean = ctx.trained(nit_run(seed))
+        names = mapped_weight_names(nit)
+        add(seed, "nit", clean, ctx.monte_carlo(nit, sigma, chips=chips, names=names,
+                                                desc=f"NIT seed {seed}"))
+        hook = bnrecal.recalibration_hook(nit, calibration, profile.runtime)
+        add(seed, "nit_bnrecal", clean, ctx.monte_carlo(nit, sigma, chips=chips, names=names,
+                                                        per_chip=hook,
+                                                        desc=f"NIT + BN recal seed {seed}"))
+        backbone, backbone_clean = ctx.trained(backbone_run(seed))
+        path = ctx.paths.finetune_checkpoint(exp.model, blocks_checkpoint(seed))
+        tuned = io.load_checkpoint(path, "finetune")
+        if tuned.get("model") != exp.model or tuned.get("sigma") != sigma:
+            raise io.StageInputError(f"{path} holds no blocks of {exp.model} at sigma {sigma}; "
+                                     f"rerun the 'finetune' stage")
+        model = tsb_model(backbone, exp.tsb)
+        hook = written_blocks_hook(model, tuned["blocks"], sigma, ev.seed, profile.device,
+                                   profile.write_verify, shared, ctx.device)
+        add(seed, "tsb", backbone_clean, ctx.monte_carlo(model, sigma, chips=chips,
+                                                         names=backbone_names(model),
+                                                         per_chip=hook, desc=f"TSB seed {seed}"))
+    return stat_rows, chip_rows
+
+
+def write_seeds(paths: ProfilePaths, stat_rows: list[dict], chip_rows: list[dict]) -> None:
+    """Write seeds.csv and seeds_chips.csv (atomically; headers only when empty)."""
+    io.write_csv(paths.result(SEEDS_FILE), stat_rows, SEED_COLUMNS)
+    io.write_csv(paths.result(SEEDS_CHIPS_FILE), chip_rows, SEED_CHIP_COLUMNS)
