@@ -165,3 +165,26 @@ def test_tsb_images_larger_than_the_training_split_is_refused_clearly(tiny_digit
     # images per epoch actually used: whole mini-batches of the fine-tuning subset
     assert finetune_images(tiny_digits, TSBConfig(images=0, batch_size=50)) == n // 50 * 50
     assert finetune_images(tiny_digits, TSBConfig(images=120, batch_size=50)) == 100
+
+
+@pytest.mark.parametrize("name", ["lenet3", "resnet18"])
+def test_tsb_chips_share_the_baselines_device_error_draw(name):
+    """Chip k of a method programmed once and chip k of TSB (its backbone, before the block) are
+    the same draw of normalised device errors, so every comparison is paired (DESIGN section 6):
+    with the same weights, the programmed backbones are identical."""
+    from tsblib.methods.tsb_finetune import tsb_model
+    from tsblib.variation import mapped_weight_names, sample_chips
+
+    base = build_model(name, seed=0) if name == "lenet3" else build_model(name, seed=0, width=0.25,
+                                                                         multiple=4)
+    with_block = tsb_model(base, TSBConfig(width=4))  # a copy: the base keeps no block
+    seeds = [chip_seed(1000, 0.5, k, "chip") for k in range(3)]
+    plain = sample_chips(dict(base.named_parameters()), mapped_weight_names(base), 0.5,
+                         DeviceConfig(), seeds)
+    tsb = programmed_backbones(with_block, 0.5, DeviceConfig(), seeds)
+    assert len(plain) == len(tsb) == len(backbone_names(with_block))
+    for (_, a), (_, b) in zip(plain.items(), tsb.items()):
+        assert torch.equal(a, b)
+    other = programmed_backbones(with_block, 0.5, DeviceConfig(),
+                                 [chip_seed(1000, 0.5, k, "chip") for k in range(3, 6)])
+    assert not torch.equal(next(iter(other.values())), next(iter(tsb.values())))

@@ -1,0 +1,36 @@
+"""The README's result tables are generated from the committed claims.json
+(`python -m tsblib claims --markdown --profile P`), and a drift between the two fails here."""
+import re
+from pathlib import Path
+
+import pytest
+
+from tsblib.headline import claims_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"<!-- claims-markdown: (?P<profile>[\w-]+) -->\n(?P<body>.*?)<!-- /claims-markdown -->",
+                   re.S)
+
+
+def _blocks() -> list[tuple[str, str]]:
+    return [(m["profile"], m["body"]) for m in BLOCK.finditer((ROOT / "README.md").read_text())]
+
+
+def test_the_readme_carries_the_claims_of_every_committed_profile():
+    profiles = {p for p, _ in _blocks()}
+    committed = {p.parent.name for p in (ROOT / "results").glob("*/claims.json")}
+    assert profiles == committed
+
+
+@pytest.mark.parametrize("profile, body", _blocks(), ids=[p for p, _ in _blocks()])
+def test_readme_claims_tables_match_claims_json(profile, body):
+    expected = claims_markdown(ROOT / "results" / profile).strip()
+    assert body.strip() == expected, (
+        f"README's claims of profile {profile!r} differ from results/{profile}/claims.json: "
+        f"regenerate them with `python -m tsblib claims --markdown --profile {profile}`")
+
+
+def test_a_changed_number_is_caught(tmp_path):
+    body = dict(_blocks())["embedded"]
+    changed = re.sub(r"\d\.\d\d\dx", "9.999x", body, count=1)
+    assert changed != body and changed.strip() != claims_markdown(ROOT / "results" / "embedded").strip()
