@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     p.add_argument("--profile", default=None, help="profile in the parameter file "
                    "(default: its `profile:` key)")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the claims and paired comparisons as Markdown tables (the README's)")
     return parser
 
 
@@ -128,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         profile = load_profile(args.params, args.profile)
         if args.command == "claims":
-            from tsblib.headline import claims_text
+            from tsblib.headline import claims_markdown, claims_text
             paths = ProfilePaths(profile.name, Path(args.params).resolve().parent)
-            print(claims_text(paths.results, [e.model for e in profile.experiments]))
+            if args.markdown:
+                print(claims_markdown(paths.results))
+            else:
+                print(claims_text(paths.results, [e.model for e in profile.experiments]))
             return 0
         whole = profile
         if getattr(args, "models", None):

@@ -234,3 +234,39 @@ def claims_text(results_dir: Path, configured: list[str] | None = None,
         lines.append(f"Figures: {folder}/figures/*.png (PDF beside them); notebooks: "
                      f"{folder}/notebooks/")
     return "\n".join(lines)
+
+
+def claims_markdown(results_dir: Path) -> str:
+    """The claims of every model in results_dir/claims.json as Markdown: per model, first where
+    TSB loses at no more mapping time, then the claims table (verdict reasons in full), then TSB
+    against every baseline on the same chips. The README's result tables are this output."""
+    doc = load_claims(Path(results_dir))
+    out = []
+    for model, entry in doc.get("models", {}).items():
+        out += [f"**{model}** on {entry.get('dataset', '?')} at sigma "
+                f"{entry.get('operating_sigma', '?')} ({entry.get('convention', doc.get('convention', '?'))} "
+                f"convention); TSB on {entry.get('chips_tsb', '?')} chips, the first "
+                f"{entry.get('paired_chips', '?')} of the baselines' {entry.get('chips_baseline', '?')}.", ""]
+        for loss in entry.get("loses_to", []):
+            low, high = loss["interval95"]
+            out.append(f"- **TSB loses to {loss['baseline']} at no more mapping time**: "
+                       f"{100 * loss['tsb_minus_baseline']:+.1f} points [{100 * low:+.1f}, "
+                       f"{100 * high:+.1f}] on the same chips.")
+        if entry.get("loses_to"):
+            out.append("")
+        out += ["| claim | paper | measured [95 % interval] | verdict |", "|---|---|---|---|"]
+        for label, paper, measured, verdict in claim_rows(entry):
+            out.append(f"| {label} | {paper} | {measured} | {verdict} |")
+        out += ["", "| TSB minus | points [95 % interval] | baseline accuracy | mapping time / TSB's |",
+                "|---|---|---|---|"]
+        tsb_time = entry.get("tsb", {}).get("mapping_time_s")
+        for name, b in entry.get("per_baseline", {}).items():
+            d = b.get("tsb_minus_baseline")
+            if not d or name == "swim":
+                continue
+            ratio = "-" if not tsb_time else f"{b['mapping_time_s'] / tsb_time:.2f}x"
+            out.append(f"| {name} | {_points(d)} | {_acc(b)} | {ratio} |")
+        for name, r in entry.get("readings", {}).items():
+            out.append(f"| ({name} minus TSB) | {_points(r['minus_tsb'])} | {_acc(r)} | - |")
+        out.append("")
+    return "\n".join(out)

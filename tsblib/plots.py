@@ -519,10 +519,10 @@ def _draw_claims(ax: Any, results: Results, model: str) -> None:
         ax.text(0.5, 0.5, "no claims measured", ha="center", va="center", transform=ax.transAxes)
         return
     cols = ["claim", "compared with", "paper's claim", "our measured value [95 % interval]", "meets?"]
-    cells = [[textwrap.fill(str(r[c]), 44 if c in ("claim", "compared with") else 40) for c in cols]
-             for r in rows]
+    wrap = {"claim": 40, "compared with": 40, "meets?": 26}
+    cells = [[textwrap.fill(str(r[c]), wrap.get(c, 40)) for c in cols] for r in rows]
     table = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="left",
-                     colWidths=[0.3, 0.3, 0.09, 0.21, 0.1])
+                     colWidths=[0.26, 0.27, 0.08, 0.22, 0.17])
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     for (i, j), cell in table.get_celld().items():
@@ -678,10 +678,11 @@ def _speedup_box(c: dict[str, Any], results: Results, model: str) -> str:
     """The speed-up box of the training-cost figure: the equal-accuracy FLOPs ratio (the
     verdict), then the amortised ratio and the ratio at NIT's selected epoch (the wall-clock
     seconds depend on the machine's load and stay out of the figure)."""
+    verdict = (f"-> {verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} "
+               f"(paper: {c.get('paper_claim', '> 5')}x)")
     lines = ["training speed-up at equal accuracy (1 chip):",
              f"  FLOPs: {measured_text('training_speedup', c)}",
-             f"  -> {verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} "
-             f"(paper: {c.get('paper_claim', '> 5')}x)"]
+             *textwrap.wrap(verdict, 56, initial_indent="  ", subsequent_indent="     ")]
     am = (c.get("amortised") or {}).get("measured")
     if am is not None:
         lines.append(f"  amortised over {c.get('amortised_chips', '?')} chips: {ratio_text(am)}")
@@ -755,7 +756,7 @@ def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{MODEL_LABELS.get(model, model)}: validation accuracy under variation vs "
                      f"{'epochs' if xkey == 'epoch' else 'training FLOPs'}", fontsize=11)
-    if speed:
+    if speed and not results.claims_of(model).get("trajectory"):  # else beside the trajectory
         ax_flops.text(0.98, 0.04, _speedup_box(speed, results, model), transform=ax_flops.transAxes,
                         ha="right", va="bottom", fontsize=9.5, family="monospace",
                         bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.92))
@@ -921,9 +922,12 @@ def fig_training_cost(results: Results) -> Figure:
     handles, labels = curves_ax.get_legend_handles_labels()
     chips = {results.experiment(m).get("train", {}).get("val_chips") for m in models} - {None}
     chips_text = f"{chips.pop()} validation chips" if len(chips) == 1 else "validation chips"
-    fig.suptitle("Training cost: every training run on the validation split (curves: mean accuracy "
-                 f"on {chips_text} at sigma_train after each epoch, NIT shaded 95 % CI); "
-                 "full NIT vs the TSB pipeline", fontsize=12.5)
+    fig.suptitle(("Training cost: " + ("first row of each model, accuracy on the paired test "
+                                        "chips vs FLOPs (the equal-accuracy reading); then "
+                                        if any(trajectory.values()) else "")
+                  + "every training run on the validation split (curves: mean accuracy "
+                  f"on {chips_text} at sigma_train after each epoch, NIT shaded 95 % CI)"),
+                 fontsize=12.5)
     _finish(fig, results, legend=(handles, labels, 3),
             note="The test split is read only by the final evaluation (the other figures).")
     return fig
@@ -966,6 +970,7 @@ def _draw_equal_accuracy(ax_curve: Any, ax_text: Any, results: Results, model: s
         ax_curve.axhline(tsb["acc_mean"], color=_style("tsb")[0], ls=":", lw=1.2,
                          label=f"TSB as deployed: {_acc(tsb['acc_mean'], tsb.get('acc_ci95'))}")
     ax_curve.set_xscale("log")
+    ax_curve.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded labels
     ax_curve.set_xlabel("training FLOPs, log scale (TSB: backbone + one chip's fine-tuning)")
     ax_curve.set_ylabel(f"test split: mean accuracy on {c.get('chips_tsb', '?')} paired chips,\n"
                         f"sigma = {results.operating_sigma(model):g}")
@@ -1570,17 +1575,98 @@ def selection_table(results: Results) -> pd.DataFrame:
 
 
 def tsb_lr_table(results: Results) -> pd.DataFrame:
-    """The TSB block widths and fine-tuning learning rates tried on validation (tsb_lr.csv) and
-    the chosen learning rate of the stated width."""
+    """The TSB block widths, fine-tuning learning rates and epochs tried on validation
+    (tsb_lr.csv) and the chosen setting of the stated width."""
     out = []
     for _, r in results.tsb_lr.iterrows():
+        epochs = r.get("epochs")
         out.append({"model": MODEL_LABELS.get(r["model"], r["model"]), "width": str(int(r["width"])),
                     "lr": f"{float(r['lr']):g}",
+                    "epochs": "-" if _missing(epochs) else str(int(epochs)),
                     "sigma": f"{float(r['sigma']):g}", "chips": str(int(r["chips"])),
                     "val acc on chips ± CI95": _acc(r["val_acc_mean"], r["val_acc_ci95"]),
                     "chosen": "yes" if r["selected"] else ""})
-    return pd.DataFrame(out, columns=["model", "width", "lr", "sigma", "chips",
+    return pd.DataFrame(out, columns=["model", "width", "lr", "epochs", "sigma", "chips",
                                       "val acc on chips ± CI95", "chosen"])
+
+
+def edges_table(results: Results) -> pd.DataFrame:
+    """Each TSB setting chosen on validation (claims.json `selection.tsb_settings`): the choice,
+    the searched range, and whether the choice lies at an edge of it (then the range should be
+    widened before the choice is trusted)."""
+    out = []
+    for model in results.models:
+        settings = results.claims_of(model).get("selection", {}).get("tsb_settings", {})
+        for name, v in settings.items():
+            searched = v.get("searched") or []
+            out.append({"model": MODEL_LABELS.get(model, model), "setting": name,
+                        "chosen": f"{v.get('chosen'):g}" if v.get("chosen") is not None else "-",
+                        "searched": ", ".join(f"{x:g}" for x in searched),
+                        "at an edge?": {"upper": "yes, the largest", "lower": "yes, the smallest"}
+                        .get(v.get("at_edge"), "no" if len(searched) > 1 else "one value")})
+    return pd.DataFrame(out, columns=["model", "setting", "chosen", "searched", "at an edge?"])
+
+
+def paired_table(results: Results) -> pd.DataFrame:
+    """TSB against every baseline on the same chips at the operating sigma (claims.json
+    `per_baseline`): the baseline's accuracy, TSB minus it with the 95 % interval of the paired
+    difference, its mapping time against TSB's, and the verdict in words."""
+    out = []
+    for model in results.models:
+        c = results.claims_of(model)
+        tsb_time = c.get("tsb", {}).get("mapping_time_s")
+        for name, b in c.get("per_baseline", {}).items():
+            d = b.get("tsb_minus_baseline")
+            if not d or (name == "swim" and any(k.startswith("swim@") for k in c["per_baseline"])):
+                continue
+            method, _, p = name.partition("@")
+            cheaper = tsb_time is not None and b.get("mapping_time_s") is not None and \
+                b["mapping_time_s"] <= tsb_time
+            word = ("TSB more accurate" if d["low"] > 0 else "baseline more accurate"
+                    if d["high"] < 0 else "not resolved")
+            if d["high"] < 0 and cheaper:
+                word += ", at no more mapping time: TSB loses"
+            out.append({"model": MODEL_LABELS.get(model, model),
+                        "baseline": method_label(method, results, model,
+                                                 swim_p=float(p) if p else None),
+                        "acc ± CI95": _acc(b["acc_mean"], b.get("acc_ci95")),
+                        "TSB - baseline (points) [95 %]":
+                            f"{100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]",
+                        "chips": str(d["chips"]),
+                        "mapping time vs TSB's": "-" if not tsb_time else
+                            f"{b['mapping_time_s'] / tsb_time:.2f}x",
+                        "reading": word})
+    return pd.DataFrame(out, columns=["model", "baseline", "acc ± CI95",
+                                      "TSB - baseline (points) [95 %]", "chips",
+                                      "mapping time vs TSB's", "reading"])
+
+
+def seeds_table(results: Results) -> pd.DataFrame:
+    """The training-seed spread (claims.json `seed_spread`): per method, the mean accuracy of
+    each seed on the same chips and the range between seeds, beside the chip interval of the
+    main evaluation; and TSB minus NIT (and NIT + BN recal) per seed."""
+    out = []
+    for model in results.models:
+        c = results.claims_of(model)
+        spread = c.get("seed_spread")
+        if not spread:
+            continue
+        for name, m in spread["methods"].items():
+            row = _method_row(results, model, name, results.operating_sigma(model))
+            out.append({"model": MODEL_LABELS.get(model, model), "method": method_label(name),
+                        "per seed": " / ".join(f"{k}: {v:.3f}" for k, v in m["per_seed"].items()),
+                        "range between seeds": f"{m['range']:.3f}",
+                        "chip CI95 (main run)": "-" if row is None else _num(row["acc_ci95"])})
+        for key, per in spread["differences"].items():
+            other = key.replace("tsb_minus_", "")
+            out.append({"model": MODEL_LABELS.get(model, model),
+                        "method": f"TSB - {method_label(other)} (points)",
+                        "per seed": " / ".join(f"{k}: {100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, "
+                                               f"{100 * d['high']:+.1f}]" for k, d in per.items()),
+                        "range between seeds": f"{100 * (max(d['mean'] for d in per.values()) - min(d['mean'] for d in per.values())):.1f}",
+                        "chip CI95 (main run)": "-"})
+    return pd.DataFrame(out, columns=["model", "method", "per seed", "range between seeds",
+                                      "chip CI95 (main run)"])
 
 
 def mapping_table(results: Results, model: str | None = None) -> pd.DataFrame:

@@ -160,7 +160,10 @@ def _speedup_verdict(s: dict[str, Any], threshold: float) -> tuple[bool | None, 
         return True, None
     if s["high"] is not None and s["high"] <= threshold:
         return False, None
-    return None, "undecided (the interval of TSB's accuracy straddles the threshold's epoch)"
+    if s["low_lower_bound"]:
+        return None, ("undecided (NIT never reaches TSB in its schedule; the lower bound stays "
+                      "under the threshold)")
+    return None, "undecided (TSB's accuracy interval spans the threshold)"
 
 
 def _finetune_images(ft_row: dict[str, Any] | None, exp: ExperimentConfig, train_images: int) -> int:
