@@ -275,8 +275,22 @@ def _chips_text(results: Results, model: str) -> str:
         tsb_rows = rows[rows["method"].str.startswith("tsb")]
         tsb = int(tsb_rows["chips"].max()) if len(tsb_rows) else None
     if tsb is None or tsb == base:
-        return f"{base} chips per point"
-    return f"{base} chips per point (TSB and its variants: {tsb})"
+        text = f"{base} chips per point"
+    else:
+        text = f"{base} chips per point (TSB and its variants: {tsb}, the first {tsb} of them)"
+    return text + _budget_text(results, model)
+
+
+def _budget_text(results: Results, model: str) -> str:
+    """The per-chip data budget of the per-chip methods (claims.json, the configuration), or ''."""
+    speed = results.claims_of(model).get("training_speedup", {})
+    images, passes = speed.get("tsb_finetune_images"), speed.get("tsb_finetune_passes")
+    if images is None or passes is None:
+        return ""
+    recal = (results.experiment(model).get("methods", {}).get("params", {})
+             .get("nit_bnrecal", {}).get("images"))
+    return (f"; per chip: block fine-tuning on {images} training images x {passes} passes"
+            + (f", BN recalibration on {recal} images" if recal else ""))
 
 
 def device_model_text(device: dict[str, Any]) -> str:
