@@ -1,5 +1,6 @@
-"""The README's result tables are generated from the committed claims.json
-(`python -m tsblib claims --markdown --profile P`), and a drift between the two fails here."""
+"""The result tables of the documentation (README.md and docs/) are generated from the committed
+claims.json (`python -m tsblib claims --markdown --profile P`), and a drift between the two fails
+here."""
 import re
 from pathlib import Path
 
@@ -12,11 +13,14 @@ BLOCK = re.compile(r"<!-- claims-markdown: (?P<profile>[\w-]+) -->\n(?P<body>.*?
                    re.S)
 
 
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def _blocks() -> list[tuple[str, str]]:
-    return [(m["profile"], m["body"]) for m in BLOCK.finditer((ROOT / "README.md").read_text())]
+    return [(m["profile"], m["body"]) for doc in DOCS for m in BLOCK.finditer(doc.read_text())]
 
 
-def test_the_readme_carries_the_claims_of_every_committed_profile():
+def test_the_docs_carry_the_claims_of_every_committed_profile():
     profiles = {p for p, _ in _blocks()}
     committed = {p.parent.name for p in (ROOT / "results").glob("*/claims.json")}
     assert profiles == committed
@@ -26,7 +30,7 @@ def test_the_readme_carries_the_claims_of_every_committed_profile():
 def test_readme_claims_tables_match_claims_json(profile, body):
     expected = claims_markdown(ROOT / "results" / profile).strip()
     assert body.strip() == expected, (
-        f"README's claims of profile {profile!r} differ from results/{profile}/claims.json: "
+        f"the documented claims of profile {profile!r} differ from results/{profile}/claims.json: "
         f"regenerate them with `python -m tsblib claims --markdown --profile {profile}`")
 
 
