@@ -4,7 +4,6 @@ DVC metrics (metrics/<model>.json, a few headline numbers) and the DVC plot data
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -425,10 +424,6 @@ def write_plot_data(profile: ProfileConfig, paths: ProfilePaths, rows: list[dict
         columns = [PLOT_DATA[plot][0], *plot_methods(plot)]
         for model, table in by_model.items():
             io.write_csv(paths.result("plots") / plot / f"{model}.csv", table, columns)
-
-
-def _finite(x: float) -> float | None:
-    return None if math.isinf(x) or math.isnan(x) else x
 
 
 def provenance(profile: ProfileConfig, paths: ProfilePaths, data: dict) -> dict[str, Any]:

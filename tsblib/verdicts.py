@@ -166,14 +166,6 @@ def _speedup_verdict(s: dict[str, Any], threshold: float) -> tuple[bool | None, 
     return None, "undecided (TSB's accuracy interval spans the threshold)"
 
 
-def _finetune_images(ft_row: dict[str, Any] | None, exp: ExperimentConfig, train_images: int) -> int:
-    """Training images one chip's fine-tuning sees per pass, as the finetune stage recorded
-    them (older results: from the configuration)."""
-    if ft_row is not None and ft_row.get("images") not in (None, ""):
-        return int(float(ft_row["images"]))
-    return min(exp.tsb.images, train_images) if exp.tsb.images else train_images
-
-
 def training_claim(exp: ExperimentConfig, tsb: dict, nit: dict, costs: dict[str, Any],
                    trajectory: Sequence[dict[str, Any]], n_amortise: int) -> dict[str, Any]:
     """The training speed-up at equal accuracy (`costs`: per-epoch FLOPs of NIT, the TSB
