@@ -172,12 +172,21 @@ def test_model_width_is_parsed_validated_and_only_for_scalable_models():
 
 
 def test_the_cifar_cpu_profile_states_its_scale():
+    """The paper's regime on the CPU (issue: CIFAR-10 in the paper's regime): augmentation,
+    20 paired chips everywhere, the stratified 5,000-image test subset, backbones of several
+    ages, and the NFT/CorrectNet baselines in their own profile."""
     profile = load_profile(ROOT / "params.yaml", "cifar-cpu")
     assert [e.model for e in profile.experiments] == ["vgg8", "resnet18"]
     for exp in profile.experiments:
         ev = exp.evaluation
         assert exp.width < 1 and exp.data.image_folder and exp.tsb.select_width
-        assert ev.chips >= 50 and ev.tsb_chips >= 10 and ev.operating_sigma == 0.3
+        assert exp.train.augment and exp.data.test_limit >= 5000
+        assert ev.chips == ev.tsb_chips >= ev.min_tsb_chips >= 20 and ev.operating_sigma == 0.3
         assert min(ev.sigmas) == 0.0 and max(ev.sigmas) == 0.4
+        assert len(exp.methods.tsb_ages) >= 3 and exp.methods.tsb_annealed
         assert set(exp.methods.methods) == {"clean", "nit", "nit_bnrecal", "swim", "full_wv",
-                                            "nft_ovf", "nft_irs", "correctnet", "tsb"}
+                                            "tsb", "tsb_bnrecal", "nit_block_bnrecal"}
+    baselines = load_profile(ROOT / "params.yaml", "cifar-cpu-baselines")
+    for exp in baselines.experiments:
+        assert {"nft_ovf", "nft_irs", "correctnet"} <= set(exp.methods.methods)
+        assert exp.train == profile.experiment(exp.model).train

@@ -109,8 +109,13 @@ def test_train_and_test_limits(embedded: PreparedData) -> None:
     full_rows = {bytes(row) for split in (embedded.train, embedded.val)
                  for row in split.images.flatten(1).numpy()}
     assert all(bytes(row) in full_rows for row in small.train.images.flatten(1).numpy())
-    assert "train limited to 100" in small.source and "test limited to 30" in small.source
+    assert "train limited to 100" in small.source
+    assert "test: a stratified subset of 30 images" in small.source
     assert small.checksum != embedded.checksum
+    # the test subset is stratified: every class keeps its share (3 of each class's 100)
+    assert torch.bincount(small.test.labels, minlength=10).tolist() == [3] * 10
+    again = load_dataset(DataConfig(train_limit=100, test_limit=30, split_seed=1))
+    assert not torch.equal(again.test.images, small.test.images)  # seeded
     again = load_dataset(DataConfig(train_limit=100, test_limit=30))
     assert again.checksum == small.checksum
     huge = load_dataset(DataConfig(train_limit=10**6))

@@ -250,16 +250,24 @@ class RuntimeConfig:
     bf16: bool = True
     """Use bf16 autocast for matrix work on CUDA (on the CPU only with `cpu_bf16`)."""
     cpu_bf16: bool = False
-    """Also use bf16 autocast (with `bf16`) and channels_last (with `channels_last`) for training
-    and fine-tuning on the CPU: oneDNN's bf16 kernels, about twice as fast on CPUs with AMX or
-    AVX-512 BF16. Off by default, so that the embedded and paper profiles stay fp32 on the CPU;
-    the Monte Carlo evaluation is fp32 either way."""
+    """The CPU fast path: bf16 autocast (with `bf16`) and channels_last (with `channels_last`) on
+    the CPU, for training, per-chip fine-tuning, BN recalibration and the Monte Carlo evaluation
+    (oneDNN's bf16 kernels: 2-3x faster on CPUs with AMX or AVX-512 BF16; weights, optimiser
+    state and accumulations stay fp32). On a CPU without bf16 units it warns once and runs fp32
+    (`tsblib.runtime.cpu_bf16_supported`). Off by default, so that the embedded and paper
+    profiles stay fp32 on the CPU; bf16's effect on accuracy is measured in benchmarks/."""
     channels_last: bool = True
     """Use channels_last memory format for training and data batches on CUDA (ignored on the
     CPU). The chip-parallel pass of evaluation and per-chip fine-tuning (`tsblib.chipbatch`) is
     channels-last on every device, where it measured faster."""
     threads: int = 0
     """CPU threads for torch; 0 keeps torch's default."""
+    train_workers: int = 1
+    """Training runs of one model trained at once in separate processes by the train stage (e.g.
+    clean training beside NIT), each with threads / train_workers torch threads: on a small CPU,
+    two one-thread runs side by side finish sooner than one after the other with two threads.
+    Each run is seeded on its own, so its result does not depend on which runs share the
+    machine (but fp32 sums may differ in the last bits with the thread count)."""
     deterministic: bool = True
     """Ask torch for deterministic algorithms (bit-reproducible CPU runs)."""
 
@@ -267,6 +275,12 @@ class RuntimeConfig:
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                "runtime.device", self.device, "'auto', 'cpu' or 'cuda[:N]'")
         _check(self.threads >= 0, "runtime.threads", self.threads, ">= 0")
+        _check(self.train_workers >= 1, "runtime.train_workers", self.train_workers, ">= 1")
+
+
+AUGMENTED_DATASETS = ("cifar10", "image-folder")
+"""Data sets with the training augmentation (`TrainConfig.augment`): random crop from a 4-pixel
+zero padding and horizontal flip, the standard CIFAR-10 transform."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +309,8 @@ class DataConfig:
     """Use only the first N training images after a seeded shuffle (0 = all): a training subset
     (the validation split is carved from what remains)."""
     test_limit: int = 0
-    """Use only the first N test images (0 = all); for tiny runs."""
+    """Evaluate on a seeded stratified subset of about N test images (each class's share kept,
+    rounded per class; seed `split_seed`), 0 = all; the figures and claims state the number."""
 
     def validate(self) -> None:
         _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")
@@ -552,6 +567,14 @@ class EvaluationConfig:
     baselines rather than fewer chips for the headline ones. Empty: every method at `sigmas`."""
     secondary_sigmas: tuple[float, ...] = ()
     """The sigmas of `secondary_methods`: a subset of `sigmas` holding `operating_sigma`."""
+    min_tsb_chips: int = 2
+    """The fewest TSB chips this profile accepts (`tsb_chips` below it stops `validate`): a
+    profile whose claims are read on paired chips states its floor here (e.g. 20)."""
+    trajectory_every: int = 1
+    """The training-cost trajectory evaluates NIT's state after every `trajectory_every`-th
+    epoch, plus the backbone ages' epochs and the last one (1 = every epoch). Between evaluated
+    epochs the equal-accuracy speed-up takes the conservative end: NIT is taken to reach an
+    accuracy one epoch after the last evaluated epoch that did not."""
 
     def sigmas_for(self, method: str) -> tuple[float, ...]:
         """The sigmas at which `method` is evaluated."""
@@ -564,6 +587,11 @@ class EvaluationConfig:
                self.operating_sigma, f"one of sigmas={list(self.sigmas)}")
         _check(self.chips >= 2, "evaluation.chips", self.chips, ">= 2 (a CI needs two chips)")
         _check(self.tsb_chips >= 2, "evaluation.tsb_chips", self.tsb_chips, ">= 2")
+        _check(self.tsb_chips >= self.min_tsb_chips, "evaluation.tsb_chips", self.tsb_chips,
+               f">= evaluation.min_tsb_chips = {self.min_tsb_chips} (this profile's floor for a "
+               f"paired reading of TSB against the baselines)")
+        _check(self.trajectory_every >= 1, "evaluation.trajectory_every", self.trajectory_every,
+               ">= 1")
         _check(self.tsb_chips <= self.chips, "evaluation.tsb_chips", self.tsb_chips,
                f"at most evaluation.chips = {self.chips}: TSB's chips are the first tsb_chips of "
                f"the baselines' chips, so that every comparison is paired")
@@ -704,6 +732,11 @@ class ExperimentConfig:
         for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation,
                     self.selection, self.robustness):
             sub.validate()
+        _check(not self.train.augment or self.data.dataset in AUGMENTED_DATASETS,
+               "train.augment", self.train.augment,
+               f"false for data.dataset = {self.data.dataset!r}: its transform (random crop with "
+               f"4-pixel padding and horizontal flip) is defined for the natural-image data sets "
+               f"{list(AUGMENTED_DATASETS)} only (a flipped digit is another symbol)")
         for method in self.methods.methods:
             from tsblib.methods.registry import get_method
 
@@ -985,15 +1018,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     the last value; DVC refuses the file)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)  # resolve `<<` merge keys first
+        """Keys written twice are refused; a key written once overrides the same key merged in
+        by `<<: *anchor` (YAML's merge rule: the profile `cifar-cpu-baselines` uses it)."""
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in one mapping (first at line "
                     f"{seen[key].start_mark.line + 1}); keep one of them", key_node.start_mark)
             seen[key] = key_node
+        self.flatten_mapping(node)  # merged pairs first, so the keys written here win
         return super().construct_mapping(node, deep=deep)
 
 

@@ -200,14 +200,15 @@ def load_dataset(cfg: DataConfig) -> PreparedData:
         train = train.subset(_limited_indices(len(train), cfg.train_limit, cfg.split_seed, "train"))
         notes.append(f"train limited to {cfg.train_limit}")
     if cfg.test_limit and cfg.test_limit < len(test):
-        test = test.subset(_limited_indices(len(test), cfg.test_limit, cfg.split_seed, "test"))
-        notes.append(f"test limited to {cfg.test_limit}")
+        keep = stratified_subset(test.labels, cfg.test_limit, cfg.split_seed, "limit-test")
+        test = test.subset(keep)
+        notes.append(f"test: a stratified subset of {len(keep):,} images")
     for limit, split, what in ((cfg.train_limit, train, "train"), (cfg.test_limit, test, "test")):
         if limit > len(split):
             logger.warning("data.%s_limit = %d exceeds the %d %s images; using all of them",
                            what, limit, len(split), what)
     if notes:
-        source += f"; {' and '.join(notes)} (seeded shuffle, seed {cfg.split_seed})"
+        source += f"; {' and '.join(notes)} (seed {cfg.split_seed})"
     if len(train) == 0 or len(test) == 0:
         raise ValueError(f"data set {cfg.name!r} has {len(train)} training and {len(test)} test "
                          f"images; both splits need at least one")
@@ -241,6 +242,23 @@ def _limited_indices(n: int, limit: int, seed: int, salt: str) -> torch.Tensor:
     """The first `limit` of a seeded shuffle of range(n), back in original order."""
     perm = torch.randperm(n, generator=_generator(seed, f"limit-{salt}"))
     return perm[:limit].sort().values
+
+
+def stratified_subset(labels: torch.Tensor, n: int, seed: int, salt: str) -> torch.Tensor:
+    """Sorted indices of exactly `n` of `labels`, each class's share of them kept: class c gets
+    floor(n * count_c / total) plus one of the leftovers by largest remainder (ties to the lower
+    class), drawn by a generator seeded from (seed, salt, class)."""
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = [n * int(c) / len(labels) for c in counts]
+    quota = [math.floor(q) for q in exact]
+    for i in sorted(range(len(quota)), key=lambda i: (quota[i] - exact[i], i))[:n - sum(quota)]:
+        quota[i] += 1
+    parts = []
+    for cls, take in zip(classes.tolist(), quota):
+        members = (labels == cls).nonzero().flatten()
+        order = torch.randperm(len(members), generator=_generator(seed, f"{salt}-{cls}"))
+        parts.append(members[order[:take]])
+    return torch.cat(parts).sort().values
 
 
 def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int,

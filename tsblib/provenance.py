@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from tsblib.runtime import cpu_isa
+
 
 def machine_info() -> dict[str, str | int]:
     """Hardware and software the current process runs on."""
@@ -19,6 +21,7 @@ def machine_info() -> dict[str, str | int]:
         "platform": platform.platform(),
         "cpu": _cpu_name(),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_isa": " ".join(cpu_isa()) or "none",
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
     return info

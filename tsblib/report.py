@@ -18,7 +18,7 @@ from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
 from tsblib.stages import overhead_rows, verify_plan
-from tsblib.verdicts import claims
+from tsblib.verdicts import claims, training_plateau
 from tsblib.tsb import insert_tsb, tsb_overhead
 
 SUMMARY_COLUMNS = ["profile", "dataset", "model", "method", "swim_p_percent", "sigma", "chips",
@@ -242,6 +242,8 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     claims_doc = claims(profile, rows, accs, costs, _typed_trajectory(merged.get("trajectory.csv", [])),
                         merged["tsb_lr.csv"], selection_checks(profile, recipes, merged["tsb_lr.csv"]),
                         merged.get("seeds_chips.csv", []))
+    for model, entry in claims_doc["models"].items():
+        entry["plateau"] = {m: training_plateau(training, model, m) for m in ("nit", "clean")}
     io.write_json(paths.result("claims.json"), claims_doc)
     write_headline_metrics(paths, claims_doc)
     write_plot_data(profile, paths, rows, training)

@@ -5,11 +5,68 @@ One code path for CPU and GPU: nothing here assumes CUDA is present.
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from typing import Iterator
 
 import torch
 
 from tsblib.config import RuntimeConfig
+
+logger = logging.getLogger(__name__)
+
+CPU_ISA_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+"""The /proc/cpuinfo flags that decide the CPU's fast path, as recorded with every timing."""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_isa() -> tuple[str, ...]:
+    """Which of `CPU_ISA_FLAGS` this CPU has (empty where /proc/cpuinfo is not readable)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return tuple(f for f in CPU_ISA_FLAGS if f in flags)
+    except OSError:
+        pass
+    return ()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_supported() -> bool:
+    """Whether oneDNN has bf16 kernels on this CPU (AMX or AVX-512 BF16, or what oneDNN itself
+    reports): where it has none, bf16 autocast would be emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return bool({"amx_bf16", "avx512_bf16"} & set(cpu_isa()))
+
+
+_warned: set[str] = set()
+
+
+def _cpu_fast(cfg: RuntimeConfig) -> bool:
+    """`cfg.cpu_bf16` where the CPU supports it; asked for on a CPU without bf16 units, a warning
+    (once per process) and fp32."""
+    if not (cfg.bf16 and cfg.cpu_bf16):
+        return False
+    if cpu_bf16_supported():
+        return True
+    if "cpu_bf16" not in _warned:
+        _warned.add("cpu_bf16")
+        logger.warning("runtime.cpu_bf16 is set but this CPU has no bf16 matrix units (no AMX or "
+                       "AVX-512 BF16; flags found: %s): running fp32 and NCHW instead, which is "
+                       "what such a CPU runs fastest", ", ".join(cpu_isa()) or "none")
+    return False
+
+
+def fast_path(cfg: RuntimeConfig, device: torch.device) -> str:
+    """The number format and memory layout this runtime uses on `device`, in words, for the
+    timing files and benchmarks: e.g. 'bf16 autocast + channels_last' or 'fp32 NCHW'."""
+    bf16 = cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and _cpu_fast(cfg)))
+    layout = "channels_last" if use_channels_last(cfg, device) else "NCHW"
+    return f"{'bf16 autocast' if bf16 else 'fp32'} + {layout}"
 
 
 def resolve_device(cfg: RuntimeConfig) -> torch.device:
@@ -38,9 +95,11 @@ def configure(cfg: RuntimeConfig) -> torch.device:
 
 @contextlib.contextmanager
 def autocast(cfg: RuntimeConfig, device: torch.device) -> Iterator[None]:
-    """bf16 autocast for matrix work when `cfg.bf16`, on CUDA, and on the CPU with `cfg.cpu_bf16`;
-    otherwise a no-op."""
-    if cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and cfg.cpu_bf16)):
+    """bf16 autocast for matrix work when `cfg.bf16`, on CUDA, and on the CPU with `cfg.cpu_bf16`
+    where the CPU has bf16 units (`cpu_bf16_supported`; else a warning once and fp32);
+    otherwise a no-op. Training, per-chip fine-tuning, BN recalibration and the Monte Carlo
+    evaluation all run under it."""
+    if cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and _cpu_fast(cfg))):
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
     else:
@@ -48,6 +107,6 @@ def autocast(cfg: RuntimeConfig, device: torch.device) -> Iterator[None]:
 
 
 def use_channels_last(cfg: RuntimeConfig, device: torch.device) -> bool:
-    """Whether to use channels_last tensors for training: on CUDA, and on the CPU with
-    `cfg.cpu_bf16`."""
-    return cfg.channels_last and (device.type == "cuda" or (device.type == "cpu" and cfg.cpu_bf16))
+    """Whether to use channels_last tensors for training: on CUDA, and on the CPU on the bf16 fast
+    path (`cfg.cpu_bf16` on a CPU with bf16 units)."""
+    return cfg.channels_last and (device.type == "cuda" or (device.type == "cpu" and _cpu_fast(cfg)))

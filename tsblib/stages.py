@@ -250,6 +250,64 @@ backbone (method 'tsb_backbone_annealed') and the further training seeds ('nit_s
 out of training.csv, whose readers know only registered methods."""
 
 
+def _snapshot_epochs(exp: ExperimentConfig, job: TrainingJob) -> tuple[int, ...]:
+    """The epochs after which `job` keeps its state: NIT every epoch (the trajectory), the
+    annealed backbone its last, a further seed its early snapshot (its TSB backbone)."""
+    if job.run == "nit":
+        return tuple(range(1, job.cfg.epochs + 1))
+    if job.run == "tsb_backbone_annealed":
+        return (job.cfg.epochs,)
+    if job.run.startswith("nit_seed"):
+        return (early_epoch(job.cfg.epochs, exp.methods.tsb_early_fraction),)
+    return ()
+
+
+def _run_job(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
+             fingerprint: str, device: torch.device, progress: bool) -> None:
+    """Train `job` and save it (checkpoints, then its log)."""
+    data = _data(paths, exp)
+    result = _train_one(job.spec, exp, job.cfg, data, profile, device,
+                        f"{exp.model}/{job.run}", progress,
+                        snapshot_epochs=_snapshot_epochs(exp, job))
+    _save_run(paths, exp, job, result, fingerprint)
+
+
+def _job_worker(profile: ProfileConfig, paths: ProfilePaths, model: str, run: str,
+                fingerprint: str, threads: int) -> str:
+    """One job in a worker process of `runtime.train_workers` (`threads` torch threads)."""
+    torch.set_num_threads(threads)
+    device = configure(dataclasses.replace(profile.runtime, threads=threads))
+    exp = profile.experiment(model)
+    job = next(j for j in training_jobs(exp) if j.run == run)
+    _run_job(profile, paths, exp, job, fingerprint, device, progress=False)
+    return run
+
+
+def _run_parallel(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
+                  pending: list[tuple[TrainingJob, str]], progress: bool) -> None:
+    """Train `pending` jobs (job, fingerprint) in `runtime.train_workers` processes at once,
+    the longest first; each saves its run as it finishes."""
+    import concurrent.futures
+    import multiprocessing
+
+    workers = min(profile.runtime.train_workers, len(pending))
+    threads = max(1, (profile.runtime.threads or torch.get_num_threads()) // workers)
+    pending = sorted(pending, key=lambda p: -p[0].cfg.epochs * (4 if p[0].spec.name == "nft_ovf"
+                                                                   else 1))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {pool.submit(_job_worker, profile, paths, exp.model, job.run, fp, threads): job
+                   for job, fp in pending}
+        bar = tqdm(total=len(futures), desc=f"{exp.model} training runs ({workers} at once, "
+                   f"{threads} thread{'s' if threads > 1 else ''} each)", disable=not progress)
+        for done in concurrent.futures.as_completed(futures):
+            run = done.result()  # a worker's exception surfaces here
+            note_finished("train", f"{exp.model}/{run}")
+            bar.update()
+            bar.set_postfix_str(f"{run} done")
+        bar.close()
+
+
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Train every method with its own training run (clean and NIT always; the early NIT
     snapshot is the TSB backbone, and NIT's state after every epoch is kept for the
@@ -258,37 +316,38 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
 
     Each run is saved as soon as it finishes, with a fingerprint of everything that determines
     it (`run_fingerprint`); a rerun reuses saved runs with the same fingerprint, so an
-    interrupted stage resumes from the methods that finished.
+    interrupted stage resumes from the methods that finished. With `runtime.train_workers` > 1
+    the runs still to train run that many at once, in separate processes.
     """
     device = configure(profile.runtime)
     rows, annealed_rows = [], []
     for exp in profile.experiments:
         data = _data(paths, exp)
-        keep = set()
+        keep, pending, jobs = set(), [], []
         for job in training_jobs(exp):
             fingerprint = run_fingerprint(dataclasses.replace(exp, train=job.cfg), job.spec,
                                           profile, data)
             keep |= {paths.train_checkpoint(exp.model, f).name for f in job.files}
-            curve = _finished_run(paths, exp, job, fingerprint)
-            if curve is not None:
+            jobs.append((job, fingerprint))
+            if _finished_run(paths, exp, job, fingerprint) is not None:
                 if progress:
                     tqdm.write(f"{exp.model}/{job.run}: reusing the finished run saved in "
                                f"{paths.train_checkpoint(exp.model, job.run)} (same code, "
                                f"parameters and data)")
+                note_finished("train", f"{exp.model}/{job.run}")
             else:
-                if job.run == "nit":
-                    snap = tuple(range(1, job.cfg.epochs + 1))
-                elif job.run == "tsb_backbone_annealed":
-                    snap = (job.cfg.epochs,)
-                elif job.run.startswith("nit_seed"):
-                    snap = (early_epoch(job.cfg.epochs, exp.methods.tsb_early_fraction),)
-                else:
-                    snap = ()
-                result = _train_one(job.spec, exp, job.cfg, data, profile, device,
-                                    f"{exp.model}/{job.run}", progress, snapshot_epochs=snap)
-                curve = result.curve
-                _save_run(paths, exp, job, result, fingerprint)
-            note_finished("train", f"{exp.model}/{job.run}")
+                pending.append((job, fingerprint))
+        if profile.runtime.train_workers > 1 and len(pending) > 1:
+            _run_parallel(profile, paths, exp, pending, progress)
+        else:
+            for job, fingerprint in pending:
+                _run_job(profile, paths, exp, job, fingerprint, device, progress)
+                note_finished("train", f"{exp.model}/{job.run}")
+        for job, fingerprint in jobs:
+            curve = _finished_run(paths, exp, job, fingerprint)
+            if curve is None:
+                raise io.StageInputError(f"{exp.model}/{job.run} finished but its saved run "
+                                         f"cannot be read back; rerun the 'train' stage")
             row = {"model": exp.model, "method": job.run, "recipe": job.cfg.recipe}
             if job.run == "tsb_backbone_annealed":  # its backbone is the end of its schedule
                 annealed_rows += [{**row, **r, "selected": r["epoch"] == job.cfg.epochs}

@@ -79,6 +79,13 @@ def age_epochs(exp: ExperimentConfig, epochs: int) -> list[int]:
     return sorted({early_epoch(epochs, a) for a in fractions})
 
 
+def trajectory_epochs(exp: ExperimentConfig, epochs: int) -> list[int]:
+    """The epochs of NIT's schedule of `epochs` epochs whose state the trajectory evaluates:
+    every `evaluation.trajectory_every`-th, the backbone ages' epochs and the last."""
+    every = exp.evaluation.trajectory_every
+    return sorted(set(range(every, epochs + 1, every)) | set(age_epochs(exp, epochs)) | {epochs})
+
+
 def backbones(exp: ExperimentConfig, epochs: int) -> list[Backbone]:
     """Every TSB backbone of the trajectory of NIT's schedule of `epochs` epochs: NIT's snapshots
     at the ages, then the annealed one. (The finetune and evaluate stages take `epochs` from the
@@ -169,7 +176,8 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     calibration = ctx.calibration(exp.methods.of("nit_bnrecal").images)
     shared = exp.tsb.mode is FinetuneMode.SHARED_NOISE
     stat_rows, chip_rows = [], []
-    work = len(states) + len(ages)
+    evaluated = trajectory_epochs(exp, len(states))
+    work = len(evaluated) + len(ages)
     bar = tqdm(total=work, desc=f"{exp.model} training-cost trajectory", disable=not ctx.progress)
 
     def add(curve: str, backbone: Backbone, clean: float, stats: ChipStats) -> None:
@@ -177,7 +185,7 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
         stat_rows.append(row)
         chip_rows.extend(per_chip)
 
-    for epoch in sorted(states):
+    for epoch in evaluated:
         model = _model(exp, states[epoch], ctx.device)
         clean = accuracy(model, ctx.test, profile.runtime)
         names = mapped_weight_names(model)

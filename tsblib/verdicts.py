@@ -126,11 +126,16 @@ def gap_interval(base: dict, tsb: dict, kind: str, clean_ref: float,
 
 # ----------------------------------------------------------------------------- training cost
 
-def _first_epoch_reaching(curve: Sequence[dict[str, Any]], target: float) -> int | None:
-    """The first epoch whose mean accuracy on chips reaches `target` (None: never)."""
+def _first_epoch_reaching(curve: Sequence[dict[str, Any]], target: float,
+                          earliest: bool = False) -> int | None:
+    """The first evaluated epoch whose mean accuracy on chips reaches `target` (None: never).
+    With `earliest`, the earliest epoch at which it may have been reached where the curve skips
+    epochs (`evaluation.trajectory_every`): one after the last evaluated epoch that did not."""
+    previous = 0
     for r in sorted(curve, key=lambda r: r["epochs"]):
         if r["acc_mean"] >= target:
-            return int(r["epochs"])
+            return previous + 1 if earliest else int(r["epochs"])
+        previous = int(r["epochs"])
     return None
 
 
@@ -143,7 +148,7 @@ def equal_accuracy_speedup(curve: Sequence[dict[str, Any]], target: float, targe
     lower bound (`*_lower_bound` true; the high end is then unbounded)."""
     out: dict[str, Any] = {}
     for key, t in (("measured", target), ("low", target - target_ci), ("high", target + target_ci)):
-        epoch = _first_epoch_reaching(curve, t)
+        epoch = _first_epoch_reaching(curve, t, earliest=key == "low")
         bound = epoch is None
         epochs = schedule_epochs if bound else epoch
         value = epochs * flops_per_epoch / tsb_flops
@@ -514,6 +519,38 @@ def paired_differences_text(entry: dict[str, Any]) -> list[str]:
             out.append(f"{name}: {100 * d['mean']:+.1f} points [{100 * d['low']:+.1f}, "
                        f"{100 * d['high']:+.1f}] on {d['chips']} chips")
     return out
+
+
+PLATEAU_TOLERANCE = 0.005
+"""The plateau criterion's tolerance: 0.5 points of validation accuracy."""
+
+
+def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str,
+                     tolerance: float = PLATEAU_TOLERANCE) -> dict[str, Any] | None:
+    """Did `method`'s training (training.csv rows) stop improving within its schedule? Its
+    validation score (mean accuracy on the validation chips, or clean accuracy where trained
+    without noise) per epoch: the schedule reached its plateau when the best epoch of its last
+    third is within `tolerance` of the best overall (the issue's criterion). Under a decaying
+    schedule that is nearly always so, so the gain of the last third over the best epoch
+    before it is reported beside it: how much the last third (and its annealing) still added.
+    None without rows."""
+    curve = sorted(((int(r["epoch"]), float(r["val_chip_acc_mean"])) for r in training
+                    if r["model"] == model and r["method"] == method), key=lambda t: t[0])
+    if not curve:
+        return None
+    epochs = len(curve)
+    cut = epochs - max(1, epochs // 3)
+    best = max(a for _, a in curve)
+    last = max(a for _, a in curve[cut:])
+    before = max((a for _, a in curve[:cut]), default=float("nan"))
+    gain = last - before if curve[:cut] else float("nan")
+    reached = last >= best - tolerance
+    return {"method": method, "epochs": epochs, "last_third_from_epoch": curve[cut][0],
+            "best_val": best, "best_val_last_third": last, "best_val_before": _finite(before),
+            "last_third_gain": _finite(gain), "tolerance": tolerance, "plateau": bool(reached),
+            "criterion": (f"the best validation score of the last third of the schedule is within "
+                          f"{100 * tolerance:.1f} points of the best overall; last_third_gain: "
+                          f"what the last third added over the best epoch before it")}
 
 
 def claims(profile: ProfileConfig, rows: Sequence[dict[str, Any]], accs: dict[tuple, list[float]],

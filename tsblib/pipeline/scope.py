@@ -35,7 +35,13 @@ class _Undeclared:
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_allowed", allowed)
 
+    def __reduce__(self) -> tuple:
+        # picklable (the train stage's worker processes get the scoped profile)
+        return (_Undeclared, (self._key, self._stage, self._inner, self._allowed))
+
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_key", "_stage", "_inner", "_allowed"):
+            raise AttributeError(name)  # Python's own protocols, and a half-built copy
         if name in self._allowed:
             return getattr(self._inner, name)
         raise UndeclaredParameterError(
