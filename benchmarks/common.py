@@ -75,7 +75,8 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, warm
 def machine_line(device: torch.device) -> str:
     """One line naming the machine, the versions and the date."""
     info = machine_info()
-    hw = info["gpu"] if device.type == "cuda" else f"{info['cpu']}, {info['cpu_threads']} threads"
+    hw = (info["gpu"] if device.type == "cuda" else
+          f"{info['cpu']} ({info['cpu_isa']}), {info['cpu_threads']} threads")
     return f"{info['date_utc']} | {hw} | torch {info['torch']} | python {info['python']}"
 
 

@@ -140,6 +140,38 @@ def test_a_key_repeated_in_params_yaml_is_rejected(tmp_path):
         load_profile(path)
 
 
+def test_a_merged_profile_overrides_what_it_writes_and_refuses_repeats(tmp_path):
+    """`<<: *anchor` (cifar-cpu-baselines) takes the anchor's sections, a section written
+    beside it wins, and a key written twice is still refused."""
+    path = tmp_path / "params.yaml"
+    base = ("profile: q\nprofiles:\n  p: &p\n    tsb: {width: 8}\n    models: {lenet3: {}}\n"
+            "  q:\n    <<: *p\n    tsb: {width: 4}\n")
+    path.write_text(base)
+    assert load_profile(path, "q").experiment("lenet3").tsb.width == 4
+    assert load_profile(path, "p").experiment("lenet3").tsb.width == 8
+    path.write_text(base + "    tsb: {width: 2}\n")
+    with pytest.raises(ConfigError, match=r"key 'tsb' appears twice"):
+        load_profile(path, "q")
+
+
+@pytest.mark.parametrize("dataset", ["mnist-embedded", "mnist"])
+def test_augmentation_is_refused_for_digits(dataset):
+    with pytest.raises(ConfigError, match=r"train.augment = True is not allowed: expected false "
+                                          rf"for data.dataset = '{dataset}'.*natural-image"):
+        profile_from_dict("p", {"data": {"dataset": dataset}, "train": {"augment": True},
+                                "models": {"lenet3": {}}})
+
+
+def test_the_profiles_floor_of_tsb_chips_and_the_trajectory_stride():
+    with pytest.raises(ConfigError, match=r"evaluation.tsb_chips = 10 is not allowed: expected "
+                                          r">= evaluation.min_tsb_chips = 20"):
+        EvaluationConfig(chips=50, tsb_chips=10, min_tsb_chips=20).validate()
+    with pytest.raises(ConfigError, match=r"evaluation.trajectory_every = 0"):
+        EvaluationConfig(trajectory_every=0).validate()
+    with pytest.raises(ConfigError, match=r"runtime.train_workers = 0"):
+        profile_from_dict("p", {"runtime": {"train_workers": 0}, "models": {"lenet3": {}}})
+
+
 def test_the_paper_profile_fits_every_block_width():
     """validate builds every model and checks each TSB variant's width against it."""
     profile = load_profile(ROOT / "params.yaml", "paper")

@@ -19,10 +19,39 @@ def test_cpu_stays_fp32_by_default():
     assert not use_channels_last(cfg, CPU)
 
 
-def test_cpu_bf16_turns_on_autocast_and_channels_last_for_training():
+def test_cpu_bf16_turns_on_autocast_and_channels_last_for_training(monkeypatch):
+    from tsblib import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: True)  # any CPU: see below
     cfg = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
     assert _matmul_dtype(cfg) == torch.bfloat16
     assert use_channels_last(cfg, CPU)
     # each follows its own switch
     assert _matmul_dtype(RuntimeConfig(device="cpu", bf16=False, cpu_bf16=True)) == torch.float32
     assert not use_channels_last(RuntimeConfig(device="cpu", channels_last=False, cpu_bf16=True), CPU)
+
+
+def test_without_bf16_units_cpu_bf16_warns_once_and_runs_fp32(monkeypatch, caplog):
+    """Where the CPU has no bf16 matrix units the fast path falls back to fp32 (and NCHW) by
+    itself, saying so once; nothing here depends on this machine's CPU."""
+    from tsblib import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: False)
+    monkeypatch.setattr(runtime, "_warned", set())
+    cfg = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+    with caplog.at_level("WARNING", logger="tsblib.runtime"):
+        assert _matmul_dtype(cfg) == torch.float32
+        assert not use_channels_last(cfg, CPU)
+        assert _matmul_dtype(cfg) == torch.float32
+    warnings = [r for r in caplog.records if "no bf16 matrix units" in r.getMessage()]
+    assert len(warnings) == 1
+    assert runtime.fast_path(cfg, CPU) == "fp32 + NCHW"
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: True)
+    assert _matmul_dtype(cfg) == torch.bfloat16
+    assert runtime.fast_path(cfg, CPU) == "bf16 autocast + channels_last"
+
+
+def test_cpu_isa_names_only_known_flags():
+    from tsblib.runtime import CPU_ISA_FLAGS, cpu_isa
+
+    assert set(cpu_isa()) <= set(CPU_ISA_FLAGS)

@@ -13,7 +13,8 @@ from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage
 from tsblib.stages import ANNEALED_FILE, TRAINING_COLUMNS, training_jobs
 from tsblib.trajectory import (AGES_CHECKPOINT, TRAJECTORY_CHIP_COLUMNS, TRAJECTORY_CHIPS_FILE,
-                               TRAJECTORY_COLUMNS, TRAJECTORY_FILE, age_epochs, backbones)
+                               TRAJECTORY_COLUMNS, TRAJECTORY_FILE, age_epochs, backbones,
+                               trajectory_epochs)
 
 EPOCHS = 4
 PROFILE = {
@@ -58,6 +59,17 @@ def test_backbone_ages_are_distinct_epochs_with_the_early_fraction_among_them():
     assert [b.key for b in backbones(exp, 4)] == ["epoch:1", "epoch:2", "annealed:1"]
     assert [b.key for b in backbones(exp, 20)] == ["epoch:2", "epoch:4", "epoch:6", "epoch:10",
                                                    "annealed:4"]
+
+
+def test_a_thinned_trajectory_keeps_the_ages_and_the_last_epoch():
+    exp = profile_from_dict("t", {**PROFILE, "evaluation": {**PROFILE["evaluation"],
+                                                            "trajectory_every": 3}}
+                            ).experiment("lenet3")
+    # every 3rd of 12 epochs, and the ages 0.25, 0.5, 1.0 and the early fraction 0.2 (3, 6, 12, 3)
+    assert trajectory_epochs(exp, 12) == [3, 6, 9, 12]
+    # of 10 epochs the ages give epochs 2 (0.2), 3 (0.25), 5 and 10
+    assert trajectory_epochs(exp, 10) == [2, 3, 5, 6, 9, 10]
+    assert trajectory_epochs(profile_from_dict("t", PROFILE).experiment("lenet3"), 4) == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("ages", [[0.0], [0.2, 1.01], [-0.5]])
@@ -155,3 +167,32 @@ def test_train_resumes_from_the_saved_runs(run, monkeypatch):
     assert calls == ["lenet3/nit"] and epochs.read_bytes() == before
     assert [j.run for j in training_jobs(profile.experiment("lenet3"))] == \
         ["clean", "nit", "tsb_backbone_annealed"]
+
+
+def test_parallel_training_runs_equal_sequential_ones(tmp_path):
+    """runtime.train_workers trains the runs of one model side by side in worker processes,
+    one thread each; every saved checkpoint is the one a sequential one-thread run saves."""
+    profile_raw = {**PROFILE, "train": {**PROFILE["train"], "epochs": 2}}
+    saved, threads = {}, torch.get_num_threads()
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        root.mkdir()
+        raw = {**profile_raw, "runtime": {"device": "cpu", "threads": workers,
+                                          "train_workers": workers}}
+        params = root / "params.yaml"
+        params.write_text(yaml.safe_dump({"profile": "t", "profiles": {"t": raw}}))
+        profile = load_profile(params, "t")
+        paths = ProfilePaths("t", root)
+        for stage in ("prepare", "train"):
+            run_stage(stage, profile, paths, progress=False)
+        saved[workers] = {f.name: io.load_checkpoint(f, "train")
+                          for f in sorted(paths.train_checkpoint_dir("lenet3").glob("*.pt"))}
+        torch.set_num_threads(threads)
+    assert sorted(saved[1]) == sorted(saved[2]) and len(saved[1]) >= 4
+    for name, ckpt in saved[1].items():
+        other = saved[2][name]
+        states = ckpt.get("states") or {0: ckpt["state"]}
+        others = other.get("states") or {0: other["state"]}
+        for epoch, state in states.items():
+            for key, value in state.items():
+                assert torch.equal(value, others[epoch][key]), (name, epoch, key)

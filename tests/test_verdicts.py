@@ -8,7 +8,7 @@ import pytest
 
 from tsblib.config import profile_from_dict
 from tsblib.verdicts import (equal_accuracy_percent, equal_accuracy_speedup, losses, model_claims,
-                             seed_spread)
+                             seed_spread, training_plateau)
 
 SIGMA = 0.5
 PROFILE = {
@@ -172,3 +172,38 @@ def test_seed_spread_pairs_the_seeds_chips():
     assert nit["0"] == pytest.approx(np.mean([0.8 + 0.01 * k for k in range(6)]))
     assert spread["methods"]["nit"]["range"] == pytest.approx(0.1)
     assert seed_spread(exp, accs, []) is None
+
+
+def test_a_thinned_trajectory_takes_the_conservative_end_between_evaluated_epochs():
+    # NIT evaluated after epochs 3, 6, 9 only (evaluation.trajectory_every = 3)
+    curve = [{"curve": "nit", "epochs": e, "acc_mean": 0.5 + 0.04 * e} for e in (3, 6, 9)]
+    s = equal_accuracy_speedup(curve, target=0.70, target_ci=0.01, flops_per_epoch=1e9,
+                               tsb_flops=1e9, schedule_epochs=9)
+    # 0.69 and 0.70 are first seen at epoch 6 (0.74); epoch 3 (0.62) had not reached them, so
+    # the conservative (low) end takes epoch 4, the earliest NIT may have reached 0.69
+    assert s["measured_nit_epochs"] == 6 and s["high_nit_epochs"] == 6
+    assert s["low_nit_epochs"] == 4 and s["low"] == pytest.approx(4.0)
+    # with every epoch evaluated, the earliest possible epoch is the evaluated one
+    dense = [{"curve": "nit", "epochs": e, "acc_mean": 0.5 + 0.04 * e} for e in range(1, 10)]
+    d = equal_accuracy_speedup(dense, target=0.70, target_ci=0.01, flops_per_epoch=1e9,
+                               tsb_flops=1e9, schedule_epochs=9)
+    assert d["low_nit_epochs"] == 5 == d["measured_nit_epochs"]
+
+
+def test_training_plateau_states_the_criterion_and_the_last_thirds_gain():
+    def rows(scores):
+        return [{"model": "m", "method": "nit", "epoch": e, "val_chip_acc_mean": a,
+                 "val_clean_acc": 0.9}
+                for e, a in enumerate(scores, 1)]
+    flat = training_plateau(rows([0.5, 0.6, 0.70, 0.71, 0.712, 0.712]), "m", "nit")
+    # last third = epochs 5-6: best 0.712 = best overall; gain over epochs 1-4 (0.71) 0.2 points
+    assert flat["plateau"] and flat["last_third_from_epoch"] == 5
+    assert flat["last_third_gain"] == pytest.approx(0.002)
+    falling = training_plateau(rows([0.5, 0.8, 0.70, 0.71, 0.70, 0.70]), "m", "nit")
+    assert not falling["plateau"]  # the best epoch (0.8) is long before the last third
+    assert training_plateau(rows([0.5]), "m", "clean") is None
+    # clean training is read on the score it selects its epoch on: clean accuracy
+    clean = [{"model": "m", "method": "clean", "epoch": e, "val_chip_acc_mean": 0.9 - 0.1 * e,
+              "val_clean_acc": a} for e, a in enumerate([0.6, 0.7, 0.8], 1)]
+    reading = training_plateau(clean, "m", "clean")
+    assert reading["score"] == "val_clean_acc" and reading["best_val"] == pytest.approx(0.8)

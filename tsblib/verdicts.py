@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from tsblib.bootstrap import (PairedDifference, RatioInterval, gap_ratio, paired_difference,
                               verdict, verdict_reason)
 from tsblib.config import ExperimentConfig, ProfileConfig
-from tsblib.methods.registry import ordered
+from tsblib.methods.registry import get_method, ordered
 from tsblib.stages import DeployPlan, verify_plan
 
 PAPER_CLAIMS = {
@@ -528,13 +528,15 @@ PLATEAU_TOLERANCE = 0.005
 def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str,
                      tolerance: float = PLATEAU_TOLERANCE) -> dict[str, Any] | None:
     """Did `method`'s training (training.csv rows) stop improving within its schedule? Its
-    validation score (mean accuracy on the validation chips, or clean accuracy where trained
-    without noise) per epoch: the schedule reached its plateau when the best epoch of its last
+    validation score per epoch, the one its deployed epoch is chosen on (mean accuracy on the
+    validation chips; clean accuracy for a method that selects on it, clean training): the schedule reached its plateau when the best epoch of its last
     third is within `tolerance` of the best overall (the issue's criterion). Under a decaying
     schedule that is nearly always so, so the gain of the last third over the best epoch
     before it is reported beside it: how much the last third (and its annealing) still added.
     None without rows."""
-    curve = sorted(((int(r["epoch"]), float(r["val_chip_acc_mean"])) for r in training
+    column = ("val_clean_acc" if get_method(method).selects_epoch_on == "clean"
+              else "val_chip_acc_mean")
+    curve = sorted(((int(r["epoch"]), float(r[column])) for r in training
                     if r["model"] == model and r["method"] == method), key=lambda t: t[0])
     if not curve:
         return None
@@ -545,7 +547,7 @@ def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str
     before = max((a for _, a in curve[:cut]), default=float("nan"))
     gain = last - before if curve[:cut] else float("nan")
     reached = last >= best - tolerance
-    return {"method": method, "epochs": epochs, "last_third_from_epoch": curve[cut][0],
+    return {"method": method, "score": column, "epochs": epochs, "last_third_from_epoch": curve[cut][0],
             "best_val": best, "best_val_last_third": last, "best_val_before": _finite(before),
             "last_third_gain": _finite(gain), "tolerance": tolerance, "plateau": bool(reached),
             "criterion": (f"the best validation score of the last third of the schedule is within "

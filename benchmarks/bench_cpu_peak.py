@@ -1,0 +1,188 @@
+"""The machine's own peak, and how close tsblib's training and chip evaluation come to it.
+
+For every model (LeNet-3; VGG-8 and ResNet-18 at widths 0.25 and 1.0) the script first times the
+model's own convolutions and matmuls alone, forward, at their real input shapes (batch as
+configured, channels-last), in fp32 and in bf16: the better of the two rates is that model's
+peak, and every figure after it is stated as a fraction of it. Then, in the same run:
+
+- a noise-injection training step (`nit_objective`: forward with a fresh weight error, backward,
+  Adam) on the straightforward path (fp32, NCHW) and on the runtime's fast path
+  (`tsblib.runtime.fast_path`: bf16 autocast + channels-last where the CPU has bf16 units,
+  else fp32), FLOPs counted as 6 x forward MACs per image;
+- the Monte Carlo evaluation of chips (`tsblib.evaluate.monte_carlo`, chips stacked), on both
+  paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images.
+
+    python benchmarks/bench_cpu_peak.py [--models lenet3 vgg8 resnet18] [--widths 0.25 1.0]
+
+The CPU model and its ISA flags (AMX, AVX-512 BF16, AVX-512, AVX2) head the record. No fraction
+is above 100 % by construction only if the layers alone are the fastest the model can go; the
+script prints what it measured either way.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import timed  # noqa: E402
+
+from tsblib.config import DeviceConfig, RuntimeConfig  # noqa: E402
+from tsblib.data import Batches, Split  # noqa: E402
+from tsblib.evaluate import monte_carlo  # noqa: E402
+from tsblib.methods.nit import nit_objective  # noqa: E402
+from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
+from tsblib.runtime import autocast, cpu_isa, fast_path, use_channels_last  # noqa: E402
+from tsblib.variation import mapped_weight_names  # noqa: E402
+
+DEVICE = DeviceConfig(weight_bits=8, device_bits=2, convention="device_range")
+CPU = torch.device("cpu")
+
+
+def layer_shapes(model: nn.Module, batch: int, shape: tuple[int, ...]) -> list[tuple[nn.Module, tuple]]:
+    """(layer, input shape) of every convolution and linear layer in one forward."""
+    seen: list[tuple[nn.Module, tuple]] = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append((m, tuple(i[0].shape))))
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.zeros(batch, *shape))
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def layers_rate(layers: list[tuple[nn.Module, tuple]], dtype: torch.dtype) -> float:
+    """FLOP/s of the layers run alone, forward, channels-last, in `dtype`."""
+    total_flops, total_seconds = 0.0, 0.0
+    for layer, shape in layers:
+        x = torch.randn(shape, dtype=dtype)
+        w = layer.weight.detach().to(dtype)
+        if isinstance(layer, nn.Conv2d):
+            x = x.contiguous(memory_format=torch.channels_last)
+            w = w.contiguous(memory_format=torch.channels_last)
+            out = nn.functional.conv2d(x, w, None, layer.stride, layer.padding)
+            flops = 2 * out.numel() * w.shape[1] * w.shape[2] * w.shape[3]
+
+            def run(x=x, w=w, layer=layer):
+                return nn.functional.conv2d(x, w, None, layer.stride, layer.padding)
+        else:
+            flops = 2 * x.shape[0] * w.shape[0] * w.shape[1]
+
+            def run(x=x, w=w):
+                return x @ w.t()
+        with torch.no_grad():
+            total_seconds += timed(run, CPU, repeats=5, warmup=2)
+        total_flops += flops
+    return total_flops / total_seconds
+
+
+def forward_macs(layers: list[tuple[nn.Module, tuple]]) -> float:
+    """Forward MACs per image of the convolution and linear layers."""
+    macs = 0.0
+    for layer, shape in layers:
+        if isinstance(layer, nn.Conv2d):
+            with torch.no_grad():
+                out = layer(torch.zeros(1, *shape[1:]))
+            macs += out.numel() * layer.weight[0].numel()
+        else:
+            macs += layer.weight.numel()
+    return macs
+
+
+def train_rate(name: str, width: float, runtime: RuntimeConfig, batch: int, steps: int) -> float:
+    """Images/s of NIT training steps (batch `batch`) on `runtime`'s path."""
+    model = build_model(name, width=width, seed=0).train()
+    cl = use_channels_last(runtime, CPU)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    obj = nit_objective(mapped_weight_names(model), 0.3, DEVICE)
+    params = dict(model.named_parameters())
+    opt = torch.optim.Adam(params.values(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *INPUT_SHAPES[name])
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+
+    def run() -> None:
+        for _ in range(steps):
+            with autocast(runtime, CPU):
+                loss = obj(model, params, x, y, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return batch * steps / timed(run, CPU, repeats=3, warmup=1)
+
+
+def chip_seconds(name: str, width: float, runtime: RuntimeConfig, images: int, chips: int) -> float:
+    """Seconds per chip of the Monte Carlo evaluation on `images` test images (chips stacked)."""
+    model = build_model(name, width=width, seed=0).eval()
+    shape = INPUT_SHAPES[name]
+    split = Split(torch.randint(0, 255, (images, *shape), dtype=torch.uint8),
+                  torch.randint(0, 10, (images,)))
+    batches = list(Batches(split, 500, mean=(0.5,) * shape[0], std=(0.25,) * shape[0],
+                           channels_last=use_channels_last(runtime, CPU)))
+
+    def run() -> None:
+        monte_carlo(model, mapped_weight_names(model), 0.3, DEVICE, batches, chips=chips, seed=0,
+                    chip_batch=chips, runtime=runtime, progress=False)
+
+    return timed(run, CPU, repeats=2, warmup=1) / chips
+
+
+def main() -> None:
+    parser = common.parser(__doc__)
+    parser.add_argument("--models", nargs="+", default=["lenet3", "vgg8", "resnet18"])
+    parser.add_argument("--widths", nargs="+", type=float, default=[0.25, 1.0])
+    parser.add_argument("--batch", type=int, default=128, help="training batch (cifar-cpu: 128)")
+    args = parser.parse_args()
+    plain = RuntimeConfig(device="cpu", bf16=False, channels_last=False)
+    fast = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+    lines = [f"- CPU ISA flags: {' '.join(cpu_isa()) or 'none found'}; fast path on this CPU: "
+             f"{fast_path(fast, CPU)}; straightforward path: {fast_path(plain, CPU)}",
+             "- peak = the better of fp32 and bf16 for the model's own convolutions and matmuls "
+             "alone (forward, real shapes, channels-last, batch as stated); training FLOPs = 6 x "
+             "forward MACs per image, evaluation FLOPs = 2 x"]
+    started = time.perf_counter()
+    for name in args.models:
+        for width in ([1.0] if name == "lenet3" else args.widths):
+            model = build_model(name, width=width, seed=0)
+            layers = layer_shapes(model, args.batch, INPUT_SHAPES[name])
+            macs = forward_macs(layers)
+            fp32 = layers_rate(layers, torch.float32)
+            bf16 = layers_rate(layers, torch.bfloat16)
+            peak = max(fp32, bf16)
+            small = width < 1 or name == "lenet3"
+            steps = 5 if small else 1
+            t_plain = train_rate(name, width, plain, args.batch, steps)
+            t_fast = train_rate(name, width, fast, args.batch, steps)
+            images, chips = (2000, 10) if small else (500, 4)
+            e_plain = chip_seconds(name, width, plain, images, chips)
+            e_fast = chip_seconds(name, width, fast, images, chips)
+            label = name if name == "lenet3" else f"{name} width {width:g}"
+            train_frac = 6 * macs * t_fast / peak
+            eval_rate = 2 * macs * images / e_fast
+            lines += [
+                f"- **{label}** ({macs / 1e6:.1f} M forward MACs per image): layers alone fp32 "
+                f"{fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s (bf16 / fp32 "
+                f"{bf16 / fp32:.2f}x); peak {peak / 1e9:.0f} GFLOP/s",
+                f"  - NIT training step, batch {args.batch}: straightforward {t_plain:,.0f} img/s, "
+                f"fast path {t_fast:,.0f} img/s (fast / straightforward {t_fast / t_plain:.2f}x) = "
+                f"{train_frac:.0%} of peak",
+                f"  - Monte Carlo, {chips} chips stacked on {images:,} images: straightforward "
+                f"{e_plain * 10_000 / images:.2f} s, fast path {e_fast * 10_000 / images:.2f} s per "
+                f"chip for 10,000 test images (ratio {e_plain / e_fast:.2f}x) = "
+                f"{eval_rate / peak:.0%} of peak"]
+            print(lines[-3], lines[-2], lines[-1], sep="\n", flush=True)
+    lines.append(f"- the whole benchmark took {time.perf_counter() - started:.0f} s")
+    common.finish("The CPU's own peak and the fast path's fraction of it (bench_cpu_peak.py)",
+                  CPU, lines, args.no_record)
+
+
+if __name__ == "__main__":
+    main()
