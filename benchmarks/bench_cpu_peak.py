@@ -1,8 +1,10 @@
 """The machine's own peak, and how close tsblib's training and chip evaluation come to it.
 
 For every model (LeNet-3; VGG-8 and ResNet-18 at widths 0.25 and 1.0) the script first times the
-model's own convolutions and matmuls alone, forward, at their real input shapes (batch as
-configured, channels-last), in fp32 and in bf16: the better of the two rates is that model's
+model's own convolutions and matmuls alone, forward, at their real input shapes (channels-last),
+in fp32 and in bf16, at the training batch and at the number of images one chip-stacked
+evaluation pass carries (`--peak-batch`, default 1,024, so that a small model's layers are not
+timed at a size where Python's per-call cost dominates): the best of these rates is that model's
 peak, and every figure after it is stated as a fraction of it. Then, in the same run:
 
 - a noise-injection training step (`nit_objective`: forward with a fresh weight error, backward,
@@ -14,9 +16,9 @@ peak, and every figure after it is stated as a fraction of it. Then, in the same
 
     python benchmarks/bench_cpu_peak.py [--models lenet3 vgg8 resnet18] [--widths 0.25 1.0]
 
-The CPU model and its ISA flags (AMX, AVX-512 BF16, AVX-512, AVX2) head the record. No fraction
-is above 100 % by construction only if the layers alone are the fastest the model can go; the
-script prints what it measured either way.
+The CPU model and its ISA flags (AMX, AVX-512 BF16, AVX-512, AVX2) head the record. A fraction
+above 100 % would mean the layers alone were timed below what the model reaches; the script
+prints what it measured either way, and says so.
 """
 from __future__ import annotations
 
@@ -140,22 +142,26 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["lenet3", "vgg8", "resnet18"])
     parser.add_argument("--widths", nargs="+", type=float, default=[0.25, 1.0])
     parser.add_argument("--batch", type=int, default=128, help="training batch (cifar-cpu: 128)")
+    parser.add_argument("--peak-batch", type=int, default=1024,
+                        help="a second, larger batch at which the layers are timed for the peak")
     args = parser.parse_args()
     plain = RuntimeConfig(device="cpu", bf16=False, channels_last=False)
     fast = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
     lines = [f"- CPU ISA flags: {' '.join(cpu_isa()) or 'none found'}; fast path on this CPU: "
              f"{fast_path(fast, CPU)}; straightforward path: {fast_path(plain, CPU)}",
-             "- peak = the better of fp32 and bf16 for the model's own convolutions and matmuls "
-             "alone (forward, real shapes, channels-last, batch as stated); training FLOPs = 6 x "
-             "forward MACs per image, evaluation FLOPs = 2 x"]
+             f"- peak = the best of fp32 and bf16 for the model's own convolutions and matmuls "
+             f"alone (forward, real shapes, channels-last, batch {args.batch} and "
+             f"{args.peak_batch}); training FLOPs = 6 x forward MACs per image, evaluation "
+             f"FLOPs = 2 x"]
     started = time.perf_counter()
     for name in args.models:
         for width in ([1.0] if name == "lenet3" else args.widths):
             model = build_model(name, width=width, seed=0)
             layers = layer_shapes(model, args.batch, INPUT_SHAPES[name])
             macs = forward_macs(layers)
-            fp32 = layers_rate(layers, torch.float32)
-            bf16 = layers_rate(layers, torch.bfloat16)
+            large = layer_shapes(model, args.peak_batch, INPUT_SHAPES[name])
+            fp32 = max(layers_rate(layers, torch.float32), layers_rate(large, torch.float32))
+            bf16 = max(layers_rate(layers, torch.bfloat16), layers_rate(large, torch.bfloat16))
             peak = max(fp32, bf16)
             small = width < 1 or name == "lenet3"
             steps = 5 if small else 1
@@ -178,7 +184,10 @@ def main() -> None:
                 f"{e_plain * 10_000 / images:.2f} s, fast path {e_fast * 10_000 / images:.2f} s per "
                 f"chip for 10,000 test images (ratio {e_plain / e_fast:.2f}x) = "
                 f"{eval_rate / peak:.0%} of peak"]
-            print(lines[-3], lines[-2], lines[-1], sep="\n", flush=True)
+            if max(train_frac, eval_rate / peak) > 1:
+                lines.append("  - above 100 % of the layers-alone peak: that peak is too low a "
+                             "reference here (timed at too small a size); compare the ratios")
+            print(*lines[-4:], sep="\n", flush=True)
     lines.append(f"- the whole benchmark took {time.perf_counter() - started:.0f} s")
     common.finish("The CPU's own peak and the fast path's fraction of it (bench_cpu_peak.py)",
                   CPU, lines, args.no_record)
