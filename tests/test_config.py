@@ -145,6 +145,7 @@ def test_a_merged_profile_overrides_what_it_writes_and_refuses_repeats(tmp_path)
     beside it wins, and a key written twice is still refused."""
     path = tmp_path / "params.yaml"
     base = ("profile: q\nprofiles:\n  p: &p\n    tsb: {width: 8}\n    models: {lenet3: {}}\n"
+            "    methods: {methods: [clean, nit, tsb]}\n"
             "  q:\n    <<: *p\n    tsb: {width: 4}\n")
     path.write_text(base)
     assert load_profile(path, "q").experiment("lenet3").tsb.width == 4
