@@ -170,6 +170,7 @@ def main() -> None:
             images, chips = (2000, 10) if small else (500, 4)
             e_plain = chip_seconds(name, width, plain, images, chips)
             e_fast = chip_seconds(name, width, fast, images, chips)
+            first = len(lines)
             label = name if name == "lenet3" else f"{name} width {width:g}"
             train_frac = 6 * macs * t_fast / peak
             eval_rate = 2 * macs * images / e_fast
@@ -187,7 +188,7 @@ def main() -> None:
             if max(train_frac, eval_rate / peak) > 1:
                 lines.append("  - above 100 % of the layers-alone peak: that peak is too low a "
                              "reference here (timed at too small a size); compare the ratios")
-            print(*lines[-4:], sep="\n", flush=True)
+            print(*lines[first:], sep="\n", flush=True)
     lines.append(f"- the whole benchmark took {time.perf_counter() - started:.0f} s")
     common.finish("The CPU's own peak and the fast path's fraction of it (bench_cpu_peak.py)",
                   CPU, lines, args.no_record)
