@@ -1,6 +1,7 @@
 """Does bf16 training move the science? NIT trained with the profile's recipe in fp32 and under
 bf16 autocast (fp32 master weights and optimiser state either way), both deployed at their
-validation-selected epoch and evaluated in fp32 on the same paired chips at the operating sigma.
+validation-selected epoch and evaluated in fp32 on the same paired chips at the operating sigma (the
+evaluate stage's chips: chip k is the draw every method of the profile sees).
 
     python benchmarks/bench_bf16_training.py --profile cifar-cpu --model vgg8
     python benchmarks/bench_bf16_training.py --profile embedded --model lenet3
@@ -73,7 +74,8 @@ def main() -> None:
     fp32_eval = runtimes["fp32"]
     stats = {k: monte_carlo(m, mapped_weight_names(m), ev.operating_sigma, profile.device, test,
                             chips=ev.chips, seed=ev.seed, chip_batch=ev.chip_batch,
-                            runtime=fp32_eval, progress=False) for k, m in models.items()}
+                            runtime=fp32_eval, progress=False, tag="chip")
+             for k, m in models.items()}
     a, b = stats["fp32"], stats["bf16"]
     diff = paired_difference(b.accuracies, a.accuracies)
     gap = b.mean - a.mean
