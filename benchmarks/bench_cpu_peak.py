@@ -36,9 +36,8 @@ from common import timed  # noqa: E402
 from tsblib.config import DeviceConfig, RuntimeConfig  # noqa: E402
 from tsblib.data import Batches, Split  # noqa: E402
 from tsblib.evaluate import monte_carlo  # noqa: E402
-from tsblib.methods.nit import nit_objective  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
-from tsblib.runtime import autocast, cpu_isa, fast_path, use_channels_last  # noqa: E402
+from tsblib.runtime import cpu_isa, fast_path, use_channels_last  # noqa: E402
 from tsblib.variation import mapped_weight_names  # noqa: E402
 
 DEVICE = DeviceConfig(weight_bits=8, device_bits=2, convention="device_range")
@@ -96,29 +95,9 @@ def forward_macs(layers: list[tuple[nn.Module, tuple]]) -> float:
 
 
 def train_rate(name: str, width: float, runtime: RuntimeConfig, batch: int, steps: int) -> float:
-    """Images/s of NIT training steps (batch `batch`) on `runtime`'s path."""
-    model = build_model(name, width=width, seed=0).train()
-    cl = use_channels_last(runtime, CPU)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
-    obj = nit_objective(mapped_weight_names(model), 0.3, DEVICE)
-    params = dict(model.named_parameters())
-    opt = torch.optim.Adam(params.values(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, *INPUT_SHAPES[name])
-    if cl:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,))
-
-    def run() -> None:
-        for _ in range(steps):
-            with autocast(runtime, CPU):
-                loss = obj(model, params, x, y, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    return batch * steps / timed(run, CPU, repeats=3, warmup=1)
+    """Images/s of NIT training steps (batch `batch`, Adam) on `runtime`'s path."""
+    return common.nit_step_rate(build_model(name, width=width, seed=0), name, runtime, CPU, batch,
+                                steps, DEVICE, lambda p: torch.optim.Adam(p, lr=1e-3))
 
 
 def chip_seconds(name: str, width: float, runtime: RuntimeConfig, images: int, chips: int) -> float:

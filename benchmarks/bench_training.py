@@ -13,13 +13,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import device_from_args, peak_lines, timed  # noqa: E402
+from common import device_from_args, peak_lines  # noqa: E402
 
 from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig  # noqa: E402
-from tsblib.methods.nit import nit_objective  # noqa: E402
-from tsblib.variation import mapped_weight_names  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
-from tsblib.runtime import autocast, use_channels_last  # noqa: E402
 from tsblib.tsb import insert_tsb, tsb_overhead  # noqa: E402
 
 
@@ -28,31 +25,12 @@ def throughput(name: str, device: torch.device, batch: int, steps: int,
     """Images/s of NIT training steps on random data, and forward MACs per image; `fast=False`
     turns bf16 autocast and channels_last off."""
     runtime = RuntimeConfig(device=str(device), bf16=fast, channels_last=fast)
-    model = build_model(name).to(device).train()
-    cl = use_channels_last(runtime, device)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
-    obj = nit_objective(mapped_weight_names(model), 0.3, DeviceConfig())
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    params = dict(model.named_parameters())
-    gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(batch, *INPUT_SHAPES[name], device=device)
-    if cl:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,), device=device)
-
-    def run() -> None:
-        for _ in range(steps):
-            with autocast(runtime, device):
-                loss = obj(model, params, x, y, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    seconds = timed(run, device, repeats=3)
+    rate = common.nit_step_rate(build_model(name), name, runtime, device, batch, steps,
+                                DeviceConfig(),
+                                lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
     macs = tsb_overhead(insert_tsb(build_model(name), TSBConfig(width=8 if name == "lenet3" else 64)),
                         INPUT_SHAPES[name]).backbone_macs
-    return batch * steps / seconds, macs
+    return rate, macs
 
 
 def main() -> None:

@@ -9,7 +9,12 @@ from typing import Callable
 
 import torch
 
+from tsblib.config import DeviceConfig, RuntimeConfig
+from tsblib.methods.nit import nit_objective
+from tsblib.models import INPUT_SHAPES
 from tsblib.provenance import machine_info
+from tsblib.runtime import autocast, use_channels_last
+from tsblib.variation import mapped_weight_names
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -70,6 +75,36 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, warm
         sync(device)
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+def nit_step_rate(model: torch.nn.Module, name: str, runtime: RuntimeConfig,
+                  device: torch.device, batch: int, steps: int, device_model: DeviceConfig,
+                  optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer]) -> float:
+    """Images/s of noise-injection training steps (`nit_objective` at sigma 0.3: forward with a
+    fresh weight error, backward, `optimizer` step) of `model` (model `name`'s input shape) on
+    random data, on `runtime`'s path (channels-last and autocast as it says); median of 3."""
+    model = model.to(device).train()
+    cl = use_channels_last(runtime, device)
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    obj = nit_objective(mapped_weight_names(model), 0.3, device_model)
+    params = dict(model.named_parameters())
+    opt = optimizer(list(params.values()))
+    gen = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, *INPUT_SHAPES[name], device=device)
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def run() -> None:
+        for _ in range(steps):
+            with autocast(runtime, device):
+                loss = obj(model, params, x, y, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    return batch * steps / timed(run, device, repeats=3)
 
 
 def machine_line(device: torch.device) -> str:
