@@ -70,6 +70,9 @@ def _raw(**over):
     (_raw(methods={**NFT_BETAS, "tsb_ages": [0.2, 1.5]}), r"methods.tsb_ages contains 1.5"),
     (_raw(methods={**NFT_BETAS, "tsb_ages": [-0.1]}), r"methods.tsb_ages contains -0.1"),
     (_raw(methods={**NFT_BETAS, "tsb_ages": ["early"]}), r"methods.tsb_ages\[0\] = 'early' is not allowed: expected a number"),
+    (_raw(methods={**NFT_BETAS, "clean": {"lr": -0.05}}), r"methods.clean.lr = -0.05 is not allowed"),
+    (_raw(methods={**NFT_BETAS, "clean": {"optimizer": "rmsprop"}}), r"methods.clean.optimizer = .rmsprop. is not allowed"),
+    (_raw(methods={**NFT_BETAS, "tsb_ages_bnrecal": "yes"}), r"methods.tsb_ages_bnrecal"),
     (_raw(methods={**NFT_BETAS, "tsb_annealed": "yes"}), r"methods.tsb_annealed = 'yes' is not allowed"),
     (_raw(methods={**NFT_BETAS, "tsb_age": [0.2]}),
      r"methods.tsb_age is not a known parameter.*Did you mean 'tsb_ages'"),
@@ -216,7 +219,11 @@ def test_the_cifar_cpu_profile_states_its_scale():
         assert exp.train.augment and exp.data.test_limit >= 5000
         assert ev.chips == ev.tsb_chips >= ev.min_tsb_chips >= 20 and ev.operating_sigma == 0.3
         assert min(ev.sigmas) == 0.0 and max(ev.sigmas) == 0.4
-        assert len(exp.methods.tsb_ages) >= 3 and exp.methods.tsb_annealed
+        for method in ("nit", "nit_bnrecal", "tsb"):  # the whole sweep, 0.1 apart
+            assert set(ev.sigmas_for(method)) == {0.0, 0.1, 0.2, 0.3, 0.4}
+        # several backbones (two ages and the annealed schedule), TSB + BN recal on each
+        assert len(exp.methods.tsb_ages) >= 2 and exp.methods.tsb_annealed
+        assert exp.methods.tsb_ages_bnrecal
         assert set(exp.methods.methods) == {"clean", "nit", "nit_bnrecal", "swim", "full_wv",
                                             "tsb", "tsb_bnrecal", "nit_block_bnrecal"}
     baselines = load_profile(ROOT / "params.yaml", "cifar-cpu-baselines")

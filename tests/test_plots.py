@@ -364,7 +364,7 @@ def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Result
         text = _texts(fig)
         assert "FLOPs: 6.00x [5.50, 7.00]" in text and "-> pass" in text and "seconds" not in text
         assert "amortised over 100 chips: 0.500x" in text
-        assert f"TSB from a {EARLY}-epoch schedule annealed to its end" in text
+        assert f"TSB (our reading) from a {EARLY}-epoch schedule annealed to its end" in text
         assert "NIT after each epoch + per-chip BN recalibration" in text
         assert f"NIT's snapshot at epoch {EARLY}" in text
         assert "validation split, 2 chips" in text  # TSB star from tsb_lr.csv's chosen lr

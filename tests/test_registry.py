@@ -70,3 +70,22 @@ def test_register_rejects_inconsistent_specs():
                             description="", trained_from="bad"))
     with pytest.raises(ValueError, match="registered twice"):
         register(dataclasses.replace(get_method("nit"), label="another NIT"))
+
+
+def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():
+    from tsblib.config import Optimizer
+    from tsblib.stages import training_jobs
+
+    raw = {"models": {"lenet3": {}}, "train": {"optimizer": "adam", "lr": 3e-3},
+           "methods": {"methods": ["clean", "nit", "tsb"],
+                       "clean": {"optimizer": "sgd", "lr": 0.05, "weight_decay": 5e-4}}}
+    exp = profile_from_dict("p", raw).experiments[0]
+    jobs = {j.run: j.cfg for j in training_jobs(exp)}
+    assert (jobs["clean"].optimizer, jobs["clean"].lr, jobs["clean"].weight_decay) == \
+        (Optimizer.SGD, 0.05, 5e-4)
+    assert jobs["clean"].epochs == exp.train.epochs and jobs["clean"].augment == exp.train.augment
+    assert jobs["nit"] == exp.train
+    # unset, clean training is the profile's recipe
+    raw["methods"].pop("clean")
+    assert {j.run: j.cfg for j in training_jobs(profile_from_dict("p", raw).experiments[0])}[
+        "clean"] == exp.train

@@ -23,8 +23,9 @@ PROFILE = {
     "models": {"lenet3": {}},
     "train": {"epochs": EPOCHS, "batch_size": 50, "val_chips": 5},
     # ages 0.25, 0.5, 1.0 of 4 epochs: epochs 1, 2, 4; the early fraction 0.2 is epoch 1 again
-    "methods": {"methods": ["clean", "nit", "nit_bnrecal", "tsb"], "tsb_early_fraction": 0.2,
-                "tsb_ages": [0.25, 0.5, 1.0], "tsb_annealed": True,
+    "methods": {"methods": ["clean", "nit", "nit_bnrecal", "tsb", "tsb_bnrecal"],
+                "tsb_early_fraction": 0.2, "tsb_ages": [0.25, 0.5, 1.0], "tsb_annealed": True,
+                "tsb_ages_bnrecal": True,
                 "nit_bnrecal": {"images": 100}},
     "tsb": {"width": 8, "epochs": 1, "lr": [1e-2], "batch_size": 50, "chip_batch": 2},
     "evaluation": {"sigmas": [0.0, 0.4], "operating_sigma": 0.4, "chips": 4, "tsb_chips": 3,
@@ -106,10 +107,11 @@ def test_trajectory_has_every_epoch_and_every_backbone(run):
     rows = _rows(paths.for_model("lenet3").result(TRAJECTORY_FILE))
     assert list(rows[0]) == TRAJECTORY_COLUMNS
     by_curve = {c: [(r["backbone"], int(r["epochs"])) for r in rows if r["curve"] == c]
-                for c in ("nit", "nit_bnrecal", "tsb")}
+                for c in ("nit", "nit_bnrecal", "tsb", "tsb_bnrecal")}
     assert by_curve["nit"] == by_curve["nit_bnrecal"] == [("epoch", e) for e in range(1, EPOCHS + 1)]
     assert by_curve["tsb"] == [("epoch", 1), ("epoch", 2), ("epoch", 4), ("annealed", 1)]
-    assert len(rows) == 2 * EPOCHS + 4
+    assert by_curve["tsb_bnrecal"] == by_curve["tsb"]  # methods.tsb_ages_bnrecal
+    assert len(rows) == 2 * EPOCHS + 2 * 4
     for r in rows:
         assert r["model"] == "lenet3" and float(r["sigma"]) == 0.4 and r["chips"] == "3"
         assert 0 <= float(r["acc_mean"]) <= 1 and 0 <= float(r["clean_acc"]) <= 1
@@ -118,7 +120,10 @@ def test_trajectory_has_every_epoch_and_every_backbone(run):
     assert clean[("tsb", "epoch", "2")] == clean[("nit", "epoch", "2")]
     blocks = io.load_checkpoint(paths.finetune_checkpoint("lenet3", AGES_CHECKPOINT), "finetune")
     assert sorted(blocks["blocks"]) == ["annealed:1", "epoch:1", "epoch:2", "epoch:4"]
-    assert all(w.shape[0] == 3 for b in blocks["blocks"].values() for w in b.values())
+    assert sorted(blocks["bnrecal_blocks"]) == sorted(blocks["bnrecal_buffers"]) == \
+        sorted(blocks["blocks"])
+    assert all(w.shape[0] == 3 for key in ("blocks", "bnrecal_blocks", "bnrecal_buffers")
+               for b in blocks[key].values() for w in b.values())
 
 
 def test_trajectory_chips_are_the_evaluation_chips(run):
@@ -143,6 +148,7 @@ def test_trajectory_chips_are_the_evaluation_chips(run):
     assert traj("nit", "epoch", nit_epoch) == deployed("nit")
     assert traj("nit_bnrecal", "epoch", nit_epoch) == deployed("nit_bnrecal")
     assert traj("tsb", "epoch", 1) == deployed("tsb")  # the stated backbone, the same blocks
+    assert traj("tsb_bnrecal", "epoch", 1) == deployed("tsb_bnrecal")
     stats = {(r["curve"], r["backbone"], r["epochs"]): float(r["acc_mean"])
              for r in _rows(lenet.result(TRAJECTORY_FILE))}
     assert stats[("nit", "epoch", str(nit_epoch))] == pytest.approx(sum(deployed("nit")) / 3)

@@ -111,8 +111,10 @@ def test_finetune_and_evaluate_stages_run_both_methods(tmp_path):
                     "nit_bnrecal": {"images": 100}},
         "tsb": {"width": 8, "epochs": 1, "select_epochs": [1, 2], "lr": [1e-2], "batch_size": 50,
                 "chip_batch": 2, "images": 100},
-        "evaluation": {"sigmas": [0.0, 0.4], "operating_sigma": 0.4, "chips": 2, "tsb_chips": 2,
-                       "chip_batch": 2, "batch_size": 100},
+        # a secondary method is fine-tuned and evaluated at sigma 0 and secondary_sigmas only
+        "evaluation": {"sigmas": [0.0, 0.2, 0.4], "operating_sigma": 0.4, "chips": 2,
+                       "tsb_chips": 2, "chip_batch": 2, "batch_size": 100,
+                       "secondary_methods": ["nit_block_bnrecal"], "secondary_sigmas": [0.4]},
         "ablation": {"widths": [], "placements": [], "sharings": [], "modes": [], "sigma_reads": []},
     }
     params = tmp_path / "params.yaml"
@@ -129,7 +131,8 @@ def test_finetune_and_evaluate_stages_run_both_methods(tmp_path):
     assert {r["epochs"] for r in lr_rows} == {"1", "2"}
     chosen = [r for r in lr_rows if r["selected"] == "True"][0]["epochs"]
     assert {(r["method"], float(r["sigma"])) for r in rows} == {
-        (m, s) for m in ("tsb_bnrecal", "nit_block_bnrecal") for s in (0.0, 0.4)}
+        ("tsb_bnrecal", 0.0), ("tsb_bnrecal", 0.2), ("tsb_bnrecal", 0.4),
+        ("nit_block_bnrecal", 0.0), ("nit_block_bnrecal", 0.4)}
     assert all(r["epochs"] == chosen and r["images"] == "100" and r["bn_images"] == "250"
                for r in rows)
     ckpt = io.load_checkpoint(model_paths.finetune_checkpoint("lenet3", "tsb_bnrecal"), "finetune")
@@ -139,3 +142,4 @@ def test_finetune_and_evaluate_stages_run_both_methods(tmp_path):
     for m in ("tsb_bnrecal", "nit_block_bnrecal"):
         assert len([r for r in chips if r["method"] == m and r["sigma"] == "0.4"]) == 2
         assert len([r for r in chips if r["method"] == m and r["sigma"] == "0.0"]) == 1
+    assert {r["sigma"] for r in chips if r["method"] == "nit_block_bnrecal"} == {"0.0", "0.4"}

@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
                                    "per-model DVC stages) of the parameter file to a profile.")
     p.add_argument("name", help="profile name in the parameter file")
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    text = ("run the golden cases (every stage on a tiny profile per model family, fixed seeds) "
+            "and compare their hashes with this machine's committed fingerprints")
+    p = sub.add_parser("golden", help=text, description=text + " (tests/golden_fingerprints.json"
+                       "); unchanged hashes mean a code change moves no result")
+    p.add_argument("--write", action="store_true",
+                   help="record this machine's fingerprints instead (on the code of the results)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     text = ("print the headline claims of a profile's results, one table per model, from the "
             "committed results/<profile>/claims.json (nothing is rerun)")
     p = sub.add_parser("claims", help=text, description=text)
@@ -122,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                                           Path(args.workdir) if args.workdir else None)
             print(text)
             return 0 if ok else 1
+        if args.command == "golden":
+            return _golden(args.write, progress)
         if args.command == "use":
             from tsblib.pipeline import use_profile
             models = use_profile(Path(args.params), args.name)
@@ -171,6 +180,30 @@ def main(argv: list[str] | None = None) -> int:
         print(interrupted_message(args.command), file=sys.stderr)
         return 130
     return 0
+
+
+def _golden(write: bool, progress: bool) -> int:
+    from tsblib import golden
+
+    found = golden.fingerprints(progress=progress)
+    key = golden.machine_key()
+    if write:
+        golden.record(found)
+        print(f"recorded the fingerprints of {len(found)} cases for {key!r} in "
+              f"{golden.FINGERPRINTS}")
+        return 0
+    expected = golden.load().get(key)
+    if expected is None:
+        print(f"error: no fingerprints recorded for this machine ({key!r}); check out the commit "
+              f"of the committed results and run `python -m tsblib golden --write` there",
+              file=sys.stderr)
+        return 2
+    moved = golden.compare(found, expected)
+    for line in moved:
+        print(line)
+    print(f"golden: {len(found)} cases, " + ("every hash unchanged" if not moved
+                                              else f"{len(moved)} files moved"))
+    return 1 if moved else 0
 
 
 def interrupted_message(command: str) -> str:

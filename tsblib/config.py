@@ -427,7 +427,7 @@ class MethodsConfig:
     """Which methods run, and each method's own parameters (DESIGN section 5).
 
     In params.yaml: `methods: {methods: [...], tsb_early_fraction: 0.2, tsb_ages: [...],
-    tsb_annealed: true, <method>: {...}}`; each
+    tsb_annealed: true, tsb_ages_bnrecal: false, <method>: {...}}`; each
     `<method>` mapping is that method's parameters dataclass from the method registry
     (`tsblib.methods.registry`), e.g. `swim: {p_percent: [1, 3]}`.
     """
@@ -446,6 +446,11 @@ class MethodsConfig:
     """Also train one short NIT schedule of `early_epoch(train.epochs, tsb_early_fraction)`
     epochs with its learning-rate schedule annealed to its end, and evaluate TSB on its final
     state as a further backbone of the trajectory."""
+    tsb_ages_bnrecal: bool = False
+    """Also fine-tune and evaluate TSB + BN recalibration (`tsb_bnrecal`'s procedure: each
+    chip's BatchNorm statistics re-estimated on `nit_bnrecal.images` training images, then the
+    block fine-tuned with them frozen) on every backbone of the trajectory (curve 'tsb_bnrecal'
+    of trajectory.csv), so that the block's gain over BN recalibration is read at every age."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Per-method parameters: method name -> its parameters dataclass (registry defaults for
     methods params.yaml does not mention)."""
@@ -480,6 +485,8 @@ class MethodsConfig:
                                   f"you passed).")
         _check(isinstance(self.tsb_annealed, bool), "methods.tsb_annealed", self.tsb_annealed,
                "true or false")
+        _check(isinstance(self.tsb_ages_bnrecal, bool), "methods.tsb_ages_bnrecal",
+               self.tsb_ages_bnrecal, "true or false")
         for name, value in self.params.items():
             value.validate()
 
@@ -859,7 +866,7 @@ def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
 
 def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
     """MethodsConfig from `methods: {methods, tsb_early_fraction, tsb_ages, tsb_annealed,
-    <method>: {...}}`: every
+    tsb_ages_bnrecal, <method>: {...}}`: every
     mapping under a method's name is built into that method's parameters dataclass."""
     from tsblib.methods.registry import all_methods
 
@@ -872,7 +879,7 @@ def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
             raise ConfigError(f"{prefix}.{name} is not allowed: method {name!r} has no parameters")
         if spec.params is not None:
             params[name] = build(spec.params, given, f"{prefix}.{name}")
-    names = ["methods", "tsb_early_fraction", "tsb_ages", "tsb_annealed"]
+    names = ["methods", "tsb_early_fraction", "tsb_ages", "tsb_annealed", "tsb_ages_bnrecal"]
     for key in own:
         if key not in names:
             close = difflib.get_close_matches(key, names + sorted(METHODS), n=1)

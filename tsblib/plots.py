@@ -975,8 +975,8 @@ def _draw_equal_accuracy(ax_curve: Any, ax_text: Any, results: Results, model: s
             ax_curve.errorbar(x, part["acc_mean"], yerr=ci, color=colour, marker="P" if annealed else marker,
                               ms=11 if annealed else 6, capsize=3, lw=0 if annealed else 1.8,
                               ls="", mec="black" if annealed else colour,
-                              label=(f"TSB from a {int(part['epochs'].iloc[0])}-epoch schedule annealed "
-                                     "to its end" if annealed else text))
+                              label=(f"{method_label(method)} from a {int(part['epochs'].iloc[0])}-epoch "
+                                     "schedule annealed to its end" if annealed else text))
             if not annealed:
                 ax_curve.plot(x, part["acc_mean"], color=colour, lw=1.8)
     tsb = c.get("tsb", {})

@@ -143,11 +143,12 @@ def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileCon
     device model, runtime, the prepared data's checksum and the library code. A saved run with
     the same fingerprint is the run this one would repeat (training is deterministic).
 
-    The trajectory's backbone ages (`methods.tsb_ages`, `methods.tsb_annealed`) choose which
-    saved states are evaluated, not what any run trains, so they are left out."""
+    The trajectory's backbone ages (`methods.tsb_ages`, `methods.tsb_annealed`,
+    `methods.tsb_ages_bnrecal`) choose which saved states are evaluated, not what any run trains,
+    so they are left out."""
     architecture = {k: list(v.shape) for k, v in experiment_model(exp).state_dict().items()}
     methods = {k: v for k, v in to_dict(exp.methods).items()
-               if k not in ("tsb_ages", "tsb_annealed")}
+               if k not in ("tsb_ages", "tsb_annealed", "tsb_ages_bnrecal")}
     train = {k: v for k, v in to_dict(exp.train).items() if k != "extra_seeds"}
     payload = {"model": exp.model, "num_classes": exp.num_classes, "architecture": architecture,
                "method": spec.name,
@@ -179,7 +180,7 @@ def training_jobs(exp: ExperimentConfig) -> list[TrainingJob]:
     jobs = []
     for spec in training_runs(exp):
         files = (spec.name, "tsb_backbone", "nit_epochs") if spec.name == "nit" else (spec.name,)
-        jobs.append(TrainingJob(spec.name, spec, exp.train, files))
+        jobs.append(TrainingJob(spec.name, spec, spec.train_config(exp), files))
         if spec.name == "nit" and _needs(exp, "tsb") and exp.methods.tsb_annealed:
             cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
             jobs.append(TrainingJob("tsb_backbone_annealed", spec, cfg,
@@ -393,10 +394,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                  device, profile.runtime, progress)
         lr, epochs = chosen.lr, chosen.epochs
         lr_rows += chosen.rows
-        if _needs(exp, "tsb"):  # TSB from every backbone age and every seed, the same choice
-            chosen_exp = dataclasses.replace(exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs))
-            finetune_ages(profile, paths, chosen_exp, data, lr, device, progress)
-            finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
+        op = repr(exp.evaluation.operating_sigma)
+        reuse = {}  # the stated backbone's blocks at the operating sigma, for finetune_ages
         variants = tsb_variants(exp) if _needs(exp, "tsb") else []
         for variant in tqdm(variants, desc=f"{exp.model} TSB variants", disable=not progress):
             cfg = dataclasses.replace(variant.cfg, epochs=epochs)
@@ -417,6 +416,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                {"model": exp.model, "variant": variant.name, "lr": lr,
                                 "epochs": epochs,
                                 "blocks": {repr(s): b for s, b in per_sigma.items()}})
+            if variant.name == "tsb":
+                reuse["tsb"] = (per_sigma[exp.evaluation.operating_sigma], None)
         for name, run in tsb_bnrecal.TRAINED_FROM.items():
             if not _needs(exp, name):
                 continue
@@ -426,6 +427,13 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                                             profile, device, progress)
             rows += method_rows
             io.save_checkpoint(paths.finetune_checkpoint(exp.model, name), ckpt)
+            if name == "tsb_bnrecal":
+                reuse[name] = (ckpt["blocks"][op], ckpt["buffers"][op])
+        if _needs(exp, "tsb"):  # TSB from every backbone age and every seed, the same choice
+            chosen_exp = dataclasses.replace(exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs))
+            finetune_ages(profile, paths, chosen_exp, data, lr, device, progress,
+                          stated=backbone, reuse=reuse)
+            finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
     io.write_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
     io.write_csv(paths.result("tsb_lr.csv"), lr_rows, TSB_LR_COLUMNS)
 
@@ -445,6 +453,8 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                           evaluation_batches(data, exp, device, cl), progress)
         for spec in ordered(exp.methods.methods):
             for point in spec.evaluate(ctx):
+                if point.swim_p is None:
+                    ctx.points[(point.method, point.sigma)] = point.stats
                 base = {"model": exp.model, "method": point.method,
                         "swim_p_percent": point.swim_p, "sigma": point.sigma}
                 chip_rows += [{**base, "chip": k, "acc": a}

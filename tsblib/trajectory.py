@@ -13,6 +13,7 @@ trajectory_chips.csv. Verdicts and figures are computed from these tables elsewh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -21,14 +22,16 @@ from tqdm.auto import tqdm
 from tsblib import io
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
-from tsblib.evaluate import ChipStats, accuracy
+from tsblib.evaluate import ChipStats, accuracy, summarize
 from tsblib.methods import bnrecal
-from tsblib.methods.context import EvalContext
+from tsblib.methods.context import EvalContext, calibration_batches
 from tsblib.methods.training import early_epoch
-from tsblib.methods.tsb_finetune import (backbone_names, finetune_chips, tsb_model,
-                                         written_blocks_hook)
+from tsblib.methods.tsb_bnrecal import block_cfg
+from tsblib.methods.tsb_finetune import (backbone_names, finetune_chip_runs, finetune_chips,
+                                         tsb_model, written_blocks_hook)
 from tsblib.models import experiment_model
 from tsblib.paths import ProfilePaths
+from tsblib.runtime import use_channels_last
 from tsblib.variation import mapped_weight_names
 
 TRAJECTORY_FILE = "trajectory.csv"
@@ -38,16 +41,19 @@ TRAJECTORY_CHIPS_FILE = "trajectory_chips.csv"
 TRAJECTORY_COLUMNS = ["model", "curve", "backbone", "epochs", "sigma", "chips", "acc_mean",
                       "acc_std", "acc_ci95", "clean_acc"]
 """model; curve 'nit' (NIT's state after `epochs` epochs, programmed once), 'nit_bnrecal' (the
-same with per-chip BN recalibration) or 'tsb' (the default TSB fine-tuned per chip on a
-backbone); backbone 'epoch' (NIT's state after `epochs` epochs) or 'annealed' (the short
-annealed run of `epochs` epochs); sigma: the operating sigma; chips: the first
+same with per-chip BN recalibration), 'tsb' (the default TSB fine-tuned per chip on a
+backbone) or, with `methods.tsb_ages_bnrecal`, 'tsb_bnrecal' (TSB + BN recalibration on it);
+backbone 'epoch' (NIT's state after `epochs` epochs) or 'annealed' (the short annealed run of
+`epochs` epochs); sigma: the operating sigma; chips: the first
 `evaluation.tsb_chips` evaluation chips; acc_*: accuracy on them; clean_acc: the noise-free
 test accuracy of the state (for 'tsb', of its backbone without a block)."""
 TRAJECTORY_CHIP_COLUMNS = ["model", "curve", "backbone", "epochs", "chip", "acc"]
 """One row per (curve, backbone, chip); chip k is chip k of every other method (paired)."""
 AGES_CHECKPOINT = "tsb_ages"
 """Finetune-stage checkpoint of the blocks fine-tuned on every backbone of the trajectory:
-{"model", "blocks": {backbone key: {block name: [chips, c, c]}}, "lr", "sigma"}."""
+{"model", "blocks": {backbone key: {block name: [chips, c, c]}}, "lr", "sigma"}; with
+`methods.tsb_ages_bnrecal` also "bnrecal_blocks" and "bnrecal_buffers" (the BatchNorm statistics
+each chip's block was fine-tuned with, {name: [chips, C]}) per backbone key."""
 
 
 @dataclass(frozen=True)
@@ -129,24 +135,62 @@ def backbone_model(paths: ProfilePaths, exp: ExperimentConfig, backbone: Backbon
     return _model(exp, ckpt["state"], device)
 
 
+def _same_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether `model`'s state_dict holds exactly the tensors of `state`."""
+    own = model.state_dict()
+    return own.keys() == state.keys() and all(torch.equal(own[k].cpu(), state[k].cpu())
+                                              for k in own)
+
+
+def _same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def finetune_ages(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
-                  data: PreparedData, lr: float, device: torch.device,
-                  progress: bool = True) -> None:
+                  data: PreparedData, lr: float, device: torch.device, progress: bool = True,
+                  stated: nn.Module | None = None,
+                  reuse: Mapping[str, tuple[dict, dict | None]] | None = None) -> None:
     """Fine-tune the default block (`exp.tsb`, learning rate `lr`) at the operating sigma on the
-    first `evaluation.tsb_chips` chips for every backbone of the trajectory; save the blocks to
-    the finetune checkpoint 'tsb_ages' (no wall-clock time in it)."""
-    sigma = exp.evaluation.operating_sigma
+    first `evaluation.tsb_chips` chips for every backbone of the trajectory (and, with
+    `methods.tsb_ages_bnrecal`, the TSB + BN recalibration block with each chip's recalibrated
+    statistics); save the blocks to the finetune checkpoint 'tsb_ages' (no wall-clock time in
+    it). `reuse` holds what the finetune stage already fine-tuned on the stated TSB backbone
+    `stated` at the operating sigma on the same chips ({'tsb': (blocks, None), 'tsb_bnrecal':
+    (blocks, BatchNorm statistics)}): the backbone whose state is `stated`'s takes those instead
+    of fine-tuning them again (the same seeds give the same blocks)."""
+    sigma, chips = exp.evaluation.operating_sigma, exp.evaluation.tsb_chips
     states = epoch_states(paths, exp)
-    blocks = {}
+    reuse = reuse or {}
+    blocks, bn_blocks, bn_buffers = {}, {}, {}
+    calibration = None
+    if exp.methods.tsb_ages_bnrecal:
+        calibration = calibration_batches(data, exp.methods.of("nit_bnrecal").images, device,
+                                          use_channels_last(profile.runtime, device))
     for backbone in tqdm(backbones(exp, len(states)), desc=f"{exp.model} TSB backbone ages",
                          disable=not progress):
-        model = tsb_model(backbone_model(paths, exp, backbone, device, states), exp.tsb)
-        tuned, _, _ = finetune_chips(model, data, exp, exp.tsb, sigma, profile.device,
-                                     profile.write_verify, device, profile.runtime, lr,
-                                     chips=exp.evaluation.tsb_chips, progress=progress)
-        blocks[backbone.key] = tuned
-    io.save_checkpoint(paths.finetune_checkpoint(exp.model, AGES_CHECKPOINT),
-                       {"model": exp.model, "blocks": blocks, "lr": lr, "sigma": sigma})
+        base = backbone_model(paths, exp, backbone, device, states)
+        known = reuse if stated is not None and _same_state(stated, base.state_dict()) else {}
+        if "tsb" in known:
+            blocks[backbone.key] = known["tsb"][0]
+        else:
+            blocks[backbone.key], _, _ = finetune_chips(
+                tsb_model(base, exp.tsb), data, exp, exp.tsb, sigma, profile.device,
+                profile.write_verify, device, profile.runtime, lr, chips=chips,
+                progress=progress)
+        if calibration is None:
+            continue
+        if "tsb_bnrecal" in known:
+            bn_blocks[backbone.key], bn_buffers[backbone.key] = known["tsb_bnrecal"]
+            continue
+        cfg = block_cfg(exp, exp.tsb.epochs)
+        runs = finetune_chip_runs(tsb_model(base, cfg), data, exp, cfg, sigma, profile.device,
+                                  profile.write_verify, device, profile.runtime, lr, chips=chips,
+                                  progress=progress, calibration=calibration)
+        bn_blocks[backbone.key], bn_buffers[backbone.key] = runs.blocks, runs.buffers
+    payload = {"model": exp.model, "blocks": blocks, "lr": lr, "sigma": sigma}
+    if calibration is not None:
+        payload.update(bnrecal_blocks=bn_blocks, bnrecal_buffers=bn_buffers)
+    io.save_checkpoint(paths.finetune_checkpoint(exp.model, AGES_CHECKPOINT), payload)
 
 
 def _rows(exp: ExperimentConfig, curve: str, backbone: Backbone, sigma: float, clean: float,
@@ -158,10 +202,42 @@ def _rows(exp: ExperimentConfig, curve: str, backbone: Backbone, sigma: float, c
     return row, [{**base, "chip": k, "acc": a} for k, a in enumerate(stats.accuracies)]
 
 
+REUSED_POINTS = {"nit": ("nit", "nit_bnrecal"),
+                 "tsb_backbone": ("tsb_backbone_only", "tsb_backbone_bnrecal")}
+"""Training run -> the evaluate stage's points (programmed once, with BN recalibration) that are
+the trajectory's 'nit' and 'nit_bnrecal' curves at the epoch whose state is that run's."""
+
+
+def _reused(ctx: EvalContext, method: str, chips: int) -> ChipStats | None:
+    """The evaluate stage's statistics of `method` at the operating sigma on its first `chips`
+    chips (chip k is the same draw for every method), or None when it has none."""
+    stats = ctx.points.get((method, ctx.exp.evaluation.operating_sigma))
+    if stats is None or len(stats.accuracies) < chips:
+        return None
+    return stats if len(stats.accuracies) == chips else summarize(stats.accuracies[:chips])
+
+
+def _finetuned_same(ctx: EvalContext, method: str, blocks: Mapping[str, torch.Tensor],
+                    buffers: Mapping[str, torch.Tensor] | None = None) -> bool:
+    """Whether `method`'s finetune checkpoint holds exactly these blocks (and BatchNorm
+    statistics) at the operating sigma."""
+    path = ctx.paths.finetune_checkpoint(ctx.exp.model, method)
+    if method not in ctx.exp.methods.methods or not path.is_file():
+        return False
+    ckpt = io.load_checkpoint(path, "finetune")
+    key = repr(ctx.exp.evaluation.operating_sigma)
+    theirs = ckpt.get("blocks", {}).get(key)
+    if theirs is None or not _same_tensors(theirs, blocks):
+        return False
+    return buffers is None or _same_tensors(ckpt.get("buffers", {}).get(key, {}), buffers)
+
+
 def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     """The trajectory of `ctx.exp` at the operating sigma on the first `evaluation.tsb_chips`
     chips (the same chips as every other method): rows of trajectory.csv and of
-    trajectory_chips.csv."""
+    trajectory_chips.csv. A point the evaluate stage has already computed on these chips (the
+    deployed NIT model, the stated TSB backbone alone, TSB and TSB + BN recalibration on it:
+    the same model state, blocks and chips) is taken from `ctx.points`, not computed again."""
     exp, profile = ctx.exp, ctx.profile
     ev = exp.evaluation
     sigma, chips = ev.operating_sigma, ev.tsb_chips
@@ -169,7 +245,9 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     path = ctx.paths.finetune_checkpoint(exp.model, AGES_CHECKPOINT)
     tuned = io.load_checkpoint(path, "finetune")
     ages = backbones(exp, len(states))
-    missing = [b.key for b in ages if b.key not in tuned.get("blocks", {})]
+    with_bn = exp.methods.tsb_ages_bnrecal
+    missing = [b.key for b in ages if b.key not in tuned.get("blocks", {})
+               or (with_bn and b.key not in tuned.get("bnrecal_blocks", {}))]
     if tuned.get("model") != exp.model or missing or tuned.get("sigma") != sigma:
         raise io.StageInputError(f"{path} has no blocks at sigma {sigma} for the backbones "
                                  f"{missing or [b.key for b in ages]}; rerun the 'finetune' stage")
@@ -177,36 +255,58 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     shared = exp.tsb.mode is FinetuneMode.SHARED_NOISE
     stat_rows, chip_rows = [], []
     evaluated = trajectory_epochs(exp, len(states))
-    work = len(evaluated) + len(ages)
+    work = len(evaluated) + len(ages) * (2 if with_bn else 1)
     bar = tqdm(total=work, desc=f"{exp.model} training-cost trajectory", disable=not ctx.progress)
+    runs = {run: ctx.trained(run)[0] for run in REUSED_POINTS}
 
     def add(curve: str, backbone: Backbone, clean: float, stats: ChipStats) -> None:
         row, per_chip = _rows(exp, curve, backbone, sigma, clean, stats)
         stat_rows.append(row)
         chip_rows.extend(per_chip)
+        bar.update()
+
+    def known(candidates: list[str]) -> ChipStats | None:
+        return next((s for m in candidates if (s := _reused(ctx, m, chips)) is not None), None)
 
     for epoch in evaluated:
         model = _model(exp, states[epoch], ctx.device)
         clean = accuracy(model, ctx.test, profile.runtime)
         names = mapped_weight_names(model)
         at = Backbone("epoch", epoch)
-        add("nit", at, clean, ctx.monte_carlo(model, sigma, chips=chips, names=names,
-                                              desc=f"NIT epoch {epoch}"))
-        hook = bnrecal.recalibration_hook(model, calibration, profile.runtime)
-        add("nit_bnrecal", at, clean, ctx.monte_carlo(model, sigma, chips=chips, names=names,
-                                                      per_chip=hook,
-                                                      desc=f"NIT + BN recal epoch {epoch}"))
-        bar.update()
+        same = [points for run, points in REUSED_POINTS.items()
+                if _same_state(runs[run], states[epoch])]
+        add("nit", at, clean, known([p[0] for p in same]) or ctx.monte_carlo(
+            model, sigma, chips=chips, names=names, desc=f"NIT epoch {epoch}"))
+        add("nit_bnrecal", at, clean, known([p[1] for p in same]) or ctx.monte_carlo(
+            model, sigma, chips=chips, names=names,
+            per_chip=bnrecal.recalibration_hook(model, calibration, profile.runtime),
+            desc=f"NIT + BN recal epoch {epoch}"))
     for backbone in ages:
         base = backbone_model(ctx.paths, exp, backbone, ctx.device, states)
         clean = accuracy(base, ctx.test, profile.runtime)
+        stated = _same_state(runs["tsb_backbone"], base.state_dict())
+        blocks = tuned["blocks"][backbone.key]
         model = tsb_model(base, exp.tsb)
-        hook = written_blocks_hook(model, tuned["blocks"][backbone.key], sigma, ev.seed,
-                                   profile.device, profile.write_verify, shared, ctx.device)
-        add("tsb", backbone, clean, ctx.monte_carlo(model, sigma, chips=chips,
-                                                    names=backbone_names(model), per_chip=hook,
-                                                    desc=f"TSB {backbone.key}"))
-        bar.update()
+        stats = _reused(ctx, "tsb", chips) if stated and _finetuned_same(ctx, "tsb", blocks) \
+            else None
+        add("tsb", backbone, clean, stats or ctx.monte_carlo(
+            model, sigma, chips=chips, names=backbone_names(model),
+            per_chip=written_blocks_hook(model, blocks, sigma, ev.seed, profile.device,
+                                         profile.write_verify, shared, ctx.device),
+            desc=f"TSB {backbone.key}"))
+        if not with_bn:
+            continue
+        blocks = tuned["bnrecal_blocks"][backbone.key]
+        buffers = tuned["bnrecal_buffers"][backbone.key]
+        model = tsb_model(base, block_cfg(exp, exp.tsb.epochs))
+        stats = _reused(ctx, "tsb_bnrecal", chips) \
+            if stated and _finetuned_same(ctx, "tsb_bnrecal", blocks, buffers) else None
+        add("tsb_bnrecal", backbone, clean, stats or ctx.monte_carlo(
+            model, sigma, chips=chips, names=backbone_names(model),
+            per_chip=written_blocks_hook(model, blocks, sigma, ev.seed, profile.device,
+                                         profile.write_verify, False, ctx.device,
+                                         buffers=buffers),
+            desc=f"TSB + BN recal {backbone.key}"))
     bar.close()
     return stat_rows, chip_rows
 

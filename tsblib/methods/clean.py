@@ -1,12 +1,14 @@
 """Clean training: plain cross-entropy, no noise; the ideal-gap reference (DESIGN section 6)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from tsblib.config import ConfigError, ExperimentConfig, Optimizer, TrainConfig
 from tsblib.methods.context import TrainContext, programmed_once
 from tsblib.methods.registry import MethodSpec, register
 
@@ -26,8 +28,38 @@ def _objective(ctx: TrainContext) -> CleanObjective:
     return CleanObjective()
 
 
+@dataclass(frozen=True)
+class CleanParams:
+    """Clean training's own recipe, where it differs from the profile's `train` (the recipe of
+    the noise-trained methods): a noise-free network may train best with another optimiser
+    (e.g. SGD, under which noise-injection training diverges). Unset fields are `train`'s."""
+
+    optimizer: Optimizer | None = None
+    """Optimiser of clean training (null = `train.optimizer`)."""
+    lr: float | None = None
+    """Peak learning rate of clean training (null = `train.lr`)."""
+    weight_decay: float | None = None
+    """Weight decay of clean training (null = `train.weight_decay`)."""
+
+    def validate(self) -> None:
+        for key, value, allowed in (("lr", self.lr, "> 0"), ("weight_decay", self.weight_decay,
+                                                              ">= 0")):
+            if value is not None and not (value > 0 if key == "lr" else value >= 0):
+                raise ConfigError(f"methods.clean.{key} = {value!r} is not allowed: expected "
+                                  f"null (train.{key}) or a number {allowed}. Fix it in "
+                                  f"params.yaml.")
+
+
+def recipe(exp: ExperimentConfig) -> TrainConfig:
+    """Clean training's recipe: `exp.train` with the fields `methods.clean` sets."""
+    own = exp.methods.of("clean")
+    changes = {f.name: getattr(own, f.name) for f in dataclasses.fields(own)
+               if getattr(own, f.name) is not None}
+    return dataclasses.replace(exp.train, **changes)
+
+
 SPEC = register(MethodSpec(
     name="clean", label="clean training", color="#7f7f7f", marker="o", order=0,
     description="trained without noise, programmed once (reference of the ideal gap)",
     trained_from="clean", objective=_objective, evaluate=programmed_once("clean"),
-    selects_epoch_on="clean"))
+    params=CleanParams, recipe=recipe, selects_epoch_on="clean"))

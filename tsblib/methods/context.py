@@ -110,6 +110,10 @@ class EvalContext:
     """The test split as evaluation batches."""
     progress: bool = True
     """Show progress bars."""
+    points: dict[tuple[str, float], ChipStats] = field(default_factory=dict)
+    """Chip statistics of the points this stage has evaluated so far, by (method, sigma)
+    (SWIM's non-default p left out): the training-cost trajectory reuses the ones it would
+    otherwise compute again on the same chips (`tsblib.trajectory`)."""
     _models: dict[str, tuple[nn.Module, float]] = field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
-    from tsblib.config import ExperimentConfig
+    from tsblib.config import ExperimentConfig, TrainConfig
     from tsblib.methods.context import EvalContext, Point, TrainContext
     from tsblib.methods.training import Objective
 
@@ -38,6 +38,9 @@ class MethodSpec:
     'tsb_backbone' (the early NIT snapshot)."""
     objective: Callable[[TrainContext], Objective] | None = None
     """Training objective factory; set exactly when the method has its own training run."""
+    recipe: Callable[[ExperimentConfig], TrainConfig] | None = None
+    """The method's own training recipe from the experiment (e.g. clean training's optimiser
+    from `methods.clean`); None = the profile's `train`."""
     evaluate: Callable[[EvalContext], Iterator[Point]] | None = None
     """Deployment and Monte Carlo evaluation; yields one `Point` per (variant, sigma)."""
     params: type | None = None
@@ -62,6 +65,10 @@ class MethodSpec:
     def trains(self) -> bool:
         """Whether the method has its own training run."""
         return self.objective is not None
+
+    def train_config(self, exp: ExperimentConfig) -> TrainConfig:
+        """The recipe the method trains with (`recipe`, else `exp.train`)."""
+        return exp.train if self.recipe is None else self.recipe(exp)
 
     def forwards(self, exp: ExperimentConfig) -> float:
         """Forward passes per training step (1 for a plain forward)."""

@@ -40,9 +40,11 @@ def block_cfg(exp: ExperimentConfig, epochs: int) -> TSBConfig:
     return dataclasses.replace(exp.tsb, mode=FinetuneMode.PER_CHIP, epochs=epochs)
 
 
-def method_sigmas(exp: ExperimentConfig) -> tuple[float, ...]:
-    """Sigma 0 (the own-gap reference) and every sigma of `evaluation.sigmas`, like tsb."""
-    return (0.0,) + tuple(s for s in exp.evaluation.sigmas if s != 0.0)
+def method_sigmas(name: str, exp: ExperimentConfig) -> tuple[float, ...]:
+    """Sigma 0 (the own-gap reference) and the sigmas `evaluation.sigmas_for(name)` gives the
+    method: every sigma of `evaluation.sigmas`, like tsb, or only `secondary_sigmas` when it is
+    one of `evaluation.secondary_methods`."""
+    return (0.0,) + tuple(s for s in exp.evaluation.sigmas_for(name) if s != 0.0)
 
 
 def finetune_method(name: str, trained: nn.Module, data: PreparedData, exp: ExperimentConfig,
@@ -57,7 +59,7 @@ def finetune_method(name: str, trained: nn.Module, data: PreparedData, exp: Expe
     calibration = calibration_batches(data, images, device,
                                       use_channels_last(profile.runtime, device))
     rows, blocks, buffers = [], {}, {}
-    for sigma in method_sigmas(exp):
+    for sigma in method_sigmas(name, exp):
         runs = finetune_chip_runs(model, data, exp, cfg, sigma, profile.device,
                                   profile.write_verify, device, profile.runtime, lr,
                                   progress=progress, calibration=calibration)
@@ -81,7 +83,7 @@ def _evaluator(name: str):
         ckpt = io.load_checkpoint(path, "finetune")
         model = tsb_model(trained, block_cfg(exp, int(ckpt.get("epochs", exp.tsb.epochs))))
         reference = None
-        for s in method_sigmas(exp):
+        for s in method_sigmas(name, exp):
             if repr(s) not in ckpt.get("blocks", {}) or repr(s) not in ckpt.get("buffers", {}):
                 raise io.StageInputError(f"{path} has no blocks or BatchNorm statistics for "
                                          f"sigma {s}; rerun the 'finetune' stage")
