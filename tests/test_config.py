@@ -230,3 +230,19 @@ def test_the_cifar_cpu_profile_states_its_scale():
     for exp in baselines.experiments:
         assert {"nft_ovf", "nft_irs", "correctnet"} <= set(exp.methods.methods)
         assert exp.train == profile.experiment(exp.model).train
+
+
+@pytest.mark.parametrize("where,value,match", [
+    ("profile", [0.0, -0.2], r"^profiles\.t\.evaluation\.sigmas = -0\.2 is not allowed"),
+    ("profile", [0.0, "x"], r"^profiles\.t\.evaluation\.sigmas\[1\] = 'x' is not allowed"),
+    ("model", [0.0, -0.2], r"^profiles\.t\.models\.lenet3\.evaluation\.sigmas = -0\.2 is not"),
+    ("model", [0.0, "x"], r"^profiles\.t\.models\.lenet3\.evaluation\.sigmas\[1\] = 'x' is not"),
+])
+def test_every_parameter_error_names_the_key_where_it_is_written(where, value, match):
+    raw = _raw()
+    if where == "profile":
+        raw["evaluation"] = {"sigmas": value}
+    else:
+        raw["models"] = {"lenet3": {"evaluation": {"sigmas": value}}}
+    with pytest.raises(ConfigError, match=match):
+        profile_from_dict("t", raw)

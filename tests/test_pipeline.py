@@ -255,3 +255,16 @@ def test_validate_names_a_models_list_that_disagrees_with_the_profile(tmp_path, 
     err = capsys.readouterr().err
     assert "must name the models of profile 'embedded'" in err and "models: [lenet3]" in err
     assert "python -m tsblib use embedded" in err
+
+
+def test_every_results_file_survives_an_interrupted_rerun():
+    """`persist: true` on every committed results file: DVC does not delete it before the stage
+    reruns (the stage replaces it atomically), so Ctrl-C never leaves a committed result missing."""
+    missing = []
+    for name, entry in _dvc_stages().items():
+        spec = entry["do"] if "foreach" in entry else entry
+        for out in spec.get("outs", []):
+            path, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
+            if path.startswith(("results/", "notebooks/")) and not options.get("persist"):
+                missing.append(f"{name}: {path}")
+    assert not missing, missing

@@ -263,6 +263,28 @@ def test_missing_or_corrupt_inputs_name_the_stage_to_rerun(embedded_run, tmp_pat
         io.load_checkpoint(ckpt, "train")
 
 
+def test_a_corrupt_checkpoint_stops_the_stage_before_any_work(embedded_run, tmp_path,
+                                                              monkeypatch):
+    """evaluate loads every input checkpoint first: a corrupt fine-tuning checkpoint is named
+    (file, one-line cause, stage to rerun) before any Monte Carlo runs."""
+    import shutil
+
+    import tsblib.stages as stages
+
+    params, paths = embedded_run
+    profile = load_profile(params, "tiny")
+    other = ProfilePaths("tiny", tmp_path)
+    shutil.copytree(paths.root / "data", tmp_path / "data")
+    bad = other.finetune_checkpoint("lenet3", "tsb")
+    bad.write_bytes(bad.read_bytes()[:200])
+    monkeypatch.setattr(stages, "_data", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(io.StageInputError) as err:
+        evaluate_stage(profile, other, progress=False)
+    text = str(err.value)
+    assert f"checkpoint {bad} is corrupt" in text and "rerun the 'finetune' stage" in text
+    assert "\n" not in text and len(text) < 400
+
+
 def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
     folder = _image_folder(tmp_path / "pets")
     profile = {**TINY, "data": {"dataset": "image-folder", "root": str(folder)},
@@ -375,6 +397,19 @@ def test_validate_stops_bad_input_before_any_result_is_touched(tmp_path, capsys,
     assert re.search(match, capsys.readouterr().err)
     assert committed.read_text() == "{}" and not (tmp_path / "data").exists()
     assert sorted(p.name for p in (tmp_path / "results" / "bad").iterdir()) == ["data.json"]
+
+
+@pytest.mark.parametrize("text,match", [
+    ("", r"params.yaml is empty: it needs `profile:`, `models:` and `profiles:`"),
+    ("- a\n- b\n", r"params.yaml must be a mapping .* not a list"),
+])
+def test_validate_names_an_empty_or_non_mapping_parameter_file(tmp_path, capsys, text, match):
+    """What reproduce.sh runs before DVC parses the stages: DVC's own parser would only say
+    "failed to parse 'stages.prepare.foreach'"."""
+    params = tmp_path / "params.yaml"
+    params.write_text(text)
+    assert main(["validate", "--params", str(params)]) == 2
+    assert re.search(match, capsys.readouterr().err)
 
 
 def test_cli_help_lists_every_stage(capsys):

@@ -202,3 +202,26 @@ def test_parallel_training_runs_equal_sequential_ones(tmp_path):
         for epoch, state in states.items():
             for key, value in state.items():
                 assert torch.equal(value, others[epoch][key]), (name, epoch, key)
+
+
+def test_force_retrains_and_a_damaged_saved_run_is_named(run, monkeypatch, caplog):
+    """`dvc repro --force` (or TSB_RETRAIN=1) retrains every run instead of reusing saved ones;
+    a truncated saved run is reported when it is replaced."""
+    import tsblib.stages as stages
+
+    profile, paths = run
+    calls = []
+    real = stages._train_one
+    monkeypatch.setattr(stages, "_train_one", lambda spec, *a, **k: calls.append(a[-2]) or
+                        real(spec, *a, **k))
+    nit = paths.train_checkpoint("lenet3", "nit")
+    before = nit.read_bytes()
+    nit.write_bytes(before[: len(before) // 2])  # truncated, as by a kill mid-write elsewhere
+    with caplog.at_level("WARNING"):
+        run_stage("train", profile, paths, progress=False)
+    assert calls == ["lenet3/nit"] and nit.read_bytes() == before
+    assert "lenet3/nit: the saved run cannot be reused and is trained again" in caplog.text
+    monkeypatch.setenv("TSB_RETRAIN", "1")
+    run_stage("train", profile, paths, progress=False)
+    assert calls[1:] == ["lenet3/clean", "lenet3/nit", "lenet3/tsb_backbone_annealed"]
+    assert nit.read_bytes() == before  # the same run again, bit for bit

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from tsblib.config import ConfigError, ProfileConfig, load_profile
+from tsblib.config import ConfigError, ProfileConfig, load_profile, read_parameter_file
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import (FIGURES, STAGES, check_ready, check_stage_models, finished,
                              record_valid, run_stage)
@@ -79,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
                                    "per-model DVC stages) of the parameter file to a profile.")
     p.add_argument("name", help="profile name in the parameter file")
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    text = ("compare every results file of a profile with its committed copy (git HEAD), "
+            "wall-clock columns left out, and name the columns that differ")
+    p = sub.add_parser("compare-committed", help=text, description=text)
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    p.add_argument("--profile", default=None, help="profile in the parameter file "
+                   "(default: its `profile:` key)")
+    text = ("make `dvc plots show` work offline: fetch Vega, Vega-Lite and Vega-Embed once from "
+            "the npm registry into an HTML template (.dvc/tmp/offline_plots.html) that the local "
+            "DVC config names")
+    sub.add_parser("offline-plots", help=text, description=text)
     text = ("run the golden cases (every stage on a tiny profile per model family, fixed seeds) "
             "and compare their hashes with this machine's committed fingerprints")
     p = sub.add_parser("golden", help=text, description=text + " (tests/golden_fingerprints.json"
@@ -129,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                                           Path(args.workdir) if args.workdir else None)
             print(text)
             return 0 if ok else 1
+        if args.command == "offline-plots":
+            from tsblib.offline_plots import install
+            print(f"`dvc plots show` now draws offline from {install(Path.cwd())}")
+            return 0
         if args.command == "golden":
             return _golden(args.write, progress)
         if args.command == "use":
@@ -137,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.params}: profile {args.name!r} selected (models: {', '.join(models)}); "
                   f"`dvc repro` now runs it")
             return 0
+        if args.command == "compare-committed":  # needs the profile's name only
+            from tsblib.committed import compare_results, report
+            root = Path(args.params).resolve().parent
+            name = args.profile or read_parameter_file(args.params).get("profile")
+            ok, text = report(compare_results(root, ProfilePaths(str(name), root).results))
+            print(text)
+            return 0 if ok else 1
         profile = load_profile(args.params, args.profile)
         if args.command == "claims":
             from tsblib.headline import claims_markdown, claims_text

@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import enum
 import functools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -1005,6 +1006,9 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
                               f"allowed: {sorted(_SECTIONS) + ['num_classes', 'width']}")
         sections = {}
         for sec, cls in _SECTIONS.items():
+            # each part first on its own, so that a bad key is named where it is written
+            build(cls, raw.get(sec), f"profiles.{name}.{sec}")
+            build(cls, overrides.get(sec), f"profiles.{name}.models.{model}.{sec}")
             merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
             if sec == "robustness":
                 merged = _inherit_device(merged, raw.get("device"))
@@ -1016,8 +1020,25 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
                                             **sections))
     glob = {sec: build(cls, raw.get(sec), f"profiles.{name}.{sec}") for sec, cls in _GLOBAL.items()}
     profile = ProfileConfig(name=name, experiments=tuple(experiments), **glob)
-    profile.validate()
+    try:
+        profile.validate()
+    except ConfigError as exc:
+        raise ConfigError(_as_written(name, raw, str(exc))) from None
     return profile
+
+
+def _as_written(name: str, raw: dict[str, Any], message: str) -> str:
+    """`message` of a check (which names a key as '<section>.<key>') with the key's full path in
+    params.yaml: `profiles.<name>.models.<model>.<section>.<key>` where a model's override sets
+    it, else `profiles.<name>.<section>.<key>`."""
+    m = re.match(r"([a-z_]+)\.([a-z_]+)", message)
+    if not m or m.group(1) not in {**_SECTIONS, **_GLOBAL}:
+        return message
+    sec, key = m.groups()
+    for model, over in (raw.get("models") or {}).items():
+        if isinstance(over, dict) and isinstance(over.get(sec), dict) and key in over[sec]:
+            return f"profiles.{name}.models.{model}.{message}"
+    return f"profiles.{name}.{message}"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -1048,11 +1069,15 @@ def read_parameter_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"parameter file {path} not found; run from the repository root "
                           f"or pass --params PATH")
     try:
-        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raise ConfigError(f"{path} is empty: it needs `profile:`, `models:` and `profiles:` "
+                          f"(restore it with `git checkout {path.name}`)")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path} must be a mapping with `profile:` and `profiles:`")
+        raise ConfigError(f"{path} must be a mapping with `profile:`, `models:` and "
+                          f"`profiles:`, not a {type(raw).__name__}")
     return raw
 
 

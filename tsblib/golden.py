@@ -33,13 +33,12 @@ from tsblib import io
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
+from tsblib.schema import MACHINE_KEYS, WALL_CLOCK_COLUMNS, is_wall_clock
 
 FINGERPRINTS = Path(__file__).resolve().parents[1] / "tests" / "golden_fingerprints.json"
 """The committed fingerprints (one entry per machine key)."""
 
-WALL_CLOCK = ("seconds", "seconds_per_chip", "train_seconds", "finetune_seconds_per_chip")
-"""CSV columns that hold wall-clock time: left out of the hashes."""
-UNHASHED_KEYS = frozenset(WALL_CLOCK) | {"fingerprint", "provenance", "machine", "date_utc"}
+UNHASHED_KEYS = frozenset(WALL_CLOCK_COLUMNS + MACHINE_KEYS) | {"fingerprint"}
 """Checkpoint keys (at any depth) that are not results: wall-clock time, the machine, and the
 run fingerprint (which hashes the library code itself)."""
 
@@ -136,7 +135,7 @@ def machine_key() -> str:
 def _csv_digest(path: Path) -> str:
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    kept = [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows]
+    kept = [{k: v for k, v in r.items() if not is_wall_clock(k)} for r in rows]
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
 
 

@@ -117,6 +117,24 @@ def load_checkpoint(path: str | Path, stage: str) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise StageInputError(f"checkpoint {path} is corrupt or not a tsblib checkpoint ({reason}); "
-                              f"delete it and rerun the '{stage}' stage") from exc
+        raise StageInputError(f"checkpoint {path} is corrupt or not a tsblib checkpoint "
+                              f"({one_line(exc)}); delete it and rerun the '{stage}' "
+                              f"stage") from exc
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """The cause of `exc` in one line: its first sentence, shortened at a word (not mid-word)
+    when longer than `limit` characters."""
+    text = (str(exc).strip().splitlines() or [""])[0].strip() or type(exc).__name__
+    text = text.split(". ")[0].rstrip(".")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return text
+
+
+def check_checkpoints(folders: list[Path], stage: str) -> None:
+    """Load every checkpoint in `folders` (written by `stage`) once, so that a corrupt one is
+    named before any work starts rather than when it is first needed."""
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.pt")):
+            load_checkpoint(path, stage)

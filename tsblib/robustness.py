@@ -178,6 +178,9 @@ def robustness_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool
     Writes robustness.csv, with the chip yield and the expected mapping cost of each deployment
     under the scenario's device model."""
     device = configure(profile.runtime)
+    for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
+        io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
+        io.check_checkpoints([paths.finetune_checkpoint_dir(exp.model)], "finetune")
     rows = []
     for exp in profile.experiments:
         data = _data(paths, exp, with_test=True)

@@ -29,6 +29,7 @@ from tsblib.methods.tsb_finetune import (TSB_LR_COLUMNS, check_finetune_images, 
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
+from tsblib.pipeline.force import RETRAIN_ENV, retrain_requested
 from tsblib.provenance import code_fingerprint
 from tsblib.runtime import configure, use_channels_last
 from tsblib.seeds import backbone_run, evaluate_seeds, finetune_seeds, nit_run, write_seeds
@@ -204,8 +205,10 @@ def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
         return None
     try:
         saved = [io.load_checkpoint(f, "train") for f in files] + [io.read_json(log_file, "train")]
-    except io.StageInputError:
-        return None  # damaged: train again
+    except io.StageInputError as exc:  # damaged (e.g. truncated by a kill): say so, train again
+        log.warning("%s/%s: the saved run cannot be reused and is trained again: %s",
+                    exp.model, job.run, str(exc).split("; rerun")[0])
+        return None
     if any(s.get("fingerprint") != fingerprint for s in saved):
         return None
     return saved[-1]["curve"]
@@ -317,10 +320,13 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
 
     Each run is saved as soon as it finishes, with a fingerprint of everything that determines
     it (`run_fingerprint`); a rerun reuses saved runs with the same fingerprint, so an
-    interrupted stage resumes from the methods that finished. With `runtime.train_workers` > 1
+    interrupted stage resumes from the methods that finished (a damaged one is named and
+    trained again), except under `dvc repro --force` or `TSB_RETRAIN=1`
+    (`tsblib.pipeline.force`), which retrain every run. With `runtime.train_workers` > 1
     the runs still to train run that many at once, in separate processes.
     """
     device = configure(profile.runtime)
+    retrain = retrain_requested()
     rows, annealed_rows = [], []
     for exp in profile.experiments:
         data = _data(paths, exp)
@@ -330,7 +336,11 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
                                           profile, data)
             keep |= {paths.train_checkpoint(exp.model, f).name for f in job.files}
             jobs.append((job, fingerprint))
-            if _finished_run(paths, exp, job, fingerprint) is not None:
+            if retrain:
+                tqdm.write(f"{exp.model}/{job.run}: trained again, saved runs not reused "
+                           f"(dvc repro --force or {RETRAIN_ENV}=1)")
+                pending.append((job, fingerprint))
+            elif _finished_run(paths, exp, job, fingerprint) is not None:
                 if progress:
                     tqdm.write(f"{exp.model}/{job.run}: reusing the finished run saved in "
                                f"{paths.train_checkpoint(exp.model, job.run)} (same code, "
@@ -383,6 +393,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
     from tsblib.methods import tsb_bnrecal
 
     device = configure(profile.runtime)
+    for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
+        io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
     rows, lr_rows = [], []
     for exp in profile.experiments:
         if not any(_needs(exp, m) for m in FINETUNED_METHODS):
@@ -444,6 +456,9 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
     per chip) and evaluation.csv (statistics); with TSB, the training-cost trajectory
     (trajectory.csv, trajectory_chips.csv; `tsblib.trajectory`)."""
     device = configure(profile.runtime)
+    for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
+        io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
+        io.check_checkpoints([paths.finetune_checkpoint_dir(exp.model)], "finetune")
     chip_rows, stat_rows, trajectory_rows, trajectory_chips = [], [], [], []
     seed_rows, seed_chips = [], []
     for exp in profile.experiments:
