@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None, help="profile in the parameter file "
                    "(default: its `profile:` key)")
     p.add_argument("--markdown", action="store_true",
-                   help="print the claims and paired comparisons as Markdown tables (the README's)")
+                   help="print the claims and paired comparisons as Markdown tables (those of "
+                        "docs/guide.md)")
     return parser
 
 

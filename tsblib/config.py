@@ -310,8 +310,9 @@ class DataConfig:
     """Use only the first N training images after a seeded shuffle (0 = all): a training subset
     (the validation split is carved from what remains)."""
     test_limit: int = 0
-    """Evaluate on a seeded stratified subset of about N test images (each class's share kept,
-    rounded per class; seed `split_seed`), 0 = all; the figures and claims state the number."""
+    """Evaluate on a seeded stratified subset of exactly N test images (each class's share
+    kept, largest remainders rounded up; seed `split_seed`), 0 = all; the figures and claims
+    state the number."""
 
     def validate(self) -> None:
         _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")

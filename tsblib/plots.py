@@ -1,4 +1,4 @@
-"""Figures and conclusion tables of the five figure notebooks (DESIGN.md section 7), read from results/<profile>/.
+"""Figures and conclusion tables of the six figure notebooks (DESIGN.md section 7), read from results/<profile>/.
 The notebooks only call these functions, so every figure and number can be rebuilt and tested without Jupyter.
 Method names, colours, markers and order come from the method registry (`tsblib.methods.registry`)."""
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _cpu_fast(cfg: RuntimeConfig) -> bool:
 
 def fast_path(cfg: RuntimeConfig, device: torch.device) -> str:
     """The number format and memory layout this runtime uses on `device`, in words, for the
-    timing files and benchmarks: e.g. 'bf16 autocast + channels_last' or 'fp32 NCHW'."""
+    timing files and benchmarks: e.g. 'bf16 autocast + channels_last' or 'fp32 + NCHW'."""
     bf16 = cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and _cpu_fast(cfg)))
     layout = "channels_last" if use_channels_last(cfg, device) else "NCHW"
     return f"{'bf16 autocast' if bf16 else 'fp32'} + {layout}"

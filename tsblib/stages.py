@@ -296,8 +296,7 @@ def _run_parallel(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentCo
 
     workers = min(profile.runtime.train_workers, len(pending))
     threads = max(1, (profile.runtime.threads or torch.get_num_threads()) // workers)
-    pending = sorted(pending, key=lambda p: -p[0].cfg.epochs * (4 if p[0].spec.name == "nft_ovf"
-                                                                   else 1))
+    pending = sorted(pending, key=lambda p: -p[0].cfg.epochs * p[0].spec.forwards(exp))
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(_job_worker, profile, paths, exp.model, job.run, fp, threads): job

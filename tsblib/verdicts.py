@@ -529,8 +529,9 @@ def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str
                      tolerance: float = PLATEAU_TOLERANCE) -> dict[str, Any] | None:
     """Did `method`'s training (training.csv rows) stop improving within its schedule? Its
     validation score per epoch, the one its deployed epoch is chosen on (mean accuracy on the
-    validation chips; clean accuracy for a method that selects on it, clean training): the schedule reached its plateau when the best epoch of its last
-    third is within `tolerance` of the best overall (the issue's criterion). Under a decaying
+    validation chips; clean accuracy for a method that selects on it, clean training): the
+    schedule reached its plateau when the best epoch of its last third is within `tolerance`
+    of the best overall (the issue's criterion). Under a decaying
     schedule that is nearly always so, so the gain of the last third over the best epoch
     before it is reported beside it: how much the last third (and its annealing) still added.
     None without rows."""
@@ -544,12 +545,13 @@ def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str
     cut = epochs - max(1, epochs // 3)
     best = max(a for _, a in curve)
     last = max(a for _, a in curve[cut:])
-    before = max((a for _, a in curve[:cut]), default=float("nan"))
-    gain = last - before if curve[:cut] else float("nan")
+    before = max((a for _, a in curve[:cut]), default=float("nan"))  # nan: one epoch only
     reached = last >= best - tolerance
-    return {"method": method, "score": column, "epochs": epochs, "last_third_from_epoch": curve[cut][0],
+    return {"method": method, "score": column, "epochs": epochs,
+            "last_third_from_epoch": curve[cut][0],
             "best_val": best, "best_val_last_third": last, "best_val_before": _finite(before),
-            "last_third_gain": _finite(gain), "tolerance": tolerance, "plateau": bool(reached),
+            "last_third_gain": _finite(last - before), "tolerance": tolerance,
+            "plateau": bool(reached),
             "criterion": (f"the best validation score of the last third of the schedule is within "
                           f"{100 * tolerance:.1f} points of the best overall; last_third_gain: "
                           f"what the last third added over the best epoch before it")}

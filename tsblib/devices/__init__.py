@@ -5,9 +5,9 @@ that draws or reasons about device errors (chips, noise-injection training, SWIM
 fine-tuning, write-verify and mapping cost) goes through it. Adding a model: one module here that
 subclasses `DeviceModel` and calls `register_device`, plus its test.
 """
-from tsblib.devices.base import (DEVICES, DeviceModel, DeviceSpec, DeviceStack, DeviceState, Stage,
+from tsblib.devices.base import (DEVICES, DeviceModel, DeviceSpec, DeviceStack, DeviceState, Phase,
                                  all_devices, check_sigma, get_device, register_device)
-from tsblib.devices.slicing import BitSlicer, Sliced
+from tsblib.devices.bitslicer import BitSlicer, Sliced
 
 __all__ = ["DEVICES", "BitSlicer", "DeviceModel", "DeviceSpec", "DeviceStack", "DeviceState",
-           "Sliced", "Stage", "all_devices", "check_sigma", "get_device", "register_device"]
+           "Sliced", "Phase", "all_devices", "check_sigma", "get_device", "register_device"]

@@ -5,7 +5,7 @@ dataclass, and `DeviceStack`, their composition, which every consumer of device 
 Shapes follow IBM aihwkit's `BaseNoiseModel` (apply_programming_noise, apply_drift_noise, read
 noise, drift compensation) and Sandia CrossSim's device classes (`IDevice`: programming_error,
 read_noise, drift_error, chosen by name). A chip is programmed per device: the bit-slice converter
-(`tsblib.devices.slicing`) gives every device its target level, the programming model adds its
+(`tsblib.devices.bitslicer`) gives every device its target level, the programming model adds its
 error (write-verify replaces it by the verify residual), the fault and time models act on the
 programmed levels in that order, and the levels are recombined; models with a closed form act on
 the weights directly when nothing in the stack needs levels (the Gaussian fast path).
@@ -23,12 +23,12 @@ import torch
 
 from tsblib import writeverify
 from tsblib.config import ConfigError, DeviceConfig, WriteVerifyConfig
-from tsblib.devices.slicing import BitSlicer, Sliced
+from tsblib.devices.bitslicer import BitSlicer, Sliced
 
 Verified = "torch.Tensor | bool"
 
 
-class Stage(int, enum.Enum):
+class Phase(int, enum.Enum):
     """Where a device model acts in the life of a chip (the order effects are applied in)."""
 
     PROGRAM = 0
@@ -58,12 +58,12 @@ class DeviceState:
 class DeviceModel:
     """One physical effect of NVM devices on the weights stored in them.
 
-    Subclasses set `name`, `stage` and `weight_domain` and override what their effect changes;
+    Subclasses set `name`, `phase` and `weight_domain` and override what their effect changes;
     the defaults leave weights untouched. Every method follows the convention of sigma = 0
     being the ideal chip: no effect at all (the noise-free reference of every gap)."""
 
     name: str = ""
-    stage: Stage = Stage.PROGRAM
+    phase: Phase = Phase.PROGRAM
     weight_domain: bool = False
     """True when the effect has a closed form on weights and needs no device levels."""
     reads: bool = False
@@ -189,7 +189,7 @@ def check_sigma(sigma: float, name: str = "sigma") -> None:
 
 
 class DeviceStack:
-    """The device models of a chip, composed in `Stage` order: what every consumer calls.
+    """The device models of a chip, composed in `Phase` order: what every consumer calls.
 
     program / error: one chip's programmed weights; perturb: noise-injection training;
     error_variance: expected squared error per weight (SWIM); read: one inference's read;
@@ -202,13 +202,13 @@ class DeviceStack:
         models = [get_device(n) for n in names]
         self.models: list[DeviceModel] = sorted(
             (spec.cls(device.of(spec.name), self.slicer) for spec in models),
-            key=lambda m: m.stage)
-        programs = [m for m in self.models if m.stage is Stage.PROGRAM]
+            key=lambda m: m.phase)
+        programs = [m for m in self.models if m.phase is Phase.PROGRAM]
         if len(programs) > 1:
             raise ConfigError(f"device.model = {list(names)} is not allowed: expected at most one "
                               f"programming-error model (got {[m.name for m in programs]})")
         self.program_model: DeviceModel | None = programs[0] if programs else None
-        self.modifiers = [m for m in self.models if m.stage in (Stage.FAULT, Stage.TIME)]
+        self.modifiers = [m for m in self.models if m.phase in (Phase.FAULT, Phase.TIME)]
         self.readers = [m for m in self.models if m.reads]
         self.weight_domain = all(m.weight_domain for m in self.models)
         self.name = "+".join(m.name for m in self.models)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from tsblib.config import ConfigError, WriteVerifyConfig
-from tsblib.devices.base import (DeviceModel, DeviceState, Stage, check_nonnegative,
+from tsblib.devices.base import (DeviceModel, DeviceState, Phase, check_nonnegative,
                                  register_device, straight_through)
 
 
@@ -60,7 +60,7 @@ class DriftDevice(DeviceModel):
     """Per-device power-law decay of the programmed levels at time t, optionally compensated."""
 
     name = "drift"
-    stage = Stage.TIME
+    phase = Phase.TIME
 
     def factors(self, shape: torch.Size, generator: torch.Generator,
                 device: torch.device) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 
 from tsblib import writeverify
 from tsblib.config import WriteVerifyConfig
-from tsblib.devices.base import DeviceModel, DeviceState, Stage, register_device
+from tsblib.devices.base import DeviceModel, DeviceState, Phase, register_device
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class GaussianDevice(DeviceModel):
     need device levels (then it is the `slice` simulation)."""
 
     name = "gaussian"
-    stage = Stage.PROGRAM
+    phase = Phase.PROGRAM
     weight_domain = True
 
     def weight_error(self, weight: torch.Tensor, sigma: float, generator: torch.Generator,

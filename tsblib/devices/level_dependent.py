@@ -25,7 +25,7 @@ import torch
 
 from tsblib import writeverify
 from tsblib.config import ConfigError, WriteVerifyConfig
-from tsblib.devices.base import DeviceModel, DeviceState, Stage, register_device
+from tsblib.devices.base import DeviceModel, DeviceState, Phase, register_device
 
 PRESETS: dict[str, float] = {"rram1": 1.0, "fefet2": 2.0, "rram4": 4.0, "fefet6": 6.0}
 """The NFT authors' level-dependent presets: name -> multiplier s of the mid band."""
@@ -79,7 +79,7 @@ class LevelDependentDevice(DeviceModel):
     """Per-device Gaussian error whose std depends on the weight band and the device level."""
 
     name = "level_dependent"
-    stage = Stage.PROGRAM
+    phase = Phase.PROGRAM
 
     def _band_factor(self, weight: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """m(w): s / sqrt(0.4 s^2 + 0.6) inside the band, 1 / sqrt(0.4 s^2 + 0.6) outside."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from tsblib.config import WriteVerifyConfig
-from tsblib.devices.base import DeviceModel, Stage, check_nonnegative, register_device
+from tsblib.devices.base import DeviceModel, Phase, check_nonnegative, register_device
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ReadNoiseDevice(DeviceModel):
     """Fresh Gaussian weight noise at every read; no effect on what is programmed."""
 
     name = "read_noise"
-    stage = Stage.READ
+    phase = Phase.READ
     weight_domain = True
     reads = True
 

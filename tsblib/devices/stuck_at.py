@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from tsblib.config import ConfigError, WriteVerifyConfig
-from tsblib.devices.base import (DeviceModel, DeviceState, Stage, check_probability,
+from tsblib.devices.base import (DeviceModel, DeviceState, Phase, check_probability,
                                  register_device, straight_through)
 
 
@@ -41,7 +41,7 @@ class StuckAtDevice(DeviceModel):
     """Stuck-at-0 / stuck-at-1 devices, fixed per chip, overriding programming and verify."""
 
     name = "stuck_at"
-    stage = Stage.FAULT
+    phase = Phase.FAULT
 
     def _draw(self, shape: torch.Size, generator: torch.Generator,
               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
