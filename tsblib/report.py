@@ -154,9 +154,12 @@ def _model_table(paths: ProfilePaths, model: str, name: str, stage: str) -> list
     return io.read_csv(path, stage)
 
 
-def merge_model_results(profile: ProfileConfig, paths: ProfilePaths) -> dict[str, list[dict[str, str]]]:
+def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
+                        ) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
     """Concatenate every model's per-model tables (`MODEL_TABLES`, in the profile's model order)
-    into results/<profile>/<file> and data.json; return the merged rows by file name."""
+    into results/<profile>/<file> and their data.json files into results/<profile>/data.json;
+    return the merged rows by file name and the merged data summary (what was written, not read
+    back)."""
     merged: dict[str, list[dict[str, str]]] = {}
     for name, stage in MODEL_TABLES.items():
         rows: list[dict[str, str]] = []
@@ -180,7 +183,7 @@ def merge_model_results(profile: ProfileConfig, paths: ProfilePaths) -> dict[str
                                      f"`python -m tsblib all --models {exp.model}`")
         data.update(io.read_json(path, "prepare"))
     io.write_json(paths.result("data.json"), data)
-    return merged
+    return merged, data
 
 
 def _header(path: Path) -> list[str]:
@@ -192,7 +195,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     """Concatenate the per-model results (`merge_model_results`), then write summary.csv,
     ablations.csv, overhead.csv, claims.json, provenance.json, the DVC metrics
     (metrics/<model>.json) and the DVC plot data (plots/<plot>/<model>.csv)."""
-    merged = merge_model_results(profile, paths)
+    merged, data = merge_model_results(profile, paths)
     evaluation = merged["evaluation.csv"]
     chips = [row for exp in profile.experiments
              for row in _model_table(paths, exp.model, "chips.csv", "evaluate")]
@@ -200,7 +203,6 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     finetune_rows = merged["finetune.csv"]
     # the demo skips the validation sweeps; the DVC pipeline always runs them
     recipes = merged["recipes.csv"]
-    data = io.read_json(paths.result("data.json"), "prepare")
     exps = {e.model: e for e in profile.experiments}
     train_images = {m: int(d["train"]["count"]) for m, d in data.items()}
     costs = _training_costs(training, exps, train_images)
