@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
             "the npm registry into an HTML template (.dvc/tmp/offline_plots.html) that the local "
             "DVC config names")
     sub.add_parser("offline-plots", help=text, description=text)
+    text = ("rewrite the files that list the registered methods (dvc.yaml's plot columns, the "
+            "DVC plot template's colours) from the method registry")
+    p = sub.add_parser("sync-registry", help=text, description=text)
+    p.add_argument("--check", action="store_true",
+                   help="only report the files that are out of date (exit 1 if any)")
     text = ("run the golden cases (every stage on a tiny profile per model family, fixed seeds) "
             "and compare their hashes with this machine's committed fingerprints")
     p = sub.add_parser("golden", help=text, description=text + " (tests/golden_fingerprints.json"
@@ -140,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                                           Path(args.workdir) if args.workdir else None)
             print(text)
             return 0 if ok else 1
+        if args.command == "sync-registry":
+            from tsblib.registry_files import sync
+            stale = sync(Path.cwd(), write=not args.check)
+            verb = "out of date" if args.check else "rewritten"
+            print("\n".join(f"{p}: {verb}" for p in stale) or "registry files are current")
+            return 1 if stale and args.check else 0
         if args.command == "offline-plots":
             from tsblib.offline_plots import install
             print(f"`dvc plots show` now draws offline from {install(Path.cwd())}")

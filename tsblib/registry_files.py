@@ -1,0 +1,70 @@
+"""Files that list the registered methods, written from the method registry: the `y` lists of
+the DVC plots in dvc.yaml (the method columns of each plot's CSVs, `tsblib.report.plot_methods`)
+and the colour scale of the DVC plot template `.dvc/plots/by_method.json` (each method's colour
+in the figures). A new method module is picked up by
+
+    python -m tsblib sync-registry          # rewrite both files
+    python -m tsblib sync-registry --check  # exit 1 when either is out of date
+
+and tests/test_registry_files.py fails while they are out of date."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tsblib import io
+from tsblib.methods.registry import ordered
+from tsblib.report import PLOT_DATA, plot_methods
+
+DVC_YAML = Path("dvc.yaml")
+TEMPLATE = Path(".dvc") / "plots" / "by_method.json"
+_Y_LIST = re.compile(r"(  - results/\$\{profile\}/plots/(\w+):\n(?:      (?!y:).*\n)*)"
+                     r"      y: \[[^\]]*\]\n")
+_WIDTH = 98
+
+
+def _y_list(names: list[str]) -> str:
+    """`      y: [a, b, ...]` wrapped at `_WIDTH` columns, continuation lines aligned under '['."""
+    lines, line = [], "      y: ["
+    for i, name in enumerate(names):
+        item = name + ("]" if i == len(names) - 1 else ",")
+        if len(line) + len(item) + 1 > _WIDTH and not line.endswith("["):
+            lines.append(line)
+            line = " " * len("      y: ")
+        line += ("" if line.endswith("[") or not line.strip() else " ") + item
+    return "\n".join(lines + [line]) + "\n"
+
+
+def render_dvc_yaml(text: str) -> str:
+    """dvc.yaml with the `y` list of every DVC plot in `PLOT_DATA` written from the registry."""
+    def replace(match: re.Match) -> str:
+        plot = match.group(2)
+        if plot not in PLOT_DATA:
+            return match.group(0)
+        return match.group(1) + _y_list(plot_methods(plot))
+    return _Y_LIST.sub(replace, text)
+
+
+def render_template(text: str) -> str:
+    """by_method.json with its colour scale (domain: method names, range: colours) written from
+    the registry, in figure order."""
+    template = json.loads(text)
+    scale = template["encoding"]["color"]["scale"]
+    scale["domain"] = [s.name for s in ordered()]
+    scale["range"] = [s.color for s in ordered()]
+    return json.dumps(template, indent=2) + "\n"
+
+
+def sync(root: Path, write: bool = True) -> list[Path]:
+    """The files under `root` whose registry lists are out of date (rewritten when `write`)."""
+    stale = []
+    for rel, render in ((DVC_YAML, render_dvc_yaml), (TEMPLATE, render_template)):
+        path = root / rel
+        text = path.read_text()
+        new = render(text)
+        if new != text:
+            stale.append(path)
+            if write:
+                io.write_text(path, new)
+    return stale
