@@ -240,6 +240,9 @@ def test_use_selects_a_profile_and_its_models_keeping_the_rest_of_the_file(tmp_p
     from tsblib.pipeline import check_stage_models
 
     check_stage_models(path, profile)
+    # its validate marker, so that `dvc repro --dry` can plan a profile that has never run
+    marker = tmp_path / "data" / "validated" / "cifar-cpu.json"
+    assert json.loads(marker.read_text()) == {"profile": "cifar-cpu", "models": ["vgg8", "resnet18"]}
     assert main(["use", "nowhere", "--params", str(path)]) == 2
     assert path.read_text() == after
 

@@ -174,8 +174,9 @@ def check_stage_models(params_path: Path, profile: ProfileConfig) -> None:
 
 def use_profile(params_path: Path, name: str) -> list[str]:
     """Select profile `name` for `dvc repro`: rewrite the top-level `profile:` and `models:` lines
-    of the parameter file (comments and everything else kept), after validating the profile.
-    Returns its models."""
+    of the parameter file (comments and everything else kept), after validating the profile, and
+    write its `validate` marker (data/validated/<name>.json), so that `dvc repro --dry` can plan
+    a profile that has never run. Returns its models."""
     profile = load_profile(params_path, name)
     models = [e.model for e in profile.experiments]
     text = params_path.read_text()
@@ -187,6 +188,7 @@ def use_profile(params_path: Path, name: str) -> list[str]:
                               f"e.g. `{line}`) for `use` to set it")
         text = pattern.sub(line, text)
     io.write_text(params_path, text)
+    record_valid(profile, ProfilePaths(name, params_path.resolve().parent))
     return models
 
 
