@@ -15,6 +15,10 @@ from tsblib.models import BatchNorm2d
 class TinySharedBlock(nn.Module):
     """y = x + T(x), T a c x c 1x1 convolution applied to every group of c channels."""
 
+    stored_on_devices = True
+    """Its kernel is mapped onto NVM devices like a conv or linear weight
+    (`tsblib.variation.mapped_weight_names` reads this, so variation needs no import of tsb)."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.width = width

@@ -40,13 +40,13 @@ def error_std_factor(device: DeviceConfig) -> float:
 
 
 def mapped_weight_names(model: nn.Module) -> list[str]:
-    """Names of the parameters stored on devices: weights of every conv and linear layer,
-    and the Tiny Shared Block kernels. Biases and BatchNorm are digital and never perturbed."""
-    from tsblib.tsb import TinySharedBlock  # local: tsb imports this module
-
+    """Names of the parameters stored on devices: weights of every conv and linear layer, and
+    of every module that declares `stored_on_devices = True` (the Tiny Shared Block's kernel).
+    Biases and BatchNorm are digital and never perturbed."""
     names = []
     for module_name, module in model.named_modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear, TinySharedBlock)):
+        if isinstance(module, (nn.Conv2d, nn.Linear)) or getattr(module, "stored_on_devices",
+                                                                 False):
             names.append(f"{module_name}.weight" if module_name else "weight")
     return names
 
