@@ -9,3 +9,6 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]"
+# matplotlib's font cache lives with this environment: a cache in ~/.cache that names the fonts
+# of a deleted environment makes matplotlib fall back with "findfont" warnings in the notebooks
+export MPLCONFIGDIR="$PWD/.venv/matplotlib"
