@@ -155,11 +155,13 @@ def test_claims_command_without_results(tmp_path, capsys):
     assert "claims.json not found" in err and "dvc repro" in err
 
 
-def test_reproduce_script_ends_with_the_claims_table():
+def test_reproduce_script_ends_with_the_claims_table_and_the_reproduction_verdict():
     script = (ROOT / "scripts" / "reproduce.sh").read_text()
-    commands = [line for line in script.splitlines()
+    commands = [line.strip() for line in script.splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
-    assert commands[-1].strip() == "python -m tsblib claims"
+    assert commands[-1] == "python -m tsblib compare-committed || true"
+    after_repro = commands[commands.index("python -m tsblib claims"):]
+    assert all(c.startswith(("python -m tsblib", "[ -f", "||", '"from', "echo")) for c in after_repro)
     assert "dvc metrics show" not in script
 
 
