@@ -6,14 +6,13 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
 
 from tsblib import io
 from tsblib.cli import main
 from tsblib.config import load_profile
+from tsblib.golden import synthetic_image_folder
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names
 from tsblib.report import HEADLINE_METRICS, PLOT_DATA, SUMMARY_COLUMNS, plot_methods
@@ -44,18 +43,6 @@ TINY = {
         {"name": "drift", "device": {"model": ["slice", "drift"]}}],
         "drift_times_s": [20, 86400], "drift_compensation": [False, True]},
 }
-
-
-def _image_folder(root: Path, n_per_class: int = 12) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        for c, name in enumerate(("cat", "dog")):
-            folder = root / split / name
-            folder.mkdir(parents=True)
-            for i in range(n_per_class):
-                img = (rng.random((32, 32, 3)) * 80 + 120 * c).astype(np.uint8)
-                Image.fromarray(img).save(folder / f"{i}.png")
-    return root
 
 
 def _write_params(tmp_path: Path, profiles: dict) -> Path:
@@ -286,7 +273,7 @@ def test_a_corrupt_checkpoint_stops_the_stage_before_any_work(embedded_run, tmp_
 
 
 def test_paper_profile_code_path_on_vgg8_and_resnet18(tmp_path):
-    folder = _image_folder(tmp_path / "pets")
+    folder = synthetic_image_folder(tmp_path / "pets")
     profile = {**TINY, "data": {"dataset": "image-folder", "root": str(folder)},
                "tsb": {**TINY["tsb"], "width": 64},
                "train": {**TINY["train"], "epochs": 1, "augment": True, "batch_size": 8},
@@ -326,7 +313,7 @@ def test_reduced_width_models_on_an_image_folder_fallback(tmp_path):
     """The cifar-cpu code path at tiny scale: dataset cifar10 read from its image-folder
     fallback (named after the folder), VGG-8 at width 0.25 with channels rounded to the block
     widths in use, and secondary baselines evaluated at the operating sigma only."""
-    folder = _image_folder(tmp_path / "cifar10-jpg")
+    folder = synthetic_image_folder(tmp_path / "cifar10-jpg")
     profile = {**TINY, "data": {"dataset": "cifar10", "root": str(tmp_path / "none"),
                                 "image_folder": str(folder)},
                "runtime": {"device": "cpu", "cpu_bf16": True},

@@ -38,10 +38,13 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def profile_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
         p.add_argument("--profile", default=None, help="profile in the parameter file "
                        "(default: its `profile:` key)")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        profile_args(p)
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                        help="run the per-model stages for these models of the profile only; the "
@@ -81,10 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     text = ("compare every results file of a profile with its committed copy (git HEAD), "
             "wall-clock columns left out, and name the columns that differ")
-    p = sub.add_parser("compare-committed", help=text, description=text)
-    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    p.add_argument("--profile", default=None, help="profile in the parameter file "
-                   "(default: its `profile:` key)")
+    profile_args(sub.add_parser("compare-committed", help=text, description=text))
     text = ("make `dvc plots show` work offline: fetch Vega, Vega-Lite and Vega-Embed once from "
             "the npm registry into an HTML template (.dvc/tmp/offline_plots.html) that the local "
             "DVC config names")
@@ -104,9 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     text = ("print the headline claims of a profile's results, one table per model, from the "
             "committed results/<profile>/claims.json (nothing is rerun)")
     p = sub.add_parser("claims", help=text, description=text)
-    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    p.add_argument("--profile", default=None, help="profile in the parameter file "
-                   "(default: its `profile:` key)")
+    profile_args(p)
     p.add_argument("--markdown", action="store_true",
                    help="print the claims and paired comparisons as Markdown tables (those of "
                         "docs/guide.md)")

@@ -996,6 +996,10 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
     if not models or not isinstance(models, dict):
         raise ConfigError(f"profiles.{name}.models must map at least one model name to its "
                           f"overrides, e.g. {{lenet3: {{}}}}")
+    # every part on its own first, so that a bad key is named where it is written: the
+    # profile's sections once, then each model's overrides
+    for sec, cls in _SECTIONS.items():
+        build(cls, raw.get(sec), f"profiles.{name}.{sec}")
     experiments = []
     for model, overrides in models.items():
         overrides = overrides or {}
@@ -1007,8 +1011,6 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
                               f"allowed: {sorted(_SECTIONS) + ['num_classes', 'width']}")
         sections = {}
         for sec, cls in _SECTIONS.items():
-            # each part first on its own, so that a bad key is named where it is written
-            build(cls, raw.get(sec), f"profiles.{name}.{sec}")
             build(cls, overrides.get(sec), f"profiles.{name}.models.{model}.{sec}")
             merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
             if sec == "robustness":

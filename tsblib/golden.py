@@ -185,7 +185,7 @@ def run_case(case: Case, workdir: Path) -> dict[str, str]:
     finally:
         torch.set_num_threads(threads)
     out: dict[str, str] = {}
-    results = paths.result("summary.csv").parent
+    results = paths.results
     for path in sorted(results.rglob("*.csv")):
         out[path.relative_to(results).as_posix()] = _csv_digest(path)
     checkpoints = workdir / "data" / "checkpoints"

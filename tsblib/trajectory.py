@@ -135,15 +135,14 @@ def backbone_model(paths: ProfilePaths, exp: ExperimentConfig, backbone: Backbon
     return _model(exp, ckpt["state"], device)
 
 
+def _same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
+    """Whether two name -> tensor mappings hold exactly the same tensors (compared on the CPU)."""
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
 def _same_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
     """Whether `model`'s state_dict holds exactly the tensors of `state`."""
-    own = model.state_dict()
-    return own.keys() == state.keys() and all(torch.equal(own[k].cpu(), state[k].cpu())
-                                              for k in own)
-
-
-def _same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return _same_tensors(model.state_dict(), state)
 
 
 def finetune_ages(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,

@@ -42,20 +42,19 @@ class CleanParams:
     """Weight decay of clean training (null = `train.weight_decay`)."""
 
     def validate(self) -> None:
-        for key, value, allowed in (("lr", self.lr, "> 0"), ("weight_decay", self.weight_decay,
-                                                              ">= 0")):
-            if value is not None and not (value > 0 if key == "lr" else value >= 0):
-                raise ConfigError(f"methods.clean.{key} = {value!r} is not allowed: expected "
-                                  f"null (train.{key}) or a number {allowed}. Fix it in "
+        for key, ok, allowed in (("lr", self.lr is None or self.lr > 0, "> 0"),
+                                 ("weight_decay", self.weight_decay is None
+                                  or self.weight_decay >= 0, ">= 0")):
+            if not ok:
+                raise ConfigError(f"methods.clean.{key} = {getattr(self, key)!r} is not allowed: "
+                                  f"expected null (train.{key}) or a number {allowed}. Fix it in "
                                   f"params.yaml.")
 
 
 def recipe(exp: ExperimentConfig) -> TrainConfig:
     """Clean training's recipe: `exp.train` with the fields `methods.clean` sets."""
-    own = exp.methods.of("clean")
-    changes = {f.name: getattr(own, f.name) for f in dataclasses.fields(own)
-               if getattr(own, f.name) is not None}
-    return dataclasses.replace(exp.train, **changes)
+    own = dataclasses.asdict(exp.methods.of("clean"))
+    return dataclasses.replace(exp.train, **{k: v for k, v in own.items() if v is not None})
 
 
 SPEC = register(MethodSpec(
