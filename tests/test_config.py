@@ -72,6 +72,8 @@ def _raw(**over):
     (_raw(methods={**NFT_BETAS, "tsb_ages": ["early"]}), r"methods.tsb_ages\[0\] = 'early' is not allowed: expected a number"),
     (_raw(methods={**NFT_BETAS, "clean": {"lr": -0.05}}), r"methods.clean.lr = -0.05 is not allowed"),
     (_raw(methods={**NFT_BETAS, "clean": {"optimizer": "rmsprop"}}), r"methods.clean.optimizer = .rmsprop. is not allowed"),
+    (_raw(methods={**NFT_BETAS, "clean": {"epochs": 0}}), r"methods.clean.epochs = 0 is not allowed"),
+    (_raw(methods={**NFT_BETAS, "clean": {"epochs": 2.5}}), r"methods.clean.epochs = 2.5 is not allowed"),
     (_raw(methods={**NFT_BETAS, "tsb_ages_bnrecal": "yes"}), r"methods.tsb_ages_bnrecal"),
     (_raw(methods={**NFT_BETAS, "tsb_annealed": "yes"}), r"methods.tsb_annealed = 'yes' is not allowed"),
     (_raw(methods={**NFT_BETAS, "tsb_age": [0.2]}),

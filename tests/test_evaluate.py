@@ -40,6 +40,50 @@ def test_monte_carlo_at_sigma_zero_equals_clean_accuracy(setup):
     assert stats_.std == 0.0
 
 
+def _counting_chip_accuracies(monkeypatch):
+    import tsblib.evaluate as evaluate_module
+
+    calls = []
+    real = evaluate_module.chip_accuracies
+
+    def counting(model, stacked, *args, **kw):
+        calls.append(next(iter(stacked.values())).shape[0])
+        return real(model, stacked, *args, **kw)
+
+    monkeypatch.setattr(evaluate_module, "chip_accuracies", counting)
+    return calls
+
+
+def test_ideal_chips_are_evaluated_once_per_group_shape(setup, monkeypatch):
+    model, test = setup
+    names = mapped_weight_names(model)
+    calls = _counting_chip_accuracies(monkeypatch)
+    ideal = monte_carlo(model, names, 0.0, DeviceConfig(), test, chips=7, seed=1, chip_batch=3,
+                        progress=False)
+    # groups of 3, 3 and 1 chips: the second equals the first, the last has another shape
+    assert calls == [3, 1]
+    assert ideal.accuracies == (accuracy(model, test),) * 7
+    calls.clear()
+    monte_carlo(model, names, 0.4, DeviceConfig(), test, chips=6, seed=1, chip_batch=3,
+                progress=False)
+    assert calls == [3, 3]  # chips with variation are always evaluated
+
+
+def test_ideal_chips_that_a_per_chip_hook_makes_differ_are_evaluated(setup, monkeypatch):
+    model, test = setup
+    names = mapped_weight_names(model)
+    calls = _counting_chip_accuracies(monkeypatch)
+
+    def shifted(index, stacked):  # e.g. blocks fine-tuned per chip: chip k's weights differ
+        return {n: w + 0.01 * torch.tensor(index, dtype=w.dtype).view(-1, *[1] * (w.dim() - 1))
+                for n, w in stacked.items()}, {}
+
+    stats_ = monte_carlo(model, names, 0.0, DeviceConfig(), test, chips=4, seed=1, chip_batch=2,
+                         per_chip=shifted, progress=False)
+    assert calls == [2, 2]
+    assert len(stats_.accuracies) == 4
+
+
 def test_results_do_not_depend_on_the_chip_batch_size(setup):
     model, test = setup
     names = mapped_weight_names(model)

@@ -85,6 +85,11 @@ def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():
         (Optimizer.SGD, 0.05, 5e-4)
     assert jobs["clean"].epochs == exp.train.epochs and jobs["clean"].augment == exp.train.augment
     assert jobs["nit"] == exp.train
+    # its own epochs, the other runs keep train.epochs
+    raw["methods"]["clean"]["epochs"] = exp.train.epochs + 3
+    longer = {j.run: j.cfg for j in training_jobs(profile_from_dict("p", raw).experiments[0])}
+    assert (longer["clean"].epochs, longer["nit"].epochs) == (exp.train.epochs + 3,
+                                                              exp.train.epochs)
     # unset, clean training is the profile's recipe
     raw["methods"].pop("clean")
     assert {j.run: j.cfg for j in training_jobs(profile_from_dict("p", raw).experiments[0])}[

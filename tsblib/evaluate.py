@@ -124,10 +124,17 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
     `per_chip(chip_indices, chip_params)` may return (params, buffers) to use instead, e.g.
     TSB weights fine-tuned for those chips or re-estimated BatchNorm statistics. When the device
     models have read noise, every forward pass reads the chips afresh (`read_hook`).
+
+    At sigma = 0 every chip is the ideal chip (no programming error, no read noise), so a group
+    of chips whose weights and buffers equal the first group's exactly is given the first
+    group's accuracies instead of being evaluated again: the same deterministic computation on
+    the same tensors, so the result is unchanged and the test split is read once, not once per
+    group (a per-chip hook that makes chips differ, e.g. TSB blocks per chip, is evaluated).
     """
     params = dict(model.named_parameters())
     scales = {n: params[n].detach().abs().max() for n in names} if device.stack.readers else {}
     accs: list[float] = []
+    first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[float]] | None = None
     starts = range(0, chips, chip_batch)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
         index = list(range(start, min(start + chip_batch, chips)))
@@ -137,5 +144,20 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
         if per_chip is not None:
             stacked, buffers = per_chip(index, stacked)
         read = read_hook(device, sigma, seeds, scales)
-        accs += chip_accuracies(model, stacked, batches, buffers, runtime, read).tolist()
+        if sigma == 0 and read is None and first is not None \
+                and same_tensors(first[0], stacked) and same_tensors(first[1], buffers):
+            accs += first[2]
+            continue
+        group = chip_accuracies(model, stacked, batches, buffers, runtime, read).tolist()
+        if sigma == 0 and read is None and first is None:
+            first = (stacked, buffers, group)
+        accs += group
     return summarize(accs)
+
+
+def same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
+    """Whether two name -> tensor maps hold the same names and exactly the same tensors (shape,
+    dtype and values; compared on the first one's device)."""
+    return a.keys() == b.keys() and all(
+        a[n].shape == b[n].shape and a[n].dtype == b[n].dtype
+        and torch.equal(a[n], b[n].to(a[n].device)) for n in a)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from tsblib import io
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
-from tsblib.evaluate import ChipStats, accuracy, summarize
+from tsblib.evaluate import ChipStats, accuracy, same_tensors, summarize
 from tsblib.methods import bnrecal
 from tsblib.methods.context import EvalContext, calibration_batches
 from tsblib.methods.training import early_epoch
@@ -135,14 +135,9 @@ def backbone_model(paths: ProfilePaths, exp: ExperimentConfig, backbone: Backbon
     return _model(exp, ckpt["state"], device)
 
 
-def _same_tensors(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> bool:
-    """Whether two name -> tensor mappings hold exactly the same tensors (compared on the CPU)."""
-    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
-
-
 def _same_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> bool:
     """Whether `model`'s state_dict holds exactly the tensors of `state`."""
-    return _same_tensors(model.state_dict(), state)
+    return same_tensors(model.state_dict(), state)
 
 
 def finetune_ages(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
@@ -226,9 +221,9 @@ def _finetuned_same(ctx: EvalContext, method: str, blocks: Mapping[str, torch.Te
     ckpt = io.load_checkpoint(path, "finetune")
     key = repr(ctx.exp.evaluation.operating_sigma)
     theirs = ckpt.get("blocks", {}).get(key)
-    if theirs is None or not _same_tensors(theirs, blocks):
+    if theirs is None or not same_tensors(theirs, blocks):
         return False
-    return buffers is None or _same_tensors(ckpt.get("buffers", {}).get(key, {}), buffers)
+    return buffers is None or same_tensors(ckpt.get("buffers", {}).get(key, {}), buffers)
 
 
 def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:

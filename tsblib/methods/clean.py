@@ -40,8 +40,15 @@ class CleanParams:
     """Peak learning rate of clean training (null = `train.lr`)."""
     weight_decay: float | None = None
     """Weight decay of clean training (null = `train.weight_decay`)."""
+    epochs: int | None = None
+    """Epochs of clean training (null = `train.epochs`): it runs beside NIT in the train stage,
+    so a few more epochs can cost no wall time (the stage waits for NIT's runs anyway)."""
 
     def validate(self) -> None:
+        if self.epochs is not None and (isinstance(self.epochs, bool)
+                                        or not isinstance(self.epochs, int) or self.epochs < 1):
+            raise ConfigError(f"methods.clean.epochs = {self.epochs!r} is not allowed: expected "
+                              f"null (train.epochs) or an integer >= 1. Fix it in params.yaml.")
         for key, ok, allowed in (("lr", self.lr is None or self.lr > 0, "> 0"),
                                  ("weight_decay", self.weight_decay is None
                                   or self.weight_decay >= 0, ">= 0")):
