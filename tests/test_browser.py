@@ -1,7 +1,9 @@
 """An executed figure notebook as a reader sees it: JupyterLab (on a free local port, with a token,
 in a temporary folder holding a copy of the notebook) opened in headless Chromium through
-Playwright. The figure is shown as an image, the claims table as an HTML table whose numbers do
-not wrap, and opening the notebook, letting its kernel start and saving it changes nothing.
+Playwright. The figure is shown as an image at its own size (never scaled down, so its text is
+readable at 100 % zoom), every table fits its output area, the claims table is an HTML table whose
+numbers do not wrap, and opening the notebook, letting its kernel start and saving it changes
+nothing.
 
 Needs the optional `browser` extra (`pip install -e ".[browser]"`, which brings Playwright) and
 a Chromium: Playwright's own (`playwright install chromium`, where its download site is
@@ -91,14 +93,24 @@ class Lab:
     def api(self, path: str) -> str:
         return f"{self.url}/api/{path}?token={self.token}"
 
-    def wait_for_idle_kernels(self, timeout: float = 60) -> None:
+    def wait_for_idle_kernels(self, path: str | None = None, timeout: float = 60) -> None:
+        """Wait until the kernels (of notebook `path`'s sessions, when given) are idle."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            kernels = _get(self.api("kernels"))
+            kernels = [s["kernel"] for s in _get(self.api("sessions"))
+                       if path is None or s.get("path") == path]
             if kernels and all(k["execution_state"] == "idle" for k in kernels):
                 return
             time.sleep(0.3)
         pytest.fail(f"the notebook's kernel did not become idle in {timeout} s")
+
+    def close_sessions(self, path: str) -> None:
+        """Shut down the kernels of notebook `path` (a closed tab leaves them running)."""
+        for session in _get(self.api("sessions")):
+            if session.get("path") == path:
+                request = urllib.request.Request(self.api(f"sessions/{session['id']}"),
+                                                 method="DELETE")
+                urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -109,8 +121,14 @@ class Lab:
             self.proc.wait()
 
 
+VIEWPORT = {"width": 1400, "height": 1000}
+"""The browser window: a laptop-sized screen at 100 % zoom."""
+
+
 @pytest.fixture(scope="module")
-def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Lab]]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Lab]]:
+    """A headless Chromium and a JupyterLab server holding copies of every executed notebook of
+    the embedded profile."""
     with sync_api.sync_playwright() as playwright:
         executable = _chromium(playwright)
         if executable is None:
@@ -119,15 +137,62 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Lab]]:
         browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         lab = Lab(tmp_path_factory.mktemp("jupyterlab"))
         try:
-            shutil.copy(NOTEBOOK, lab.folder / NOTEBOOK.name)
-            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-            tab.set_default_timeout(90_000)
-            tab.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}&reset")
-            tab.wait_for_selector(".jp-Notebook .jp-OutputArea-output img")
-            yield tab, lab
+            for notebook in NOTEBOOK.parent.glob("*.ipynb"):
+                shutil.copy(notebook, lab.folder / notebook.name)
+            yield browser, lab
         finally:
             browser.close()
             lab.stop()
+
+
+def _open(session: tuple[Any, Lab], name: str) -> Any:
+    """A new tab showing notebook `name` once its figure is drawn."""
+    browser, lab = session
+    tab = browser.new_page(viewport=VIEWPORT)
+    tab.set_default_timeout(90_000)
+    tab.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}&reset")
+    tab.wait_for_selector(".jp-Notebook .jp-OutputArea-output img")
+    return tab
+
+
+@pytest.fixture(scope="module")
+def page(session: tuple[Any, Lab]) -> Iterator[tuple[Any, Lab]]:
+    tab = _open(session, NOTEBOOK.name)
+    yield tab, session[1]
+    tab.close()
+
+
+NOTEBOOKS = sorted(p.name for p in NOTEBOOK.parent.glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_tables_fit_and_figures_are_shown_at_their_own_size(session: tuple[Any, Lab],
+                                                           name: str) -> None:
+    """Every table fits the width of its output area (no sideways scrolling for a table), and
+    every figure is shown at its own pixel size, never scaled down (its text stays readable at
+    100 % zoom), inside an output area that scrolls sideways where the figure is wider."""
+    tab = _open(session, name)
+    try:
+        tables = tab.evaluate(
+            "() => Array.from(document.querySelectorAll('.jp-OutputArea-output table')).map(t => "
+            "[t.getBoundingClientRect().width, t.closest('.jp-OutputArea-output').clientWidth,"
+            " Array.from(t.querySelectorAll('th')).map(h => h.textContent).join(' | ')])")
+        wide = [f"{width:.0f} px in {room} px: {head[:120]}" for width, room, head in tables
+                if width > room + 1]
+        assert not wide, "tables wider than their output area:\n" + "\n".join(wide)
+        images = tab.evaluate(
+            "() => Array.from(document.querySelectorAll('.jp-OutputArea-output img')).map(i => {"
+            " const area = i.closest('.jp-OutputArea-output');"
+            " return [i.naturalWidth, i.getBoundingClientRect().width, area.clientWidth,"
+            " getComputedStyle(area).overflowX]; })")
+        assert images
+        for natural, shown, room, overflow in images:
+            assert abs(shown - natural) <= 1, f"figure {natural} px wide shown at {shown:.0f} px"
+            if natural > room:
+                assert overflow in ("auto", "scroll"), f"a {natural} px figure clipped at {room} px"
+    finally:
+        tab.close()
+        session[1].close_sessions(name)
 
 
 def test_figure_is_an_image(page: tuple[Any, Lab]) -> None:
@@ -151,7 +216,12 @@ def test_claims_table_is_an_html_table_with_numbers_on_one_line(page: tuple[Any,
         " const r = document.createRange(); r.selectNodeContents(td);"
         " return [td.innerText, getComputedStyle(td).whiteSpace, r.getClientRects().length]; })")
     intervals = [c for c in cells if c[0].endswith("]") and "x [" in c[0]]
-    assert len(intervals) == 4  # the gap ratios with their 95 % intervals
+    from tsblib import plots
+
+    measured = plots.claims_table(plots.load_results("embedded", NOTEBOOK.parents[1]))
+    expected = [v for v in measured["our measured value [95 % interval]"]
+                if v.endswith("]") and "x [" in v]
+    assert [c[0] for c in intervals] == expected and len(expected) >= 4  # ratios with intervals
     for text, white_space, lines in intervals:
         assert white_space == "nowrap" and lines == 1, (text, white_space, lines)
     assert max(lines for _, _, lines in cells) > 1  # while long text still wraps between words
@@ -159,7 +229,7 @@ def test_claims_table_is_an_html_table_with_numbers_on_one_line(page: tuple[Any,
 
 def test_opening_and_saving_changes_nothing(page: tuple[Any, Lab]) -> None:
     tab, lab = page
-    lab.wait_for_idle_kernels()  # JupyterLab writes the kernel's metadata once it has started
+    lab.wait_for_idle_kernels(NOTEBOOK.name)  # JupyterLab writes the kernel's metadata then
     tab.wait_for_timeout(2000)
     dirty = tab.evaluate("() => Array.from(document.querySelectorAll('.lm-TabBar-tab.jp-mod-dirty'))"
                          ".map(t => t.innerText)")

@@ -62,8 +62,13 @@ def test_executed_notebook_is_clean_and_in_step_with_its_template(path: Path) ->
     html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert html and all("<style" not in h for h in html)  # JupyterLab drops <style> when untrusted
     template = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
-    executed = [c.source for c in nb.cells if c.id != plots.INJECTED_CELL_ID]
-    assert executed == [c.source for c in template.cells], (
+    parameters = [c for c in nb.cells if "parameters" in c.metadata.get("tags", ())]
+    assert len(parameters) == 1, "one parameters cell, papermill's injected values folded in"
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", ())]
+    assert parameters[0].source.startswith(f'profile = "{path.parents[1].name}"')
+    executed = [c.source for c in nb.cells if c is not parameters[0]]
+    assert executed == [c.source for c in template.cells
+                        if "parameters" not in c.metadata.get("tags", ())], (
         f"notebooks/{path.name} changed since {path} was executed; rerun "
         f"`python -m tsblib figure {path.stem} --profile {path.parents[1].name}`")
 

@@ -232,8 +232,9 @@ def test_use_selects_a_profile_and_its_models_keeping_the_rest_of_the_file(tmp_p
     path.write_text(text)
     assert main(["use", "cifar-cpu", "--params", str(path)]) == 0
     after = path.read_text()
-    assert "\nprofile: cifar-cpu\n" in after and "\nmodels: [vgg8, resnet18]\n" in after
-    keep = lambda t: [ln for ln in t.splitlines() if not ln.startswith(("profile:", "models:"))]  # noqa: E731
+    assert "\nprofile: cifar-cpu\n" in after and "\nmodels:\n- vgg8\n- resnet18\n" in after
+    keep = lambda t: [ln for ln in t.splitlines()  # noqa: E731
+                      if not ln.startswith(("profile:", "models:", "- "))]
     assert keep(after) == keep(text)
     profile = load_profile(path)
     assert profile.name == "cifar-cpu"
@@ -247,16 +248,29 @@ def test_use_selects_a_profile_and_its_models_keeping_the_rest_of_the_file(tmp_p
     assert path.read_text() == after
 
 
+def test_use_rewrites_a_one_line_models_list_as_a_block_list(tmp_path):
+    """A parameter file written before the block layout (`models: [lenet3]`) gets the block list
+    that `dvc exp run -S` keeps."""
+    from tsblib.pipeline import use_profile
+
+    text = re.sub(r"(?m)^models:\n(- .*\n)+", "models: [lenet3]\n",
+                  (ROOT / "params.yaml").read_text())
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert use_profile(path, "cifar-cpu") == ["vgg8", "resnet18"]
+    assert "\nmodels:\n- vgg8\n- resnet18\nprofile: cifar-cpu\n" in path.read_text()
+
+
 def test_validate_names_a_models_list_that_disagrees_with_the_profile(tmp_path, capsys):
     from tsblib.cli import main
 
     path = tmp_path / "params.yaml"
     text = (ROOT / "params.yaml").read_text()
     text = re.sub(r"(?m)^profile:.*$", "profile: embedded", text)
-    path.write_text(re.sub(r"(?m)^models:.*$", "models: [vgg8]", text))
+    path.write_text(re.sub(r"(?m)^models:.*\n(- .*\n)*", "models: [vgg8]\n", text))
     assert main(["validate", "--params", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "must name the models of profile 'embedded'" in err and "models: [lenet3]" in err
+    assert "must name the models of profile 'embedded'" in err and "the list [lenet3]" in err
     assert "python -m tsblib use embedded" in err
 
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from tsblib import plots
 from tsblib.methods.registry import label, ordered, style
+from tsblib.schema import TIMED_TABLES
 
 MODELS = {"lenet3": "mnist-embedded", "vgg8": "cifar10"}
 SIGMAS = [0.0, 0.25, 0.5]
@@ -54,9 +55,7 @@ def _summary_row(model: str, method: str, sigma: float, p: float | None = None,
             "clean_acc": 0.95, "acc_mean": 0.95 - drop, "acc_std": 0.0 if one_chip else 0.02,
             "acc_ci95": None if one_chip else 0.01, "gap_own": drop, "gap_ideal": drop + 0.01,
             "wv_fraction": 1.0 if method == "full_wv" else 0.003 if tsb else 0.0,
-            "train_epochs": EARLY if tsb else SELECTED, "train_seconds": 2.0 if tsb else 8.0,
-            "train_flops": flops,
-            "finetune_seconds_per_chip": 0.5 if tsb and "backbone" not in method else None,
+            "train_epochs": EARLY if tsb else SELECTED, "train_flops": flops,
             "mapping_time_s": 1e-3 if method == "full_wv" else 1e-4, "mapping_energy_j": 1e-6,
             "convention": "device_range"}
 
@@ -78,8 +77,9 @@ def _gap_claims(gap_own: float, gap_own_low: float | None, meets_own: bool | Non
 def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None = 21.0,
                   meets_own: bool | None = True, drops: dict | None = None,
                   sweeps: bool = True, amortised: float = 0.5, seconds_scale: float = 1.0) -> Path:
-    """A complete, tiny results folder for two models (validation sweeps for lenet3 only), every
-    wall-clock time multiplied by `seconds_scale` (as on a busier machine); returns it."""
+    """A complete, tiny results folder for two models (validation sweeps for lenet3 only), its
+    timing tables' wall-clock times multiplied by `seconds_scale` (as on a busier machine);
+    returns it."""
     folder.mkdir(parents=True, exist_ok=True)
     summary, ablations, training, recipes, tsb_lr, mapping, overhead = [], [], [], [], [], [], []
     claims: dict = {"profile": "tiny", "convention": "device_range", "note": "synthetic", "models": {}}
@@ -104,8 +104,7 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
             ablation, setting = fixed.get(r["method"]) or variants[r["method"]]
             ablations.append({"model": model, "ablation": ablation, "setting": setting,
                               **{k: r[k] for k in ("method", "sigma", "chips", "acc_mean", "acc_std",
-                                                   "acc_ci95", "wv_fraction",
-                                                   "finetune_seconds_per_chip")}})
+                                                   "acc_ci95", "wv_fraction")}})
         for method in ["clean", "nit", "nft_ovf", "nft_irs", "correctnet"]:
             for epoch in range(1, EPOCHS + 1):
                 training.append({"model": model, "method": method, "recipe": STATED_RECIPE[8:],
@@ -173,17 +172,20 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                                    "val_chip_acc": {STATED_RECIPE: 0.7, OTHER_RECIPE: 0.75}}}
                           if sweeps and model == "lenet3" else {}),
         }
-    def timed(rows: list[dict], *columns: str) -> pd.DataFrame:
+    def timed(rows: list[dict], name: str) -> None:
+        """The results table without its seconds, and its timing table (seconds scaled)."""
         frame = pd.DataFrame(rows)
-        for c in columns:
-            frame[c] = frame[c] * seconds_scale
-        return frame
+        frame.drop(columns="seconds").to_csv(folder / name, index=False)
+        timing = frame[list(TIMED_TABLES[name]) + ["seconds"]].copy()
+        timing["seconds"] = timing["seconds"] * seconds_scale
+        (folder / "timing").mkdir(parents=True, exist_ok=True)
+        timing.to_csv(folder / "timing" / name, index=False)
 
-    timed(summary, "train_seconds", "finetune_seconds_per_chip").to_csv(folder / "summary.csv", index=False)
-    timed(ablations, "finetune_seconds_per_chip").to_csv(folder / "ablations.csv", index=False)
-    timed(training, "seconds").to_csv(folder / "training.csv", index=False)
+    pd.DataFrame(summary).to_csv(folder / "summary.csv", index=False)
+    pd.DataFrame(ablations).to_csv(folder / "ablations.csv", index=False)
+    timed(training, "training.csv")
     if sweeps:
-        timed(recipes, "seconds").to_csv(folder / "recipes.csv", index=False)
+        timed(recipes, "recipes.csv")
         pd.DataFrame(tsb_lr).to_csv(folder / "tsb_lr.csv", index=False)
     pd.DataFrame(mapping).to_csv(folder / "mapping.csv", index=False)
     pd.DataFrame(overhead).to_csv(folder / "overhead.csv", index=False)
@@ -324,7 +326,7 @@ def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
     speed = table[table["claim"] == plots.CLAIM_LABELS["training_speedup"]]
     assert set(speed["our measured value [95 % interval]"]) == {"6.00x [5.50, 7.00]"}
     assert speed["beside it"].str.contains("at NIT's selected epoch: 3.90x").all()
-    assert not speed["beside it"].str.contains("seconds").any()  # load-dependent: claims.json only
+    assert not speed["beside it"].str.contains("seconds").any()  # load-dependent: timing/ only
     assert set(table[table["claim"].str.contains("write-verified")]["meets?"]) == {"pass"}
     # a point estimate above the claim whose interval's lower end is below it falls short
     short = plots.claims_table(plots.load_results(
@@ -404,6 +406,10 @@ def test_tables_are_strings(results: plots.Results) -> None:
     speed = plots.speedup_table(results)
     assert list(speed["speed-up at equal accuracy [95 %]"]) == ["6.00x [5.50, 7.00]"] * 2
     assert list(speed["meets?"]) == ["pass", "pass"]
+    side = plots.transposed(speed, label="training cost")  # as the notebook shows it
+    assert list(side.columns) == ["training cost", "LeNet-3", "VGG-8"]
+    assert list(side["training cost"]) == list(speed.columns[1:])
+    assert side.set_index("training cost").loc["meets?", "VGG-8"] == "pass"
 
 
 def test_accuracy_sentence_says_when_tsb_wins_and_when_it_loses(tmp_path: Path) -> None:
@@ -488,7 +494,8 @@ def test_figures_tables_and_sentences_do_not_depend_on_wall_clock_seconds(tmp_pa
     change with them, so the figures and executed notebooks stay byte-identical."""
     quick = plots.load_results("tiny", write_results(tmp_path / "quick" / "tiny"))
     slow = plots.load_results("tiny", write_results(tmp_path / "slow" / "tiny", seconds_scale=3.7))
-    assert not quick.training["seconds"].equals(slow.training["seconds"])
+    assert (tmp_path / "quick" / "tiny" / "timing" / "training.csv").read_text() != \
+        (tmp_path / "slow" / "tiny" / "timing" / "training.csv").read_text()
     for name in ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations"):
         saved = []
         for res in (quick, slow):
@@ -526,6 +533,14 @@ def test_table_html_keeps_numbers_on_one_line_with_inline_styles() -> None:
     text = plots.table_text(table)
     assert text.splitlines()[0].split()[0] == "method" and "2.60x [2.09, 3.31]" in text
     assert plots.table_text(table.iloc[0:0]) == "(no rows)"
+
+
+def test_a_line_break_in_a_table_cell_is_a_break_in_html_and_a_space_in_text() -> None:
+    table = pd.DataFrame({"condition": ["gaussian"], "TSB": ["0.812 ± 0.017\n(p5 0.790)"]})
+    out = plots.table_html(table)
+    assert ">0.812 ± 0.017<br>(p5 0.790)</td>" in out
+    assert "nowrap" in re.search(r'<td style="([^"]*)">0.812', out).group(1)  # still a number
+    assert "0.812 ± 0.017 (p5 0.790)" in plots.table_text(table)
 
 
 def test_show_and_say_display_html_with_a_plain_text_twin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -578,9 +593,10 @@ def test_normalise_notebook_drops_times_and_matches_the_kernel() -> None:
     assert (nb.nbformat, nb.nbformat_minor) == (4, nbformat.v4.nbformat_minor)
     assert nb.metadata.papermill == {"parameters": {"profile": "tiny"}}
     assert nb.metadata.kernelspec == plots.kernelspec_metadata()
-    assert [c.id for c in nb.cells] == ["random0", "random1", plots.INJECTED_CELL_ID, "cell-3"]
-    assert [dict(c.metadata) for c in nb.cells] == [{}, {"tags": ["parameters"]},
-                                                    {"tags": ["injected-parameters"]}, {}]
+    # one parameters cell, holding the value it ran with; papermill's injected cell folded in
+    assert [c.id for c in nb.cells] == ["random0", "random1", "cell-2"]
+    assert [dict(c.metadata) for c in nb.cells] == [{}, {"tags": ["parameters"]}, {}]
+    assert nb.cells[1].source == 'profile = "tiny"'
     text = nbformat.writes(nb)
     for word in ("time", "duration", "/somewhere", "iopub"):
         assert word not in text
@@ -589,6 +605,17 @@ def test_normalise_notebook_drops_times_and_matches_the_kernel() -> None:
 
 
 EXPECTED_LIBRARY = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("cell, injected, expected", [
+    ('profile = "embedded"\nresults_dir = None', '# Parameters\nprofile = "paper"\n',
+     'profile = "paper"\nresults_dir = None'),
+    ('# the profile\nprofile = "embedded"', '# Parameters\nprofile = "x"\nextra = 3\n',
+     '# the profile\nprofile = "x"\nextra = 3'),
+    ('profile = "embedded"', "# Parameters\n", 'profile = "embedded"'),
+])
+def test_injected_parameters_fold_into_the_parameters_cell(cell, injected, expected) -> None:
+    assert plots.fold_parameters(cell, injected) == expected
 
 
 def test_execute_notebook_gives_the_same_bytes_twice(tmp_path: Path) -> None:
@@ -611,9 +638,10 @@ def test_execute_notebook_gives_the_same_bytes_twice(tmp_path: Path) -> None:
     assert target.read_bytes() == first
     nb = nbformat.reads(first.decode(), as_version=4)
     assert nbformat.writes(nb) + "\n" == first.decode()  # as Jupyter itself saves it
-    assert nb.cells[1].id == plots.INJECTED_CELL_ID
+    assert len(nb.cells) == 2 and nb.cells[0].source == f'root = "{EXPECTED_LIBRARY}"'
+    assert [c.execution_count for c in nb.cells] == [1, 2]
     assert nb.metadata.kernelspec == plots.kernelspec_metadata()  # not the source's "Python 3"
-    assert nb.cells[2].outputs[0]["text"] == "True\n"  # the kernel imported this tsblib
+    assert nb.cells[1].outputs[0]["text"] == "True\n"  # the kernel imported this tsblib
     assert b"start_time" not in first and b"iopub" not in first
     nbformat.write(nbformat.v4.new_notebook(metadata=meta, cells=[nbformat.v4.new_code_cell("1 / 0")]),
                    source)
@@ -664,6 +692,10 @@ def test_robustness_figure_labels_device_models_and_drift(results: plots.Results
         plt.close(fig)
     table = plots.robustness_table(loaded, "lenet3")
     assert len(table) == 2 + 4 and all(isinstance(v, str) for v in table.iloc[0].values)
+    assert list(table.columns)[0] == "LeNet-3: condition (device models)"
+    assert "model" not in table.columns and "model" in plots.robustness_table(loaded).columns
+    assert table.iloc[1, 0] == "stuck\n(gaussian+stuck_at)"
+    assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}\n\(p5 0\.\d{3}\)", table.iloc[0, 1])
 
 
 def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: plots.Results) -> None:
@@ -682,3 +714,69 @@ def test_robustness_results_may_be_absent(results: plots.Results) -> None:
     assert "has not been run" in plots.robustness_sentence(results, "lenet3")
     fig = plots.fig_robustness(results)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- readability
+
+FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations",
+           "robustness")
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_text_of_every_figure_is_readable_at_notebook_size(results: plots.Results,
+                                                                name: str) -> None:
+    """No text below MIN_FONT_PT: shown at NOTEBOOK_DPI and never scaled down (`show_figure`),
+    that is at least 11 pixels at 100 % zoom."""
+    if name == "robustness":
+        _write_robustness(results.results_dir)
+        results = plots.load_results("tiny", results.results_dir)
+    fig = getattr(plots, f"fig_{name}")(results)
+    try:
+        fig.canvas.draw()  # tick labels exist once drawn
+        small = sorted({(t.get_fontsize(), t.get_text()[:40]) for t in fig.findobj(
+            matplotlib.text.Text) if t.get_visible() and t.get_text().strip()
+            and t.get_fontsize() < plots.MIN_FONT_PT})
+        assert not small, small
+    finally:
+        plt.close(fig)
+    assert plots.MIN_FONT_PT / 72 * plots.NOTEBOOK_DPI >= 11
+
+
+def test_show_figure_displays_an_unconfined_png_at_notebook_dpi(monkeypatch: pytest.MonkeyPatch) -> None:
+    import struct
+
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    fig = plt.figure(figsize=(3, 2))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    plots.show_figure(fig)
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it again
+    (image,) = shown
+    data, metadata = image._repr_png_()  # what the notebook receives (base64 in JSON)
+    assert metadata == {"unconfined": True}
+    width, height = struct.unpack(">II", image.data[16:24])
+    assert 200 <= width <= 300 and 130 <= height <= 200  # about 3 x 2 inches at 100 dpi (tight box)
+    again = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: again.append(obj))
+    fig = plt.figure(figsize=(3, 2))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    plots.show_figure(fig)
+    assert again[0].data == image.data  # no date or version in the PNG
+
+
+def test_claims_table_in_the_gap_figure_stays_below_its_title(results: plots.Results) -> None:
+    fig = plots.fig_accuracy_gap(results)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        tables = [(ax, t) for ax in fig.axes for t in ax.tables]
+        assert tables
+        for ax, table in tables:
+            box, frame = table.get_window_extent(renderer), ax.get_window_extent(renderer)
+            title = ax.title.get_window_extent(renderer)
+            assert box.y1 <= frame.y1 + 1 and box.y0 >= frame.y0 - 1, (box, frame)
+            assert title.y0 >= box.y1 - 1, "the table's title overlaps its header row"
+    finally:
+        plt.close(fig)

@@ -7,7 +7,7 @@ from tsblib.reproduce import compare
 def _write(path, **over):
     row = {c: "0" for c in SUMMARY_COLUMNS}
     row.update(model="lenet3", method="nit", swim_p_percent="", sigma="0.5", acc_mean="0.8",
-               clean_acc="0.9", dataset="mnist-embedded", convention="device_range", train_seconds="3")
+               clean_acc="0.9", dataset="mnist-embedded", convention="device_range", train_flops="3")
     row.update(over)
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, SUMMARY_COLUMNS)
@@ -17,7 +17,7 @@ def _write(path, **over):
 
 
 def test_identical_summaries_pass_and_say_so(tmp_path):
-    ok, lines, n = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", train_seconds="9"))
+    ok, lines, n = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", train_flops="9"))
     assert ok and n == 1 and lines[-1].endswith("yes")
 
 

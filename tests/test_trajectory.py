@@ -10,6 +10,7 @@ import yaml
 from tsblib import io
 from tsblib.config import ConfigError, load_profile, profile_from_dict
 from tsblib.paths import ProfilePaths
+from tsblib.schema import result_columns
 from tsblib.pipeline import run_stage
 from tsblib.stages import ANNEALED_FILE, TRAINING_COLUMNS, training_jobs
 from tsblib.trajectory import (AGES_CHECKPOINT, TRAJECTORY_CHIP_COLUMNS, TRAJECTORY_CHIPS_FILE,
@@ -96,7 +97,7 @@ def test_train_saves_every_nit_epoch_and_the_annealed_backbone(run):
     assert not all(torch.equal(w, early["state"][n]) for n, w in annealed["state"].items())
     assert not any("seconds" in str(k) for k in (*states, *annealed))
     curve = _rows(lenet.result(ANNEALED_FILE))
-    assert list(curve[0]) == TRAINING_COLUMNS
+    assert list(curve[0]) == result_columns(TRAINING_COLUMNS)  # seconds: in timing/
     assert [(r["method"], r["epoch"], r["selected"]) for r in curve] == \
         [("tsb_backbone_annealed", "1", "True")]
     assert {r["method"] for r in _rows(lenet.result("training.csv"))} == {"clean", "nit"}
@@ -175,9 +176,10 @@ def test_train_resumes_from_the_saved_runs(run, monkeypatch):
         ["clean", "nit", "tsb_backbone_annealed"]
 
 
-def test_parallel_training_runs_equal_sequential_ones(tmp_path):
+def test_parallel_training_runs_equal_sequential_ones(tmp_path, capfd):
     """runtime.train_workers trains the runs of one model side by side in worker processes,
-    one thread each; every saved checkpoint is the one a sequential one-thread run saves."""
+    one thread each; every saved checkpoint is the one a sequential one-thread run saves, and
+    the workers report every epoch to the parent's progress bar."""
     profile_raw = {**PROFILE, "train": {**PROFILE["train"], "epochs": 2}}
     saved, threads = {}, torch.get_num_threads()
     for workers in (1, 2):
@@ -189,8 +191,13 @@ def test_parallel_training_runs_equal_sequential_ones(tmp_path):
         params.write_text(yaml.safe_dump({"profile": "t", "profiles": {"t": raw}}))
         profile = load_profile(params, "t")
         paths = ProfilePaths("t", root)
-        for stage in ("prepare", "train"):
-            run_stage(stage, profile, paths, progress=False)
+        run_stage("prepare", profile, paths, progress=False)
+        capfd.readouterr()
+        run_stage("train", profile, paths, progress=workers == 2)
+        if workers == 2:
+            total = sum(j.cfg.epochs for j in training_jobs(profile.experiment("lenet3")))
+            err = capfd.readouterr().err
+            assert f"{total}/{total}" in err and "epoch" in err, err[-500:]
         saved[workers] = {f.name: io.load_checkpoint(f, "train")
                           for f in sorted(paths.train_checkpoint_dir("lenet3").glob("*.pt"))}
         torch.set_num_threads(threads)

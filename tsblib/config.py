@@ -1050,7 +1050,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Keys written twice are refused; a key written once overrides the same key merged in
-        by `<<: *anchor` (YAML's merge rule: the profile `cifar-cpu-baselines` uses it)."""
+        by `<<: *anchor` (YAML's merge rule; the committed params.yaml shares no node, since
+        `dvc exp run -S` writes through an anchor into every profile that uses it)."""
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":

@@ -187,6 +187,8 @@ def run_case(case: Case, workdir: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     results = paths.results
     for path in sorted(results.rglob("*.csv")):
+        if "timing" in path.relative_to(results).parts:  # wall-clock seconds only
+            continue
         out[path.relative_to(results).as_posix()] = _csv_digest(path)
     checkpoints = workdir / "data" / "checkpoints"
     for path in sorted(checkpoints.rglob("*.pt")):

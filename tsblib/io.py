@@ -16,6 +16,8 @@ from typing import Any, Iterable, Iterator
 
 import torch
 
+from tsblib import schema
+
 
 class StageInputError(FileNotFoundError):
     """An input of a pipeline stage is missing or unreadable; the message names the stage to rerun."""
@@ -74,6 +76,15 @@ def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[st
         writer.writeheader()
         for row in rows:
             writer.writerow({c: _fmt(row.get(c)) for c in columns})
+
+
+def write_timed_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
+    """Write a results table (`schema.TIMED_TABLES`) as two files: `path` without the wall-clock
+    columns, and `timing/<name>` beside it with the columns that identify a row and the
+    wall-clock ones, so that a rerun changes only the timing file."""
+    rows = list(rows)
+    write_csv(path, rows, schema.result_columns(columns))
+    write_csv(path.parent / "timing" / path.name, rows, schema.timing_columns(path.name, columns))
 
 
 def read_csv(path: str | Path, stage: str) -> list[dict[str, str]]:

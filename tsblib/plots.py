@@ -57,7 +57,7 @@ RESULT_FILES = {
 """Attribute of `Results` -> file under results/<profile>/ it is read from."""
 
 OPTIONAL_FILES = {
-    "recipes": ["model", "method", "candidate", "recipe", "epoch", "seconds", "loss",
+    "recipes": ["model", "method", "candidate", "recipe", "epoch", "loss",
                 "val_clean_acc", "val_chip_acc_mean", "val_chip_acc_ci95", "selected"],
     "tsb_lr": ["model", "width", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95",
                "selected"],
@@ -506,11 +506,9 @@ def _claims_rows(results: Results, model: str) -> list[dict[str, str]]:
                       f"{ratio_text(c.get('selected_epoch_ratio'))} (capped by the early fraction)")
         elif key == "mapping_cost_reduction":
             p = c.get("equal_accuracy_percent")
-            ft = c.get("tsb_finetune_seconds_per_chip")
             beside = ((f"SWIM reaches TSB at {p:.2g} % verified" if p is not None else
                        "no write-verify setting reaches TSB") +
-                      f"; vs full write-verify {ratio_text(c.get('full_wv_ratio'))}" +
-                      (f"; TSB also fine-tunes {ft:.3g} s per chip" if ft else ""))
+                      f"; vs full write-verify {ratio_text(c.get('full_wv_ratio'))}")
         elif key == "wv_fraction_percent":
             beside = "; ".join(f"{p['setting']}: {p['wv_percent']:.3g} %, acc {p['acc_mean']:.3f}"
                                for p in c.get("per_width", []))
@@ -535,10 +533,12 @@ def _draw_claims(ax: Any, results: Results, model: str) -> None:
     cols = ["claim", "compared with", "paper's claim", "our measured value [95 % interval]", "meets?"]
     wrap = {"claim": 40, "compared with": 40, "meets?": 26}
     cells = [[textwrap.fill(str(r[c]), wrap.get(c, 40)) for c in cols] for r in rows]
-    table = ax.table(cellText=cells, colLabels=cols, loc="center", cellLoc="left",
-                     colWidths=[0.26, 0.27, 0.08, 0.22, 0.17])
+    # bbox: the table fills its axes (rows keep their relative heights), so it stays below the
+    # axes title instead of growing over it
+    table = ax.table(cellText=cells, colLabels=cols, cellLoc="left",
+                     colWidths=[0.26, 0.27, 0.08, 0.22, 0.17], bbox=[0, 0, 1, 1])
     table.auto_set_font_size(False)
-    table.set_fontsize(9)
+    table.set_fontsize(10)
     for (i, j), cell in table.get_celld().items():
         n_lines = max(cells[i - 1][k].count("\n") + 1 for k in range(len(cols))) if i > 0 else 1
         cell.set_height(0.055 * n_lines + 0.03)
@@ -611,7 +611,7 @@ def fig_accuracy_gap(results: Results) -> Figure:
                                  f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]")
                 elif tsb is not None:
                     text += f"  gap ratio {_improvement(float(d[kind]), float(tsb[kind]))} (no interval)"
-                ax.text(max(v + e, 0) + 0.01 * (hi - lo), yi, text, va="center", fontsize=8.5)
+                ax.text(max(v + e, 0) + 0.01 * (hi - lo), yi, text, va="center", fontsize=10)
             ax.set_xlabel("accuracy gap (percentage points); error bars: 95 % CI of the mean on chips")
             ax.set_title(f"{MODEL_LABELS.get(model, model)}, sigma = {sigma:g}: {title}", fontsize=10.5)
         _draw_claims(fig.add_subplot(grid[2 * row + 1, :]), results, model)
@@ -912,7 +912,7 @@ def fig_training_cost(results: Results) -> Figure:
     schedule against the TSB pipeline (NIT's early snapshot, then one chip's block fine-tuning),
     the speed-up (FLOPs, the verdict; epochs beside it); and, from recipes.csv, the NIT recipe
     candidates and the NFT beta candidates on validation. Wall-clock seconds are not drawn: they
-    vary with the machine's load (they are in training.csv, summary.csv and claims.json)."""
+    vary with the machine's load (they are in the timing tables, results/<profile>/timing/)."""
     models = results.models
     sweeps = {m: _has_sweeps(results, m) for m in models}
     trajectory = {m: bool(results.claims_of(m).get("trajectory")) for m in models}
@@ -1275,6 +1275,30 @@ def save_figure(fig: Figure, results: Results, name: str) -> list[Path]:
     return written
 
 
+NOTEBOOK_DPI = 100
+"""Resolution of a figure shown in a notebook (`show_figure`): 8-point text is 11 pixels high."""
+
+MIN_FONT_PT = 8.0
+"""Smallest text size in the figures (tests/test_plots.py checks every text of every figure)."""
+
+
+def show_figure(fig: Figure) -> None:
+    """Show `fig` in a notebook at its own size, NOTEBOOK_DPI pixels per inch (JupyterLab's
+    'unconfined' image: never scaled down to the panel, scrolled sideways where the panel is
+    narrower), so that its smallest text (at least MIN_FONT_PT) is readable at 100 % zoom; then
+    close it. The PNG carries no date or version, so the notebook's bytes depend on the figure
+    alone."""
+    import io as bytes_io
+
+    from IPython.display import Image, display
+
+    buffer = bytes_io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=NOTEBOOK_DPI, bbox_inches="tight",
+                metadata={"Software": None})
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png", unconfined=True))
+
+
 # --------------------------------------------------------------------------------------------
 # Executed notebooks (papermill), in the form JupyterLab keeps and without wall-clock times
 # --------------------------------------------------------------------------------------------
@@ -1286,8 +1310,54 @@ VOLATILE_CELL_METADATA = ("execution", "papermill")
 """Cell metadata written by nbclient (`execution`: iopub timestamps) and papermill (start and end
 times, duration, status); dropped from executed notebooks."""
 
-INJECTED_CELL_ID = "injected-parameters"
-"""Id of papermill's injected parameters cell (papermill gives it a random one)."""
+_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=")
+"""A parameter assignment line of a parameters cell (`name = value`)."""
+
+
+def fold_parameters(parameters_source: str, injected_source: str) -> str:
+    """The source of a parameters cell with papermill's injected values folded in: each
+    assignment of an injected name takes the injected line, injected names the cell lacks are
+    appended, and papermill's '# Parameters' comment is dropped."""
+    injected = {}
+    for line in injected_source.splitlines():
+        match = _ASSIGNMENT.match(line)
+        if match:
+            injected[match.group(1)] = line
+    lines = []
+    for line in parameters_source.splitlines():
+        match = _ASSIGNMENT.match(line)
+        lines.append(injected.pop(match.group(1)) if match and match.group(1) in injected else line)
+    return "\n".join(lines + list(injected.values()))
+
+
+def _fold_injected_cell(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`cells` with papermill's injected-parameters cell folded into the parameters cell
+    (`fold_parameters`) and removed, so the executed notebook has one parameters cell stating
+    the values it ran with; code cells' execution counts are then renumbered 1, 2, ..."""
+    tags = [c.get("metadata", {}).get("tags", ()) for c in cells]
+    injected = next((i for i, t in enumerate(tags) if "injected-parameters" in t), None)
+    target = next((i for i, t in enumerate(tags) if "parameters" in t), None)
+    if injected is None:
+        return cells
+    if target is None:  # a notebook without a parameters cell: papermill's cell takes its place
+        cells[injected]["metadata"]["tags"] = ["parameters"]
+    else:
+        cells[target]["source"] = fold_parameters(_source(cells[target]), _source(cells[injected]))
+        cells = cells[:injected] + cells[injected + 1:]
+    count = 0
+    for cell in cells:
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is not None:
+            count += 1
+            cell["execution_count"] = count
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "execute_result":
+                    output["execution_count"] = count
+    return cells
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
 
 
 def kernelspec_metadata(kernel_name: str = NOTEBOOK_KERNEL) -> dict[str, str]:
@@ -1303,10 +1373,11 @@ def kernelspec_metadata(kernel_name: str = NOTEBOOK_KERNEL) -> dict[str, str]:
 def normalise_notebook(nb: dict[str, Any], kernel_name: str = NOTEBOOK_KERNEL) -> Any:
     """A copy of executed notebook `nb` (an nbformat NotebookNode or plain dict) that holds no
     wall-clock time or machine path and that JupyterLab opens unmodified: nbformat 4 at the
-    current minor version with a valid id on every cell (papermill's injected cell gets the fixed
-    id `INJECTED_CELL_ID`), the cell metadata of `VOLATILE_CELL_METADATA` and empty tag lists
-    dropped, papermill's notebook metadata reduced to the injected parameters, and the kernelspec
-    of the installed kernel (`kernelspec_metadata`). Returns a validated NotebookNode."""
+    current minor version with a valid id on every cell, one parameters cell holding the values
+    it ran with (papermill's injected cell folded into it, `_fold_injected_cell`), the cell
+    metadata of `VOLATILE_CELL_METADATA` and empty tag lists dropped, papermill's notebook
+    metadata reduced to the injected parameters, and the kernelspec of the installed kernel
+    (`kernelspec_metadata`). Returns a validated NotebookNode."""
     import nbformat
     from nbformat.validator import normalize
 
@@ -1317,15 +1388,16 @@ def normalise_notebook(nb: dict[str, Any], kernel_name: str = NOTEBOOK_KERNEL) -
     if run.get("parameters"):
         meta["papermill"] = {"parameters": run["parameters"]}
     meta["kernelspec"] = kernelspec_metadata(kernel_name)
-    for i, cell in enumerate(out.get("cells", [])):
-        cell_meta = cell.setdefault("metadata", {})
+    for cell in out.get("cells", []):
+        cell.setdefault("metadata", {})
+    out["cells"] = _fold_injected_cell(out.get("cells", []))
+    for i, cell in enumerate(out["cells"]):
+        cell_meta = cell["metadata"]
         for key in VOLATILE_CELL_METADATA:
             cell_meta.pop(key, None)
         if not cell_meta.get("tags", True):
             del cell_meta["tags"]
-        if "injected-parameters" in cell_meta.get("tags", ()):
-            cell["id"] = INJECTED_CELL_ID
-        elif not cell.get("id"):
+        if not cell.get("id"):
             cell["id"] = f"cell-{i}"
     _, out = normalize(out)
     node = nbformat.from_dict(out)
@@ -1402,9 +1474,11 @@ def _numeric_column(values: pd.Series) -> bool:
 def table_html(table: pd.DataFrame) -> str:
     """`table` as an HTML table for the notebooks: one header row, no index, every cell in full,
     text columns left-aligned and wrapped between words, number columns right-aligned and never
-    wrapped inside a value. Styles are inline attributes, because JupyterLab drops <style> blocks
-    from notebooks it has not run itself (every executed notebook opened from the repository);
-    the text is escaped and the output is the same bytes for the same table."""
+    wrapped inside a value (a newline in a cell is a line break, so a long value can take two
+    lines where it says so, e.g. an accuracy and its 5th percentile). Styles are inline
+    attributes, because JupyterLab drops <style> blocks from notebooks it has not run itself
+    (every executed notebook opened from the repository); the text is escaped and the output is
+    the same bytes for the same table."""
     numeric = {c: _numeric_column(table[c]) for c in table.columns}
     align = {c: "right" if numeric[c] else "left" for c in table.columns}
     cell = {c: _CELL_STYLE + (f"text-align: {align[c]}; white-space: nowrap;" if numeric[c]
@@ -1413,7 +1487,8 @@ def table_html(table: pd.DataFrame) -> str:
     head = "".join(f'<th style="{_CELL_STYLE}text-align: {align[c]}; vertical-align: bottom; '
                    f'border-bottom: 2px solid #888;">{html.escape(str(c))}</th>'
                    for c in table.columns)
-    rows = ["<tr>" + "".join(f'<td style="{cell[c]}">{html.escape(str(v))}</td>'
+    rows = ["<tr>" + "".join(f'<td style="{cell[c]}">'
+                             f'{html.escape(str(v)).replace(chr(10), "<br>")}</td>'
                              for c, v in zip(table.columns, row)) + "</tr>"
             for row in table.itertuples(index=False)]
     return ('<table class="tsb-table" style="border-collapse: collapse; margin: 0;">\n'
@@ -1422,8 +1497,23 @@ def table_html(table: pd.DataFrame) -> str:
 
 def table_text(table: pd.DataFrame) -> str:
     """`table` as plain text (no index, every cell in full): the twin of `table_html` that
-    viewers without HTML show and that `pytest --nbval` compares as well."""
-    return table.to_string(index=False, max_colwidth=None) if len(table) else "(no rows)"
+    viewers without HTML show and that `pytest --nbval` compares as well (a line break in a cell
+    becomes a space)."""
+    if not len(table):
+        return "(no rows)"
+    flat = table.map(lambda v: v.replace("\n", " ") if isinstance(v, str) else v)
+    return flat.to_string(index=False, max_colwidth=None)
+
+
+def transposed(table: pd.DataFrame, key: str = "model", label: str = "") -> pd.DataFrame:
+    """`table` turned on its side for a notebook panel: one column per value of `key` (e.g. one
+    per model) and one row per other column, named in a first column headed `label`. A table of
+    few rows and many columns becomes narrow enough to read without scrolling."""
+    if not len(table):
+        return table
+    side = table.set_index(key).T.reset_index()
+    side.columns = [label] + [str(c) for c in side.columns[1:]]
+    return side
 
 
 def show(table: pd.DataFrame) -> None:
@@ -1474,7 +1564,7 @@ def claims_definitions(results: Results) -> pd.DataFrame:
             c = entry.get(key)
             if c is not None and label not in rows:
                 definition = c.get("definition", "")
-                for extra in ("epochs_definition", "seconds_definition", "amortised_definition"):
+                for extra in ("epochs_definition", "amortised_definition"):
                     if c.get(extra):
                         definition += f"; {extra.split('_')[0]}: {c[extra]}"
                 rows[label] = {"claim": label, "paper's wording": c.get("paper_wording", ""),
@@ -1510,8 +1600,8 @@ def operating_point_table(results: Results, model: str) -> pd.DataFrame:
 def speedup_table(results: Results) -> pd.DataFrame:
     """Training cost per model: NIT up to its deployed epoch vs the TSB backbone plus one chip's
     fine-tuning, and the speed-ups: FLOPs (the verdict), epochs, and FLOPs amortised over the
-    configured number of chips (the wall-clock seconds ratio, which varies with the machine's
-    load, stays in claims.json)."""
+    configured number of chips (wall-clock seconds, which vary with the machine's load, are
+    only in the timing tables, results/<profile>/timing/)."""
     out = []
     for model in results.models:
         sigma = results.operating_sigma(model)
@@ -1540,7 +1630,7 @@ def speedup_table(results: Results) -> pd.DataFrame:
 def training_runs_table(results: Results) -> pd.DataFrame:
     """Every training run: its recipe, the epochs run, the deployed epoch chosen on validation
     and the validation accuracies there, and the FLOPs up to it (the wall-clock seconds, which
-    vary with the machine's load, stay in training.csv)."""
+    vary with the machine's load, are in the timing table results/<profile>/timing/training.csv)."""
     out = []
     t = results.training
     for model in results.models:
@@ -1713,7 +1803,7 @@ def mapping_table(results: Results, model: str | None = None) -> pd.DataFrame:
 def ablation_table(results: Results, model: str | None = None) -> pd.DataFrame:
     """Every ablation setting at the operating sigma: family, setting, accuracy ± CI, chips and
     write-verified fraction (fine-tuning seconds per chip, which vary with the machine's load,
-    stay in ablations.csv)."""
+    are in the timing table results/<profile>/timing/finetune.csv)."""
     out = []
     for m in ([model] if model else results.models):
         frame = _ablation_frame(results, m)
@@ -1916,10 +2006,6 @@ def mapping_sentence(results: Results, model: str) -> str:
                  + f": mapping-cost reduction {measured_text('mapping_cost_reduction', c)}, "
                  f"{verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} against the "
                  f"paper's {c.get('paper_claim')}.")
-        if c.get("tsb_finetune_seconds_per_chip"):
-            text += (f" Beside it, TSB fine-tunes each chip for "
-                     f"{float(c['tsb_finetune_seconds_per_chip']):.3g} s on the machine that ran "
-                     f"the finetune stage.")
     return text
 
 
@@ -2087,17 +2173,24 @@ def _condition_text(scenario: str, t: Any, comp: Any) -> str:
 
 def robustness_table(results: Results, model: str | None = None) -> pd.DataFrame:
     """Mean accuracy ± 95 % CI (5th percentile) of every deployment per device model and drift
-    condition, one row per condition."""
+    condition, one row per condition; narrow enough for a notebook panel (the device models on
+    the condition's second line, the 5th percentile on each value's, and for one `model` no
+    model column: the first column's header names it)."""
     out = []
     for m in ([model] if model else results.models):
         frame = robustness_frame(results, m)
         for (scenario, t, comp), part in frame.groupby(
                 ["scenario", "time_s", "compensation"], dropna=False, sort=False):
-            row = {"condition": _condition_text(scenario, t, comp), "model": MODEL_LABELS.get(m, m),
-                   "device models": part["device_model"].iloc[0]}
+            head = "condition (device models)"
+            if model is not None:  # the model names the table
+                head = f"{MODEL_LABELS.get(m, m)}: {head}"
+            row = {head: f"{_condition_text(scenario, t, comp)}\n"
+                         f"({part['device_model'].iloc[0]})"}
+            if model is None:
+                row["model"] = MODEL_LABELS.get(m, m)
             for _, r in part.iterrows():
-                row[_robust_label(r["method"], results, m)] = (
-                    f"{_acc(r['acc_mean'], r['acc_ci95'])} (p5 {r['acc_p05']:.3f})")
+                row[_robust_label(r["method"], results, m)] = (  # two lines: fits the panel
+                    f"{_acc(r['acc_mean'], r['acc_ci95'])}\n(p5 {r['acc_p05']:.3f})")
             out.append(row)
     return pd.DataFrame(out)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tsblib import io
+from tsblib import io, schema
 from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig, to_dict
 from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
@@ -23,14 +23,15 @@ from tsblib.tsb import insert_tsb, tsb_overhead
 
 SUMMARY_COLUMNS = ["profile", "dataset", "model", "method", "swim_p_percent", "sigma", "chips",
                    "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own", "gap_ideal",
-                   "wv_fraction", "train_epochs", "train_seconds", "train_flops",
-                   "finetune_seconds_per_chip", "mapping_time_s", "mapping_energy_j", "convention",
+                   "wv_fraction", "train_epochs", "train_flops", "mapping_time_s",
+                   "mapping_energy_j", "convention",
                    "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt"]
 """Columns of results/<profile>/summary.csv, one row per (model, method, swim p, sigma).
 `clean_acc` is the deployed model's noise-free accuracy (TSB: backbone plus block at sigma = 0);
 `train_*` count the training run up to its deployed (validation-selected) epoch; chip yield
 (`tsblib.evaluate.chip_yield`): `acc_p01/p05/p50` the 1st, 5th and 50th percentile of chip
-accuracy, `yield_1pt/2pt` the fraction of chips within 1 and 2 points of `clean_acc`."""
+accuracy, `yield_1pt/2pt` the fraction of chips within 1 and 2 points of `clean_acc`. No
+wall-clock seconds: those are in the timing tables (results/<profile>/timing/)."""
 
 def _f(value: str) -> float | None:
     return float(value) if value not in ("", None) else None
@@ -49,11 +50,9 @@ class TrainingCost:
 
     epochs: int
     """Epochs up to the deployed (validation-selected) epoch."""
-    seconds: float
-    """Wall-clock training seconds up to that epoch."""
     flops: float
     """Training FLOPs up to that epoch: 2 x MACs x 3 (forward + backward) x training images x
-    epochs x forwards per step (NFT-OVF: 4); deterministic, unlike seconds."""
+    epochs x forwards per step (NFT-OVF: 4); deterministic, unlike wall-clock seconds."""
 
 
 def forward_macs(exp: ExperimentConfig, tsb_cfg: TSBConfig | None = None) -> int:
@@ -80,7 +79,7 @@ def _training_costs(rows: list[dict[str, str]], exps: dict[str, ExperimentConfig
         for target in targets:
             spec = get_method("nit" if target == "tsb_backbone" else target)
             flops = 6.0 * forward_macs(exp) * train_images[model] * epoch * spec.forwards(exp)
-            out[(model, target)] = TrainingCost(epoch, float(row["seconds"]), flops)
+            out[(model, target)] = TrainingCost(epoch, flops)
     return out
 
 
@@ -157,23 +156,15 @@ def _model_table(paths: ProfilePaths, model: str, name: str, stage: str) -> list
 def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
                         ) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
     """Concatenate every model's per-model tables (`MODEL_TABLES`, in the profile's model order)
-    into results/<profile>/<file> and their data.json files into results/<profile>/data.json;
+    into results/<profile>/<file>, their timing tables (`schema.TIMED_TABLES`) into
+    results/<profile>/timing/<file>, and their data.json files into results/<profile>/data.json;
     return the merged rows by file name and the merged data summary (what was written, not read
     back)."""
     merged: dict[str, list[dict[str, str]]] = {}
     for name, stage in MODEL_TABLES.items():
-        rows: list[dict[str, str]] = []
-        columns: list[str] | None = None
-        for exp in profile.experiments:
-            if name in OPTIONAL_TABLES and not paths.for_model(exp.model).result(name).is_file():
-                continue
-            part = _model_table(paths, exp.model, name, stage)
-            rows += part
-            if columns is None or (not columns and part):
-                columns = list(part[0]) if part else _header(paths.for_model(exp.model).result(name))
-        if columns is not None:
-            io.write_csv(paths.result(name), rows, columns)
-        merged[name] = rows
+        merged[name] = _concatenate(profile, paths, name, stage, name in OPTIONAL_TABLES)
+        if name in schema.TIMED_TABLES:  # wall-clock seconds: only where a model has them
+            _concatenate(profile, paths, f"timing/{name}", stage, optional=True)
     data: dict[str, Any] = {}
     for exp in profile.experiments:
         path = paths.for_model(exp.model).result("data.json")
@@ -184,6 +175,25 @@ def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
         data.update(io.read_json(path, "prepare"))
     io.write_json(paths.result("data.json"), data)
     return merged, data
+
+
+def _concatenate(profile: ProfileConfig, paths: ProfilePaths, name: str, stage: str,
+                 optional: bool) -> list[dict[str, str]]:
+    """Concatenate results/<profile>/models/<model>/<name> over the profile's models into
+    results/<profile>/<name> (models without an `optional` table skipped); return the rows."""
+    rows: list[dict[str, str]] = []
+    columns: list[str] | None = None
+    for exp in profile.experiments:
+        path = paths.for_model(exp.model).result(name)
+        if optional and not path.is_file():
+            continue
+        part = _model_table(paths, exp.model, name, stage)
+        rows += part
+        if columns is None or (not columns and part):
+            columns = list(part[0]) if part else _header(path)
+    if columns is not None:
+        io.write_csv(paths.result(name), rows, columns)
+    return rows
 
 
 def _header(path: Path) -> list[str]:
@@ -206,8 +216,6 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     exps = {e.model: e for e in profile.experiments}
     train_images = {m: int(d["train"]["count"]) for m, d in data.items()}
     costs = _training_costs(training, exps, train_images)
-    ft = {(r["model"], r["method"], float(r["sigma"])): float(r["seconds_per_chip"])
-          for r in finetune_rows}
     clean_ref = {r["model"]: float(r["clean_acc"]) for r in evaluation if r["method"] == "clean"}
     variants = {(m, v.name): v for m, e in exps.items() for v in tsb_variants(e)}
 
@@ -227,9 +235,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
                      "clean_acc": clean_acc, "acc_mean": mean, "acc_std": float(r["acc_std"]),
                      "acc_ci95": _f(r["acc_ci95"]), "gap_own": clean_acc - mean,
                      "gap_ideal": clean_ref[model] - mean, "wv_fraction": plan.verified / plan.weights,
-                     "train_epochs": train_cost.epochs, "train_seconds": train_cost.seconds,
-                     "train_flops": train_cost.flops,
-                     "finetune_seconds_per_chip": ft.get((model, method, sigma)),
+                     "train_epochs": train_cost.epochs, "train_flops": train_cost.flops,
                      "mapping_time_s": cost.time_s, "mapping_energy_j": cost.energy_j,
                      "convention": profile.device.convention.value,
                      **chip_yield(accs[(model, method, p, sigma)], clean_acc)})
@@ -237,7 +243,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     operating = {m: e.evaluation.operating_sigma for m, e in exps.items()}
     io.write_csv(paths.result("ablations.csv"), _ablation_rows(rows, variants, operating),
                  ["model", "ablation", "setting", "method", "sigma", "chips", "acc_mean", "acc_std",
-                  "acc_ci95", "wv_fraction", "finetune_seconds_per_chip"])
+                  "acc_ci95", "wv_fraction"])
     overhead = overhead_rows(profile)
     io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
     costs = {m: model_costs(e, train_images[m], finetune_rows) for m, e in exps.items()}
@@ -283,7 +289,7 @@ def _ablation_rows(rows: list[dict[str, Any]], variants: dict,
             continue
         out.append({"model": model, "ablation": ablation, "setting": setting, "method": method,
                     **{k: row[k] for k in ("sigma", "chips", "acc_mean", "acc_std", "acc_ci95",
-                                           "wv_fraction", "finetune_seconds_per_chip")}})
+                                           "wv_fraction")}})
     return out
 
 

@@ -27,10 +27,11 @@ these differ by 0); another CPU may pick other floating-point kernels, and train
 rounding differences, hence the tolerance (wider for the low percentiles and yield fractions,
 which hang on one or two chips). A column absent from either file is not compared."""
 
-IGNORED = ("train_seconds", "finetune_seconds_per_chip", "train_epochs", "train_flops")
-"""Never compared: wall-clock columns (machine-dependent), and the deployed epoch with the FLOPs
+IGNORED = ("train_epochs", "train_flops")
+"""Never compared (only `EXACT` and `TOLERANCE` columns are): the deployed epoch and the FLOPs
 that follow from it (chosen on validation accuracy, so a rounding difference on another CPU may
-move it by an epoch; the accuracies it leads to are compared)."""
+move it by an epoch; the accuracies it leads to are compared). Wall-clock seconds are not in
+summary.csv at all (timing tables, `tsblib.schema.TIMED_TABLES`)."""
 
 
 def _read(path: Path) -> dict[tuple, dict[str, str]]:

@@ -11,6 +11,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import queue
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 TRAINING_COLUMNS = ["model", "method", "recipe", "epoch", "seconds", "loss", "val_clean_acc",
                     "val_chip_acc_mean", "val_chip_acc_ci95", "selected"]
-"""Columns of training.csv (and, with 'candidate', of recipes.csv)."""
+"""Columns of a training curve (training.csv, training_extra.csv and, with 'candidate',
+recipes.csv); `seconds` goes to the timing table beside it (`io.write_timed_csv`)."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -70,15 +73,16 @@ def evaluation_batches(data: PreparedData, exp: ExperimentConfig, device: torch.
 
 def _train_one(spec: MethodSpec, exp: ExperimentConfig, cfg: TrainConfig, data: PreparedData,
                profile: ProfileConfig, device: torch.device, desc: str, progress: bool,
-               snapshot_epochs: tuple[int, ...] = ()):
-    """One training run of method `spec` with recipe `cfg`."""
+               snapshot_epochs: tuple[int, ...] = (),
+               on_epoch: Callable[[dict[str, Any]], None] | None = None):
+    """One training run of method `spec` with recipe `cfg` (`on_epoch`: see `train`)."""
     model = experiment_model(exp, seed=cfg.seed)
     objective = spec.objective(TrainContext(model, dataclasses.replace(exp, train=cfg),
                                             profile.device, data.name))
     return train(model, data, cfg, objective, device=device, runtime=profile.runtime,
                  device_model=profile.device, select_on=spec.selects_epoch_on,
                  snapshot_epochs=snapshot_epochs, val_seed=cfg.seed + 7, desc=desc,
-                 progress=progress)
+                 progress=progress, on_epoch=on_epoch)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -134,8 +138,8 @@ def recipes_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = 
                                 f"{exp.model}/{method} {candidate}", progress)
             rows += [{"model": exp.model, "method": method, "candidate": candidate,
                       "recipe": cfg.recipe, **row} for row in result.curve]
-    io.write_csv(paths.result("recipes.csv"), rows,
-                 ["model", "method", "candidate"] + TRAINING_COLUMNS[2:])
+    io.write_timed_csv(paths.result("recipes.csv"), rows,
+                       ["model", "method", "candidate"] + TRAINING_COLUMNS[2:])
 
 
 def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileConfig,
@@ -267,23 +271,26 @@ def _snapshot_epochs(exp: ExperimentConfig, job: TrainingJob) -> tuple[int, ...]
 
 
 def _run_job(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
-             fingerprint: str, device: torch.device, progress: bool) -> None:
+             fingerprint: str, device: torch.device, progress: bool,
+             on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Train `job` and save it (checkpoints, then its log)."""
     data = _data(paths, exp)
     result = _train_one(job.spec, exp, job.cfg, data, profile, device,
                         f"{exp.model}/{job.run}", progress,
-                        snapshot_epochs=_snapshot_epochs(exp, job))
+                        snapshot_epochs=_snapshot_epochs(exp, job), on_epoch=on_epoch)
     _save_run(paths, exp, job, result, fingerprint)
 
 
 def _job_worker(profile: ProfileConfig, paths: ProfilePaths, model: str, run: str,
-                fingerprint: str, threads: int) -> str:
-    """One job in a worker process of `runtime.train_workers` (`threads` torch threads)."""
+                fingerprint: str, threads: int, epochs: Any = None) -> str:
+    """One job in a worker process of `runtime.train_workers` (`threads` torch threads); after
+    every epoch it puts (run, epoch) on the queue `epochs`, when given, for the parent's bars."""
     torch.set_num_threads(threads)
     device = configure(dataclasses.replace(profile.runtime, threads=threads))
     exp = profile.experiment(model)
     job = next(j for j in training_jobs(exp) if j.run == run)
-    _run_job(profile, paths, exp, job, fingerprint, device, progress=False)
+    report = None if epochs is None else (lambda row: epochs.put((run, row["epoch"])))
+    _run_job(profile, paths, exp, job, fingerprint, device, progress=False, on_epoch=report)
     return run
 
 
@@ -298,17 +305,39 @@ def _run_parallel(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentCo
     threads = max(1, (profile.runtime.threads or torch.get_num_threads()) // workers)
     pending = sorted(pending, key=lambda p: -p[0].cfg.epochs * p[0].spec.forwards(exp))
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(_job_worker, profile, paths, exp.model, job.run, fp, threads): job
-                   for job, fp in pending}
-        bar = tqdm(total=len(futures), desc=f"{exp.model} training runs ({workers} at once, "
-                   f"{threads} thread{'s' if threads > 1 else ''} each)", disable=not progress)
-        for done in concurrent.futures.as_completed(futures):
-            run = done.result()  # a worker's exception surfaces here
-            note_finished("train", f"{exp.model}/{run}")
-            bar.update()
-            bar.set_postfix_str(f"{run} done")
+    with context.Manager() as manager, \
+            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        epochs = manager.Queue() if progress else None
+        futures = {pool.submit(_job_worker, profile, paths, exp.model, job.run, fp, threads,
+                               epochs): job for job, fp in pending}
+        title = (f"{exp.model} training runs ({workers} at once, "
+                 f"{threads} thread{'s' if threads > 1 else ''} each)")
+        bar = tqdm(total=sum(job.cfg.epochs for job, _ in pending), unit="epoch", desc=title,
+                   disable=not progress)
+        done_runs: list[str] = []
+        remaining = set(futures)
+        while remaining:
+            finished, remaining = concurrent.futures.wait(remaining, timeout=1.0)
+            _drain_epochs(epochs, bar, title)
+            for done in finished:
+                run = done.result()  # a worker's exception surfaces here
+                note_finished("train", f"{exp.model}/{run}")
+                done_runs.append(run)
+                bar.set_postfix_str(f"done: {', '.join(done_runs)}")
+        _drain_epochs(epochs, bar, title)
         bar.close()
+
+
+def _drain_epochs(epochs: Any, bar: tqdm, title: str) -> None:
+    """Advance `bar` (one step per epoch of every run) by the epochs the workers have put on
+    queue `epochs` so far, naming the latest."""
+    while epochs is not None:
+        try:
+            run, epoch = epochs.get_nowait()
+        except queue.Empty:
+            return
+        bar.update()
+        bar.set_description_str(f"{title}: {run} epoch {epoch}")
 
 
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -369,15 +398,16 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
         for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
             if stale.name not in keep:  # a method no longer selected: not an output any more
                 stale.unlink()
-    io.write_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
-    io.write_csv(paths.result(ANNEALED_FILE), annealed_rows, TRAINING_COLUMNS)
+    io.write_timed_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
+    io.write_timed_csv(paths.result(ANNEALED_FILE), annealed_rows, TRAINING_COLUMNS)
 
 
 FINETUNE_COLUMNS = ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "images",
                     "bn_images", "seconds", "seconds_per_chip"]
 """Columns of finetune.csv: `epochs` as used (chosen on validation with tsb.select_epochs),
 `images` the training images per fine-tuning epoch actually used (per chip), `bn_images` the
-BatchNorm-recalibration images per chip (0 without recalibration)."""
+BatchNorm-recalibration images per chip (0 without recalibration); `seconds` and
+`seconds_per_chip` go to the timing table beside it (`io.write_timed_csv`)."""
 
 FINETUNED_METHODS = ("tsb", "tsb_bnrecal", "nit_block_bnrecal")
 """Methods the finetune stage fine-tunes blocks for (when listed in methods.methods)."""
@@ -445,7 +475,7 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
             finetune_ages(profile, paths, chosen_exp, data, lr, device, progress,
                           stated=backbone, reuse=reuse)
             finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
-    io.write_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
+    io.write_timed_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
     io.write_csv(paths.result("tsb_lr.csv"), lr_rows, TSB_LR_COLUMNS)
 
 

@@ -290,7 +290,6 @@ def mapping_claim(exp: ExperimentConfig, profile: ProfileConfig, rows: Sequence[
         equal_accuracy_percent=nearest, equal_accuracy=ends,
         tsb_mapping_time_s=tsb_time, full_wv_mapping_time_s=full_time,
         full_wv_ratio=full_time / tsb_time,
-        tsb_finetune_seconds_per_chip=tsb.get("finetune_seconds_per_chip"),
         sweep=[{"percent": p, "method": r["method"], "acc_mean": r["acc_mean"],
                 "acc_ci95": r["acc_ci95"], "mapping_time_s": r["mapping_time_s"]}
                for p, r in sweep])
@@ -469,7 +468,7 @@ def model_claims(profile: ProfileConfig, exp: ExperimentConfig, rows: Sequence[d
             spec.name, b, tsb, accs, spec.write_verify, clean_ref, seed)
     nit_iv, strong_iv = intervals["nit"], intervals[strongest["method"]]
     keys = ("clean_acc", "acc_mean", "acc_ci95", "gap_own", "gap_ideal", "train_epochs", "chips",
-            "mapping_time_s", "finetune_seconds_per_chip")
+            "mapping_time_s")
     others = {k: row_of(rows, m, k, s) for k in ("nit_bnrecal",)}
     return {
         "dataset": tsb["dataset"], "operating_sigma": s, "chips_tsb": tsb["chips"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import nn
@@ -85,14 +85,16 @@ def train(model: nn.Module, data: PreparedData, cfg: TrainConfig, objective: Obj
           device: torch.device, runtime: RuntimeConfig, device_model: DeviceConfig,
           select_on: str = "chips", snapshot_epochs: tuple[int, ...] = (),
           val_seed: int = 7, eval_batch_size: int = 500, desc: str = "train",
-          progress: bool = True) -> TrainResult:
+          progress: bool = True,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train `model` with the recipe in `cfg` for `cfg.epochs` epochs and keep the best epoch.
 
     After every epoch the model is scored on the validation split: its noise-free accuracy and
     the mean accuracy of `cfg.val_chips` seeded chips at `cfg.sigma_train` (the same chips every
     epoch). The deployed state is the epoch with the best score, `select_on` = 'chips' (mean
     chip accuracy) or 'clean' (noise-free accuracy); ties go to the earlier epoch. The test
-    split is never read.
+    split is never read. `on_epoch`, when given, receives each epoch's curve row as soon as the
+    epoch is scored (how a training worker process reports its progress).
     """
     if select_on not in ("chips", "clean"):
         raise ValueError(f"select_on = {select_on!r} is not allowed: expected 'chips' or 'clean'")
@@ -150,6 +152,8 @@ def train(model: nn.Module, data: PreparedData, cfg: TrainConfig, objective: Obj
             best_score, best_epoch, best_state = score, epoch, _cpu_state(model)
             result.seconds = seconds
         bar.set_postfix(loss=f"{row['loss']:.3f}", val=f"{score:.3f}")
+        if on_epoch is not None:
+            on_epoch(row)
         if epoch in snapshot_epochs:
             result.snapshots[epoch] = _cpu_state(model)
     result.state, result.selected_epoch = best_state, best_epoch

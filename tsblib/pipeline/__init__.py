@@ -168,25 +168,28 @@ def check_stage_models(params_path: Path, profile: ProfileConfig) -> None:
     if listed != wanted:
         raise ConfigError(f"{params_path}: `models: {listed}` (the list dvc.yaml runs one stage per "
                           f"model for) must name the models of profile {profile.name!r}: set "
-                          f"`models: [{', '.join(wanted)}]`, or run `python -m tsblib use "
+                          f"`models:` to the list [{', '.join(wanted)}], or run `python -m tsblib use "
                           f"{profile.name}`, which sets `profile:` and `models:` together")
 
 
 def use_profile(params_path: Path, name: str) -> list[str]:
-    """Select profile `name` for `dvc repro`: rewrite the top-level `profile:` and `models:` lines
-    of the parameter file (comments and everything else kept), after validating the profile, and
-    write its `validate` marker (data/validated/<name>.json), so that `dvc repro --dry` can plan
-    a profile that has never run. Returns its models."""
+    """Select profile `name` for `dvc repro`: rewrite the top-level `profile:` and `models:`
+    entries of the parameter file (comments and everything else kept; `models` as a block list,
+    the form `dvc exp run -S` keeps), after validating the profile, and write its `validate`
+    marker (data/validated/<name>.json), so that `dvc repro --dry` can plan a profile that has
+    never run. Returns its models."""
     profile = load_profile(params_path, name)
     models = [e.model for e in profile.experiments]
     text = params_path.read_text()
-    lines = {"profile": f"profile: {name}", "models": f"models: [{', '.join(models)}]"}
-    for key, line in lines.items():
-        pattern = re.compile(rf"^{key}:.*$", re.MULTILINE)
+    entries = {"profile": f"profile: {name}\n",
+               "models": "models:\n" + "".join(f"- {m}\n" for m in models)}
+    for key, entry in entries.items():
+        # the key's line, with a one-line value or followed by its block list items
+        pattern = re.compile(rf"^{key}:[^\n]*\n(?:- [^\n]*\n)*", re.MULTILINE)
         if len(pattern.findall(text)) != 1:
-            raise ConfigError(f"{params_path} needs exactly one top-level `{key}:` line (one line, "
-                              f"e.g. `{line}`) for `use` to set it")
-        text = pattern.sub(line, text)
+            raise ConfigError(f"{params_path} needs exactly one top-level `{key}:` entry (e.g. "
+                              f"`{entry.strip()}`) for `use` to set it")
+        text = pattern.sub(lambda _: entry, text)
     io.write_text(params_path, text)
     record_valid(profile, ProfilePaths(name, params_path.resolve().parent))
     return models
