@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from tsblib import plots
 from tsblib.methods.registry import label, ordered, style
+from tsblib.pipeline import FIGURES
 from tsblib.schema import TIMED_TABLES
 
 MODELS = {"lenet3": "mnist-embedded", "vgg8": "cifar10"}
@@ -717,10 +718,6 @@ def test_robustness_results_may_be_absent(results: plots.Results) -> None:
 
 
 # ----------------------------------------------------------------------------- readability
-
-FIGURES = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations",
-           "robustness")
-
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_every_text_of_every_figure_is_readable_at_notebook_size(results: plots.Results,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tsblib.schema import MACHINE_KEYS, is_wall_clock
+from tsblib.schema import MACHINE_KEYS, TIMING_FOLDER, is_wall_clock
 
-SKIPPED = ("timing", "provenance.json")
+SKIPPED = (TIMING_FOLDER, "provenance.json")
 """Results entries that only describe the run (wall-clock time, machine, code): not compared."""
 
 

@@ -144,12 +144,13 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
         if per_chip is not None:
             stacked, buffers = per_chip(index, stacked)
         read = read_hook(device, sigma, seeds, scales)
-        if sigma == 0 and read is None and first is not None \
+        ideal = sigma == 0 and read is None
+        if ideal and first is not None \
                 and same_tensors(first[0], stacked) and same_tensors(first[1], buffers):
             accs += first[2]
             continue
         group = chip_accuracies(model, stacked, batches, buffers, runtime, read).tolist()
-        if sigma == 0 and read is None and first is None:
+        if ideal and first is None:
             first = (stacked, buffers, group)
         accs += group
     return summarize(accs)

@@ -33,7 +33,7 @@ from tsblib import io
 from tsblib.config import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
-from tsblib.schema import MACHINE_KEYS, WALL_CLOCK_COLUMNS, is_wall_clock
+from tsblib.schema import MACHINE_KEYS, TIMING_FOLDER, WALL_CLOCK_COLUMNS, is_wall_clock
 
 FINGERPRINTS = Path(__file__).resolve().parents[1] / "tests" / "golden_fingerprints.json"
 """The committed fingerprints (one entry per machine key)."""
@@ -187,7 +187,7 @@ def run_case(case: Case, workdir: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     results = paths.results
     for path in sorted(results.rglob("*.csv")):
-        if "timing" in path.relative_to(results).parts:  # wall-clock seconds only
+        if TIMING_FOLDER in path.relative_to(results).parts:  # wall-clock seconds only
             continue
         out[path.relative_to(results).as_posix()] = _csv_digest(path)
     checkpoints = workdir / "data" / "checkpoints"

@@ -84,7 +84,8 @@ def write_timed_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[st
     wall-clock ones, so that a rerun changes only the timing file."""
     rows = list(rows)
     write_csv(path, rows, schema.result_columns(columns))
-    write_csv(path.parent / "timing" / path.name, rows, schema.timing_columns(path.name, columns))
+    write_csv(path.parent / schema.TIMING_FOLDER / path.name, rows,
+              schema.timing_columns(path.name, columns))
 
 
 def read_csv(path: str | Path, stage: str) -> list[dict[str, str]]:

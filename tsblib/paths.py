@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tsblib.schema import TIMING_FOLDER
+
 
 @dataclass(frozen=True)
 class ProfilePaths:
@@ -88,7 +90,7 @@ class ProfilePaths:
 
     def timing(self, stage: str) -> Path:
         """Seconds of `stage` (per model for a model-scoped layout)."""
-        return self.result("timing") / f"{stage}.json"
+        return self.result(TIMING_FOLDER) / f"{stage}.json"
 
     @property
     def figures(self) -> Path:

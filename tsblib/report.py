@@ -164,7 +164,7 @@ def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
     for name, stage in MODEL_TABLES.items():
         merged[name] = _concatenate(profile, paths, name, stage, name in OPTIONAL_TABLES)
         if name in schema.TIMED_TABLES:  # wall-clock seconds: only where a model has them
-            _concatenate(profile, paths, f"timing/{name}", stage, optional=True)
+            _concatenate(profile, paths, f"{schema.TIMING_FOLDER}/{name}", stage, optional=True)
     data: dict[str, Any] = {}
     for exp in profile.experiments:
         path = paths.for_model(exp.model).result("data.json")
@@ -440,8 +440,9 @@ def provenance(profile: ProfileConfig, paths: ProfilePaths, data: dict) -> dict[
     """Machine, versions, data sources with checksums and per-stage seconds of this profile
     (`stages`: per model, then the profile-wide stages under '*')."""
     stages: dict[str, dict[str, Any]] = {}
-    for model, folder in ([(e.model, paths.for_model(e.model).result("timing"))
-                           for e in profile.experiments] + [("*", paths.results / "timing")]):
+    timing = schema.TIMING_FOLDER
+    for model, folder in ([(e.model, paths.for_model(e.model).result(timing))
+                           for e in profile.experiments] + [("*", paths.results / timing)]):
         for f in sorted(Path(folder).glob("*.json")) if folder.is_dir() else []:
             stages.setdefault(model, {})[f.stem] = io.read_json(f, f.stem)
     return {"profile": profile.name, "summarized_on": machine_info(), "stages": stages,

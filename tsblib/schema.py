@@ -15,6 +15,10 @@ def is_wall_clock(name: str) -> bool:
     return "seconds" in name
 
 
+TIMING_FOLDER = "timing"
+"""The folder, beside a results table (results/<profile>/ and each model's folder), that holds
+the timing files: each stage's seconds (<stage>.json) and the timing tables."""
+
 TIMED_TABLES: dict[str, tuple[str, ...]] = {
     "training.csv": ("model", "method", "recipe", "epoch"),
     "training_extra.csv": ("model", "method", "recipe", "epoch"),

@@ -299,15 +299,19 @@ def _run_parallel(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentCo
     """Train `pending` jobs (job, fingerprint) in `runtime.train_workers` processes at once,
     the longest first; each saves its run as it finishes."""
     import concurrent.futures
+    import contextlib
     import multiprocessing
 
     workers = min(profile.runtime.train_workers, len(pending))
     threads = max(1, (profile.runtime.threads or torch.get_num_threads()) // workers)
     pending = sorted(pending, key=lambda p: -p[0].cfg.epochs * p[0].spec.forwards(exp))
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, \
-            concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        epochs = manager.Queue() if progress else None
+    with contextlib.ExitStack() as stack:
+        # the workers' epoch reports, only when there is a progress bar to feed (entered first,
+        # so it outlives the pool, whose exit waits for every worker)
+        epochs = stack.enter_context(context.Manager()).Queue() if progress else None
+        pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(workers,
+                                                                          mp_context=context))
         futures = {pool.submit(_job_worker, profile, paths, exp.model, job.run, fp, threads,
                                epochs): job for job, fp in pending}
         title = (f"{exp.model} training runs ({workers} at once, "
