@@ -1,5 +1,5 @@
 """Command-line entry points: one sub-command per pipeline stage (what dvc.yaml calls), plus
-`all` (every stage without DVC), `demo`, `check-repro` and `claims`.
+`all` (every stage without DVC), `demo`, `check-repro`, `claims` and `plan`.
 
     python -m tsblib <stage> [--params params.yaml] [--profile NAME]
 """
@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     text = ("compare every results file of a profile with its committed copy (git HEAD), "
             "wall-clock columns left out, and name the columns that differ")
     profile_args(sub.add_parser("compare-committed", help=text, description=text))
+    text = ("print what `dvc repro` would do, stage by stage (run, restore from DVC's cache, follow "
+            "an earlier stage, or nothing) and why; unlike `dvc repro --dry`, it works on a fresh "
+            "clone, from `dvc status`")
+    profile_args(sub.add_parser("plan", help=text, description=text))
     text = ("make `dvc plots show` work offline: fetch Vega, Vega-Lite and Vega-Embed once from "
             "the npm registry into an HTML template (.dvc/tmp/offline_plots.html) that the local "
             "DVC config names")
@@ -160,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             models = use_profile(Path(args.params), args.name)
             print(f"{args.params}: profile {args.name!r} selected (models: {', '.join(models)}); "
                   f"`dvc repro` now runs it")
+            return 0
+        if args.command == "plan":
+            from tsblib.pipeline.plan import plan, render
+            root = Path(args.params).resolve().parent
+            name = args.profile or read_parameter_file(args.params).get("profile")
+            print(render(plan(root), str(name) if name else None))
             return 0
         if args.command == "compare-committed":  # needs the profile's name only
             from tsblib.committed import compare_results, report
