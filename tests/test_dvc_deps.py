@@ -1,78 +1,15 @@
-"""dvc.yaml: every stage's code dependencies cover every tsblib module the stage imports, so a
-change to any of them reruns the stage (a stale result cannot survive a code change)."""
+"""dvc.yaml: every stage's code dependencies are exactly the tsblib files the stage imports
+(`tsblib.pipeline.code_deps`), so a change to any of them reruns the stage (a stale result
+cannot survive a code change) and a change to any other file does not."""
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from tsblib.pipeline import STAGES
-
-STAGE_ENTRY = {**{s.name: s.entry.split(":")[0] for s in STAGES},
-               "validate": "tsblib.pipeline", "figure": "tsblib.plots"}
-"""The module holding each stage's entry point (`tsblib.cli` dispatches to it)."""
-
-CLI_MODULES = ("tsblib.__main__", "tsblib.cli")
-"""What `python -m tsblib <stage>` runs before the stage itself (module-level imports only)."""
-
-
-def _file(module: str) -> Path | None:
-    path = ROOT / (module.replace(".", "/") + ".py")
-    if path.is_file():
-        return path
-    path = ROOT / module.replace(".", "/") / "__init__.py"
-    return path if path.is_file() else None
-
-
-def _imports(module: str, top_level_only: bool = False) -> set[str]:
-    """tsblib modules `module` imports (anywhere in the file, or at module level only), its
-    parent packages, and, for the method registry, every module of tsblib.methods (it imports
-    them all when first read)."""
-    path = _file(module)
-    tree = ast.parse(path.read_text())
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    nodes = tree.body if top_level_only else ast.walk(tree)
-    found: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names if a.name.startswith("tsblib")}
-        elif isinstance(node, ast.ImportFrom):
-            name = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                name = ".".join(parts + ([name] if name else []))
-            if name.startswith("tsblib"):
-                found.add(name)
-                found |= {f"{name}.{a.name}" for a in node.names if _file(f"{name}.{a.name}")}
-    if module == "tsblib.methods.registry":
-        found |= {f"tsblib.methods.{p.stem}" for p in (ROOT / "tsblib" / "methods").glob("*.py")}
-    if module == "tsblib.devices.base":  # the device registry imports every device module too
-        found |= {f"tsblib.devices.{p.stem}" for p in (ROOT / "tsblib" / "devices").glob("*.py")}
-    parts = module.split(".")
-    found |= {".".join(parts[:i]) for i in range(1, len(parts))}
-    return {m for m in found if _file(m)}
-
-
-def imported_modules(entry: str) -> set[str]:
-    """Transitive tsblib imports of stage entry module `entry`, plus what the CLI imports."""
-    seen: set[str] = set(CLI_MODULES)  # the CLI's own function-local imports are other stages'
-    todo = [entry] + [m for cli in CLI_MODULES for m in _imports(cli, top_level_only=True)]
-    while todo:
-        module = todo.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        todo += sorted(_imports(module))
-    return seen
-
-
-def _covered(path: Path, deps: list[str]) -> bool:
-    rel = path.relative_to(ROOT)
-    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+from tsblib.pipeline.code_deps import (ROOT, code_deps, imported_modules, module_file,
+                                       render_dvc_yaml, stage_entries)
 
 
 def _stages() -> dict[str, list[str]]:
@@ -84,17 +21,30 @@ def _stages() -> dict[str, list[str]]:
     return out
 
 
+def _covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT)
+    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+
+
 def test_every_stage_has_a_known_entry_point():
-    assert set(_stages()) == set(STAGE_ENTRY)
+    assert set(_stages()) == set(stage_entries())
 
 
-@pytest.mark.parametrize("stage", sorted(STAGE_ENTRY))
-def test_stage_code_dependencies_cover_its_imports(stage):
+@pytest.mark.parametrize("stage", sorted(stage_entries()))
+def test_stage_code_dependencies_are_its_imports(stage):
     deps = _stages()[stage]
-    missing = sorted(str(_file(m).relative_to(ROOT)) for m in imported_modules(STAGE_ENTRY[stage])
-                     if not _covered(_file(m), deps))
+    entry = stage_entries()[stage]
+    missing = sorted(str(module_file(m).relative_to(ROOT)) for m in imported_modules(entry)
+                     if not _covered(module_file(m), deps))
     assert not missing, f"dvc.yaml stage {stage!r} imports these tsblib files without depending " \
-                        f"on them: {missing}"
+                        f"on them: {missing}; run `python -m tsblib sync-registry`"
+    code = [d for d in deps if d.startswith("tsblib/")]
+    assert code == code_deps(entry), "run `python -m tsblib sync-registry`"
+
+
+def test_the_committed_dvc_yaml_is_current():
+    text = (ROOT / "dvc.yaml").read_text()
+    assert render_dvc_yaml(text) == text, "run `python -m tsblib sync-registry`"
 
 
 def test_import_closure_follows_local_imports_and_the_registry():
@@ -104,10 +54,26 @@ def test_import_closure_follows_local_imports_and_the_registry():
     assert "tsblib.methods.correctnet" in closure  # only reachable through the registry scan
     assert "tsblib.bootstrap" in closure
     assert "tsblib.devices.stuck_at" in closure  # only reachable through the device registry scan
+    # a module no stage imports is in no stage's dependencies
+    assert all("tsblib/pipeline/plan.py" not in code_deps(e) for e in stage_entries().values())
 
 
-def test_a_missing_dependency_is_reported():
-    deps = [d for d in _stages()["train"] if d != "tsblib/variation.py"]
-    path = _file("tsblib.variation")
-    assert "tsblib.variation" in imported_modules("tsblib.stages")
-    assert not _covered(path, deps)
+def test_a_new_import_reaches_the_stage_s_dependencies(tmp_path):
+    # a copy of the library where the mapping stage's module imports one more file
+    import shutil
+
+    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "tsblib" / "extra_helper.py").write_text('"""test only"""\n')
+    assert "tsblib/extra_helper.py" not in code_deps("tsblib.stages", tmp_path)
+    stages = tmp_path / "tsblib" / "stages.py"
+    stages.write_text(stages.read_text() + "\n\ndef _late():\n    from tsblib import extra_helper\n")
+    assert "tsblib/extra_helper.py" in code_deps("tsblib.stages", tmp_path)
+    text = (ROOT / "dvc.yaml").read_text()
+    rendered = render_dvc_yaml(text, tmp_path)
+    importers = [s for s, e in stage_entries().items()
+                 if "tsblib.stages" in imported_modules(e, tmp_path)]
+    assert {"train", "evaluate", "robustness", "summarize"} <= set(importers)
+    assert "validate" not in importers
+    assert rendered.count("- tsblib/extra_helper.py") == len(importers)
+    assert yaml.safe_load(rendered)["stages"].keys() == yaml.safe_load(text)["stages"].keys()

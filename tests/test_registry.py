@@ -94,3 +94,68 @@ def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():
     raw["methods"].pop("clean")
     assert {j.run: j.cfg for j in training_jobs(profile_from_dict("p", raw).experiments[0])}[
         "clean"] == exp.train
+
+
+def test_a_method_s_mapping_plan_is_its_spec_s(monkeypatch):
+    from tsblib.deployment import programmed_once, verified_block, verify_all, verify_top
+    from tsblib.stages import verify_plan
+
+    exp = profile_from_dict("t", {"models": {"lenet3": {}}, "methods": {
+        "methods": ["nit", "swim", "full_wv", "tsb"]}}).experiment("lenet3")
+    n = programmed_once(exp).weights
+    assert verify_plan(exp, "no_verify") == programmed_once(exp)
+    assert verify_plan(exp, "nit") == programmed_once(exp)  # no plan declared: programmed once
+    assert verify_plan(exp, "tsb_backbone_only") == programmed_once(exp)  # an extra row
+    assert verify_plan(exp, "full_wv") == verify_all(exp) == type(verify_all(exp))(n, n, 0)
+    assert verify_plan(exp, "swim", 1.0) == verify_top(exp, 1.0)
+    assert verify_plan(exp, "swim", 1.0).verified == round(n / 100)
+    block = verify_plan(exp, "tsb")
+    assert block == verified_block(exp) and block.read_back == n and 0 < block.verified < n
+    monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
+        name="toy", label="toy", color="#000000", marker="o", order=99, description="test only",
+        trained_from="nit", evaluate=lambda ctx: iter(()), plan=verify_all))
+    assert verify_plan(exp, "toy") == verify_all(exp)
+    with pytest.raises(ValueError, match="unknown method 'tsb_width99'"):
+        verify_plan(exp, "tsb_width99")  # a variant's plan is its own (`Variant.plan`)
+
+
+def test_a_new_method_s_robustness_deployment_joins_the_stage(monkeypatch):
+    """The robustness stage runs whatever the methods declare: made ready once, told each
+    scenario before its conditions, evaluated under each condition's device model."""
+    from types import SimpleNamespace
+
+    from tsblib.deployment import programmed_once
+    from tsblib.evaluate import summarize
+    from tsblib.methods.context import Deployed
+    from tsblib.methods.registry import RobustSpec, robust_deployments
+    from tsblib.robustness import evaluate_robustness
+
+    calls = []
+
+    def deploy(ctx):
+        calls.append(("ready", ctx.chips, ctx.sigma))
+
+        def chips(device):
+            calls.append(("chips", device.label))
+            return summarize([0.5, 0.7])
+
+        return Deployed(chips, 0.9, lambda scenario: calls.append(("scenario", scenario.name)))
+
+    monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
+        name="toy", label="toy", color="#000000", marker="o", order=99, description="test only",
+        trained_from="nit", evaluate=lambda ctx: iter(()),
+        robustness=(RobustSpec("toy_robust", deploy, programmed_once, label="toy, robust"),)))
+    assert list(robust_deployments())[-1] == "toy_robust"
+    raw = {"models": {"lenet3": {}}, "methods": {"methods": ["nit"]},
+           "robustness": {"chips": 3, "methods": ["toy_robust"],
+           "scenarios": [{"name": "a", "device": {"model": "gaussian"}},
+                         {"name": "b", "device": {"model": ["gaussian", "read_noise"]}}]}}
+    exp = profile_from_dict("t", raw).experiment("lenet3")
+    points = list(evaluate_robustness(SimpleNamespace(exp=exp, progress=False)))
+    assert [(p.condition.scenario.name, p.method, p.clean_acc) for p in points] == \
+        [("a", "toy_robust", 0.9), ("b", "toy_robust", 0.9)]
+    sigma = exp.evaluation.operating_sigma
+    assert calls == [("ready", 3, sigma), ("scenario", "a"), ("chips", "gaussian"),
+                     ("scenario", "b"), ("chips", "gaussian+read_noise")]
+    with pytest.raises(ConfigError, match=r"robustness.methods = 'toy' .*'toy_robust'"):
+        profile_from_dict("t", {**raw, "robustness": {"methods": ["toy"]}})

@@ -18,6 +18,8 @@ def test_a_new_method_reaches_both_files(tmp_path, monkeypatch, capsys):
     (tmp_path / ".dvc" / "plots").mkdir(parents=True)
     shutil.copy(ROOT / DVC_YAML, tmp_path / DVC_YAML)
     shutil.copy(ROOT / TEMPLATE, tmp_path / TEMPLATE)
+    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",  # the code dvc.yaml's deps come from
+                    ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
         name="toy", label="toy", color="#123456", marker="o", order=99, description="test only",
         trained_from="nit", evaluate=lambda ctx: iter(())))

@@ -459,10 +459,10 @@ def test_cli_help_lists_every_stage(capsys):
 def test_robustness_stage_covers_every_condition_and_reuses_the_evaluation_chips(embedded_run):
     params, paths = embedded_run
     rows = _rows(paths.result("robustness.csv"))
-    from tsblib.config import ROBUSTNESS_METHODS
+    from tsblib.methods.registry import robust_deployments
 
     conditions = {(r["scenario"], r["time_s"], r["compensation"]) for r in rows}
-    assert len(conditions) == 3 + 4 and len(rows) == 7 * len(ROBUSTNESS_METHODS)
+    assert len(conditions) == 3 + 4 and len(rows) == 7 * len(robust_deployments())
     assert {r["device_model"] for r in rows} == {"gaussian", "level_dependent+stuck_at",
                                                  "gaussian+read_noise", "slice+drift"}
     for r in rows:

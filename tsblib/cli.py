@@ -93,8 +93,9 @@ def _parser() -> argparse.ArgumentParser:
             "the npm registry into an HTML template (.dvc/tmp/offline_plots.html) that the local "
             "DVC config names")
     sub.add_parser("offline-plots", help=text, description=text)
-    text = ("rewrite the files that list the registered methods (dvc.yaml's plot columns, the "
-            "DVC plot template's colours) from the method registry")
+    text = ("rewrite the files written from the code: dvc.yaml's plot columns and the DVC plot "
+            "template's colours (from the method registry) and each dvc.yaml stage's code "
+            "dependencies (the tsblib files it imports)")
     p = sub.add_parser("sync-registry", help=text, description=text)
     p.add_argument("--check", action="store_true",
                    help="only report the files that are out of date (exit 1 if any)")

@@ -2039,24 +2039,17 @@ def ablation_sentence(results: Results, model: str) -> str:
 # Figure 6: robustness beyond the Gaussian model
 # --------------------------------------------------------------------------------------------
 
-ROBUSTNESS_LABELS = {
-    "tsb": "TSB (a): fine-tuned per chip on the chip as programmed",
-    "tsb_gaussian": "TSB (b): one block knowing only a Gaussian model",
-}
-"""Labels of the two TSB deployments of the robustness figure (the others: the registry's)."""
-
-ROBUSTNESS_STYLE = {"tsb_gaussian": ("#ff9896", "X")}
-"""Colour and marker of robustness-only deployments."""
-
-
 def _robust_label(method: str, results: Results, model: str) -> str:
-    if method in ROBUSTNESS_LABELS:
-        return ROBUSTNESS_LABELS[method]
-    return method_label(method, results, model)
+    """Legend text of a robustness deployment: its own (`RobustSpec.label`), else its method's."""
+    own = registry.robust_deployments().get(method)
+    return own.label if own is not None and own.label else method_label(method, results, model)
 
 
 def _robust_style(method: str) -> tuple[Any, str]:
-    return ROBUSTNESS_STYLE.get(method) or _style(method)
+    """(colour, marker) of a robustness deployment: its own, else its method's."""
+    own = registry.robust_deployments().get(method)
+    colour, marker = _style(method)
+    return ((own.color or colour, own.marker or marker) if own is not None else (colour, marker))
 
 
 def robustness_frame(results: Results, model: str) -> pd.DataFrame:

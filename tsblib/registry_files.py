@@ -1,12 +1,13 @@
-"""Files that list the registered methods, written from the method registry: the `y` lists of
-the DVC plots in dvc.yaml (the method columns of each plot's CSVs, `tsblib.report.plot_methods`)
-and the colour scale of the DVC plot template `.dvc/plots/by_method.json` (each method's colour
-in the figures). A new method module is picked up by
+"""Files that list what the code declares, written from it: the `y` lists of the DVC plots in
+dvc.yaml (the method columns of each plot's CSVs, `tsblib.report.plot_methods`), the colour
+scale of the DVC plot template `.dvc/plots/by_method.json` (each method's colour in the
+figures), and each dvc.yaml stage's code dependencies (the files it imports,
+`tsblib.pipeline.code_deps`). A new method or module is picked up by
 
     python -m tsblib sync-registry          # rewrite both files
     python -m tsblib sync-registry --check  # exit 1 when either is out of date
 
-and tests/test_registry_files.py fails while they are out of date."""
+and tests/test_registry_files.py and tests/test_dvc_deps.py fail while they are out of date."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from tsblib import io
 from tsblib.methods.registry import ordered
+from tsblib.pipeline import code_deps
 from tsblib.report import PLOT_DATA, plot_methods
 
 DVC_YAML = Path("dvc.yaml")
@@ -59,7 +61,10 @@ def render_template(text: str) -> str:
 def sync(root: Path, write: bool = True) -> list[Path]:
     """The files under `root` whose registry lists are out of date (rewritten when `write`)."""
     stale = []
-    for rel, render in ((DVC_YAML, render_dvc_yaml), (TEMPLATE, render_template)):
+    def dvc_yaml(text: str) -> str:
+        return code_deps.render_dvc_yaml(render_dvc_yaml(text), root)
+
+    for rel, render in ((DVC_YAML, dvc_yaml), (TEMPLATE, render_template)):
         path = root / rel
         text = path.read_text()
         new = render(text)

@@ -226,7 +226,7 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
         exp = exps[model]
         p = _f(r["swim_p_percent"])
         variant = variants.get((model, method))
-        plan = verify_plan(exp, method, p, variant.cfg if variant else None)
+        plan = variant.plan(exp) if variant else verify_plan(exp, method, p)
         cost = plan.cost(sigma, profile)
         train_cost = costs[(model, _training_run(method))]
         clean_acc, mean = float(r["clean_acc"]), float(r["acc_mean"])

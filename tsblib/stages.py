@@ -17,13 +17,14 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from tsblib import io, writeverify
+from tsblib import io
 from tsblib.config import (ExperimentConfig, MethodsConfig, ProfileConfig, TrainConfig, TSBConfig,
                            to_dict)
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
+from tsblib.deployment import NO_VERIFY, DeployPlan, programmed_once
 from tsblib.methods.context import (EvalContext, TrainContext, load_trained_model,
                                     split_batches)
-from tsblib.methods.registry import MethodSpec, all_methods, get_method, ordered
+from tsblib.methods.registry import EXTRA_LABELS, MethodSpec, all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch, train
 from tsblib.methods.tsb_finetune import (TSB_LR_COLUMNS, check_finetune_images, finetune_chips,
                                          finetune_images, select_settings, tsb_model,
@@ -37,8 +38,7 @@ from tsblib.runtime import configure, use_channels_last
 from tsblib.seeds import backbone_run, evaluate_seeds, finetune_seeds, nit_run, write_seeds
 from tsblib.trajectory import (annealed_epochs, evaluate_trajectory, finetune_ages,
                                write_trajectory)
-from tsblib.tsb import insert_tsb, tsb_overhead, tsb_weight_names
-from tsblib.variation import count_weights
+from tsblib.tsb import insert_tsb, tsb_overhead
 
 log = logging.getLogger(__name__)
 
@@ -526,47 +526,22 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
     write_seeds(paths, seed_rows, seed_chips)
 
 
-@dataclasses.dataclass(frozen=True)
-class DeployPlan:
-    """How many weights a deployment maps, write-verifies and reads back."""
-
-    weights: int
-    """Weights mapped to devices (backbone, plus the block for TSB)."""
-    verified: int
-    """Weights write-verified."""
-    read_back: int
-    """Weights read back once after programming (TSB: the backbone, for per-chip fine-tuning)."""
-
-    def cost(self, sigma: float, profile: ProfileConfig) -> writeverify.MappingCost:
-        """Expected mapping cost of this plan at `sigma`."""
-        return writeverify.mapping_cost(self.weights, self.verified, sigma, profile.device,
-                                        profile.write_verify, profile.mapping, self.read_back)
-
-
 def verify_plan(exp: ExperimentConfig, method: str, swim_p: float | None = None,
                 tsb_cfg: TSBConfig | None = None) -> DeployPlan:
-    """The deployment plan of `method`: 'full_wv' verifies all, 'swim' the top p %, TSB variants
-    their block (and read the backbone back); the rest (and 'no_verify') verify none."""
-    model = experiment_model(exp)
-    n_backbone = count_weights(model)
-    if method == "full_wv":
-        return DeployPlan(n_backbone, n_backbone, 0)
-    if method == "swim":
-        return DeployPlan(n_backbone, int(round(float(swim_p) / 100 * n_backbone)), 0)
-    spec = all_methods().get(method)
-    variant = method.startswith("tsb_") and spec is None and not method.startswith("tsb_backbone")
-    if (spec is not None and spec.deploys_block) or variant:  # TSB, its readings and variants
-        with_block = insert_tsb(model, tsb_cfg or exp.tsb)
-        n_block = count_weights(with_block, tsb_weight_names(with_block))
-        return DeployPlan(n_backbone + n_block, n_block, n_backbone)
-    return DeployPlan(n_backbone, 0, 0)
+    """The mapping plan of results row `method` (`MethodSpec.plan`; 'no_verify' and rows that
+    are not methods, such as the TSB backbone without its block, are programmed once). A TSB
+    ablation variant is its method's plan with the variant's `tsb_cfg`."""
+    if method == NO_VERIFY or method in EXTRA_LABELS:
+        return programmed_once(exp)
+    plan = get_method(method).plan or programmed_once
+    return plan(exp, swim_p, tsb_cfg)
 
 
 def mapping_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Expected weights-to-device mapping cost of every deployment plan at every sigma."""
     rows = []
     for exp in profile.experiments:
-        plans = [("no_verify", None), ("full_wv", None), ("tsb", None)]
+        plans = [(NO_VERIFY, None), ("full_wv", None), ("tsb", None)]
         if _needs(exp, "swim"):
             plans += [("swim", p) for p in exp.methods.of("swim").p_percent]
         for name, p in plans:

@@ -19,7 +19,8 @@ from tsblib.bootstrap import (PairedDifference, RatioInterval, gap_ratio, paired
                               verdict, verdict_reason)
 from tsblib.config import ExperimentConfig, ProfileConfig
 from tsblib.methods.registry import get_method, ordered
-from tsblib.stages import DeployPlan, verify_plan
+from tsblib.deployment import DeployPlan
+from tsblib.stages import verify_plan
 
 PAPER_CLAIMS = {
     "gap_improvement_ideal": (">", 20.0, "over 20x inference accuracy gap improvement"),

@@ -11,12 +11,13 @@ input). Level 0 is taken as zero conductance, so a device's level scales with it
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
 
-from tsblib.config import ConfigError, WriteVerifyConfig
+from tsblib.config import ConfigError, DeviceConfig, WriteVerifyConfig
 from tsblib.devices.base import (DeviceModel, DeviceState, Phase, check_nonnegative,
                                  register_device, straight_through)
 
@@ -127,3 +128,13 @@ class DriftDevice(DeviceModel):
 
 register_device(DriftDevice, DriftParams,
                 "PCM-like power-law conductance drift at a time after programming, optional compensation")
+
+
+def at_programming(device: DeviceConfig) -> DeviceConfig:
+    """`device` right after programming: with `drift`, at its reference time t0 (what a chip
+    read back at programming shows); any other device model as it is."""
+    if "drift" not in device.model:
+        return device
+    drift = device.of("drift")
+    return dataclasses.replace(device, params={**device.params, "drift": dataclasses.replace(
+        drift, t_seconds=drift.t0_seconds)})

@@ -10,8 +10,9 @@ from torch import nn
 from torch.func import functional_call
 
 from tsblib.config import ConfigError, RuntimeConfig
-from tsblib.methods.context import EvalContext, PerChip, Point
-from tsblib.methods.registry import MethodSpec, register
+from tsblib.deployment import programmed_once
+from tsblib.methods.context import Deployed, EvalContext, PerChip, Point, RobustContext
+from tsblib.methods.registry import MethodSpec, RobustSpec, register
 from tsblib.runtime import autocast
 
 
@@ -89,7 +90,20 @@ def evaluate(ctx: EvalContext):
                     ctx.monte_carlo(model, sigma, desc=f"bn recal s={sigma}", per_chip=hook))
 
 
+def _robust(ctx: RobustContext) -> Deployed:
+    """The NIT model on each robustness chip, the chip's BatchNorm re-estimated."""
+    model, clean = ctx.eval.trained("nit")
+    calibration = ctx.eval.calibration(ctx.eval.exp.methods.of("nit_bnrecal").images)
+
+    def chips(device):
+        hook = recalibration_hook(model, calibration, ctx.eval.profile.runtime)
+        return ctx.monte_carlo(model, device, "bnrecal", per_chip=hook)
+
+    return Deployed(chips, clean)
+
+
 SPEC = register(MethodSpec(
     name="nit_bnrecal", label="NIT + BN recalibration", color="#17becf", marker="D", order=2,
     description="NIT model, per-chip BatchNorm statistics re-estimated on training images",
-    trained_from="nit", evaluate=evaluate, params=BNRecalParams, claims_baseline=True))
+    trained_from="nit", evaluate=evaluate, params=BNRecalParams, claims_baseline=True,
+    robustness=(RobustSpec("nit_bnrecal", _robust, programmed_once),)))

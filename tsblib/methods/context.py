@@ -159,3 +159,47 @@ def programmed_once(run: str) -> Callable[[EvalContext], Any]:
             yield Point(run, sigma, clean, ctx.monte_carlo(model, sigma, desc=f"{run} s={sigma}"))
 
     return evaluate
+
+
+@dataclass
+class Deployed:
+    """A robustness deployment made ready (`RobustSpec.deploy`): its chips under any device
+    model, the noise-free accuracy its own gap is read against, and an optional step run once
+    per scenario before its chips are evaluated (per-chip TSB fine-tunes its blocks there)."""
+
+    chips: Callable[[DeviceConfig], ChipStats]
+    """Accuracy of the robustness chips programmed under a device model."""
+    clean_acc: float
+    """Noise-free accuracy of the deployed model (the yield reference)."""
+    on_scenario: Callable[[Any], None] | None = None
+    """Called with each scenario (`tsblib.config.Scenario`) before its conditions; None = none."""
+
+
+@dataclass
+class RobustContext:
+    """What a robustness deployment is handed: the evaluation context, the stage's chips and
+    sigma, and set-up shared between deployments (e.g. the fine-tuned TSB model)."""
+
+    eval: EvalContext
+    """The evaluation context of the model (trained models, data, test batches)."""
+    chips: int
+    """Chips per (scenario, deployment) point (`robustness.chips`)."""
+    sigma: float
+    """The operating sigma every point is evaluated at."""
+    _shared: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, key: str, make: Callable[[], Any]) -> Any:
+        """`make()` the first time `key` is asked for, the same object afterwards."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    def monte_carlo(self, model: nn.Module, device: DeviceConfig, desc: str, *,
+                    names: list[str] | None = None, **kw: Any) -> ChipStats:
+        """Accuracy of the stage's chips of `model` at its sigma under device model `device`
+        (`kw`: verify, per_chip, as for `tsblib.evaluate.monte_carlo`)."""
+        ctx, ev = self.eval, self.eval.exp.evaluation
+        return monte_carlo(model, names or mapped_weight_names(model), self.sigma, device,
+                           ctx.test, chips=self.chips, seed=ev.seed, chip_batch=ev.chip_batch,
+                           wv=ctx.profile.write_verify, runtime=ctx.profile.runtime,
+                           progress=False, tag="chip", desc=desc, **kw)

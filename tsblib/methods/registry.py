@@ -12,9 +12,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
-    from tsblib.config import ExperimentConfig, TrainConfig
-    from tsblib.methods.context import EvalContext, Point, TrainContext
+    from tsblib.config import ExperimentConfig, TrainConfig, TSBConfig
+    from tsblib.deployment import DeployPlan
+    from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext, TrainContext
     from tsblib.methods.training import Objective
+
+
+@dataclass(frozen=True)
+class RobustSpec:
+    """A deployment the robustness stage compares under every scenario's device model (DESIGN
+    figure 6), declared by the method it belongs to (`MethodSpec.robustness`)."""
+
+    name: str
+    """Row name in robustness.csv and the name `robustness.methods` in params.yaml selects."""
+    deploy: Callable[[RobustContext], Deployed]
+    """Makes the deployment ready once per model (trained models, fine-tuned blocks); what it
+    returns evaluates chips under a device model and, if it has one, a per-scenario step."""
+    plan: Callable[[ExperimentConfig], DeployPlan]
+    """Its mapping plan (`tsblib.deployment`), for the mapping cost of robustness.csv."""
+    label: str | None = None
+    """Legend text of the robustness figure; None = the method's label."""
+    color: str | None = None
+    """Matplotlib colour; None = the method's."""
+    marker: str | None = None
+    """Matplotlib marker; None = the method's."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +75,12 @@ class MethodSpec:
     write-verify')."""
     forwards_per_step: Callable[[ExperimentConfig], float] | None = None
     """Forward passes per training step relative to one plain forward (training FLOPs); None = 1."""
-    deploys_block: bool = False
-    """Deploys a write-verified Tiny Shared Block on a backbone programmed once and read back
-    (the block's mapping plan, `tsblib.stages.verify_plan`)."""
+    plan: Callable[..., DeployPlan] | None = None
+    """Its mapping plan, called as plan(exp, swim_p, tsb_cfg): how many weights it maps,
+    write-verifies and reads back (the shapes of `tsblib.deployment`); None = programmed once,
+    nothing verified (`tsblib.deployment.programmed_once`)."""
+    robustness: tuple[RobustSpec, ...] = ()
+    """The deployments it adds to the robustness stage (none: it does not join it)."""
     selects_epoch_on: str = "chips"
     """What picks the deployed epoch on validation: 'chips' (mean accuracy of validation chips
     at sigma_train) or 'clean' (noise-free accuracy)."""
@@ -142,6 +166,12 @@ def label(name: str) -> str:
     if name in METHODS:
         return METHODS[name].label
     return EXTRA_LABELS.get(name, (name, "", ""))[0]
+
+
+def robust_deployments() -> dict[str, RobustSpec]:
+    """Every deployment the methods add to the robustness stage, by name, in the methods' figure
+    order (the default of `robustness.methods`)."""
+    return {r.name: r for spec in ordered() for r in spec.robustness}
 
 
 def style(name: str) -> tuple[str, str]:

@@ -21,8 +21,9 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from tsblib.config import ConfigError, DeviceConfig
-from tsblib.methods.context import EvalContext, Point
-from tsblib.methods.registry import MethodSpec, register
+from tsblib.deployment import verify_top
+from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext
+from tsblib.methods.registry import MethodSpec, RobustSpec, register
 from tsblib.variation import mapped_weight_names
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -196,8 +197,29 @@ def evaluate(ctx: EvalContext):
                                                               verify=mask), swim_p=p)
 
 
+def _robust(ctx: RobustContext) -> Deployed:
+    """The NIT model on each robustness chip with the top `default_p` % of weights write-verified,
+    ranked by the sensitivity under that chip's device model."""
+    params = ctx.eval.exp.methods.of("swim")
+    model, clean = ctx.eval.trained("nit")
+    fisher = fisher_diagonal(model, mapped_weight_names(model),
+                             ctx.eval.calibration(params.sensitivity_batches * 250))
+
+    def chips(device):
+        mask = top_fraction_mask(sensitivity_from_fisher(model, fisher, device, ctx.sigma),
+                                 params.default_p)
+        return ctx.monte_carlo(model, device, "swim", verify=mask)
+
+    return Deployed(chips, clean)
+
+
+def _robust_plan(exp):
+    return verify_top(exp, exp.methods.of("swim").default_p)
+
+
 SPEC = register(MethodSpec(
     name="swim", label="SWIM selective write-verify", color="#2ca02c", marker="^", order=3,
     description="NIT model, top p % of weights by diagonal second-order sensitivity "
                 "write-verified", trained_from="nit", evaluate=evaluate, params=SwimParams,
-    claims_baseline=True, write_verify=True))
+    claims_baseline=True, write_verify=True, plan=verify_top,
+    robustness=(RobustSpec("swim", _robust, _robust_plan),)))

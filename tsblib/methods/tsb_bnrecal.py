@@ -25,6 +25,7 @@ from torch import nn
 from tsblib import io
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig, TSBConfig
 from tsblib.data import PreparedData
+from tsblib.deployment import verified_block
 from tsblib.methods.context import EvalContext, Point, calibration_batches
 from tsblib.methods.registry import MethodSpec, register
 from tsblib.methods.tsb_finetune import (_check, backbone_names, chips_at, finetune_chip_runs,
@@ -106,11 +107,11 @@ TSB_BNRECAL = register(MethodSpec(
     description="early NIT backbone programmed once; per chip: BatchNorm statistics re-estimated, "
                 "then the Tiny Shared Block fine-tuned with them frozen, write-verified",
     trained_from="tsb_backbone", evaluate=_evaluator("tsb_bnrecal"), check=_check,
-    deploys_block=True))
+    plan=verified_block))
 NIT_BLOCK_BNRECAL = register(MethodSpec(
     name="nit_block_bnrecal", label="NIT + block + BN recalibration", color="#aec7e8",
     marker="P", order=11,
     description="converged NIT model programmed once; per chip: BatchNorm statistics "
                 "re-estimated, then a Tiny Shared Block fine-tuned with them frozen, write-verified",
     trained_from="nit", evaluate=_evaluator("nit_block_bnrecal"), check=_check,
-    deploys_block=True))
+    plan=verified_block))

@@ -28,8 +28,10 @@ from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, Finetune
 from tsblib.data import Batches, PreparedData, Split
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal
-from tsblib.methods.context import EvalContext, Point, split_batches
-from tsblib.methods.registry import MethodSpec, register, register_extra
+from tsblib.deployment import DeployPlan, verified_block
+from tsblib.devices.drift import at_programming
+from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext, split_batches
+from tsblib.methods.registry import MethodSpec, RobustSpec, register, register_extra
 from tsblib.models import experiment_model
 from tsblib.runtime import autocast, use_channels_last
 from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
@@ -206,6 +208,10 @@ class Variant:
     """Ablation family ('default', 'width', 'placement', 'sharing', 'mode', 'read_noise')."""
     setting: str
     """The value varied, as text."""
+
+    def plan(self, exp: ExperimentConfig) -> DeployPlan:
+        """Its mapping plan: TSB's, with this variant's block."""
+        return verified_block(exp, tsb_cfg=self.cfg)
 
 
 def tsb_variants(exp: ExperimentConfig) -> list[Variant]:
@@ -583,9 +589,84 @@ def _check(exp: ExperimentConfig) -> None:
                 f"{sorted(set(widths))}, i.e. one of {fits}. Fix it in params.yaml.")
 
 
+@dataclass
+class _Deployable:
+    """The fine-tuned TSB of the robustness stage, shared by its two deployments."""
+
+    model: nn.Module
+    """The backbone with its block inserted."""
+    cfg: TSBConfig
+    """The block's settings, with the epochs chosen on validation (as the finetune stage used)."""
+    lr: float
+    """The learning rate chosen on validation."""
+    clean_acc: float
+    """Noise-free accuracy with the block fine-tuned at sigma = 0 (the yield reference)."""
+
+
+def _deployable(ctx: RobustContext) -> _Deployable:
+    exp, ev, profile = ctx.eval.exp, ctx.eval.exp.evaluation, ctx.eval.profile
+    backbone, _ = ctx.eval.trained("tsb_backbone")
+    model = tsb_model(backbone, exp.tsb)
+    ckpt = io.load_checkpoint(ctx.eval.paths.finetune_checkpoint(exp.model, "tsb"), "finetune")
+    cfg = dataclasses.replace(exp.tsb, epochs=int(ckpt.get("epochs", exp.tsb.epochs)))
+    reference = written_blocks_hook(model, ckpt["blocks"][repr(0.0)], 0.0, ev.seed,
+                                    profile.device, profile.write_verify, False, ctx.eval.device)
+    clean = ctx.eval.monte_carlo(model, 0.0, chips=1, names=backbone_names(model),
+                                 per_chip=reference, desc="tsb s=0").mean
+    return _Deployable(model, cfg, ckpt["lr"], clean)
+
+
+def _robust_per_chip(ctx: RobustContext) -> Deployed:
+    """TSB as deployed: each scenario's chips programmed, read back at programming, and their
+    blocks fine-tuned on them; then evaluated under the scenario's device model (drift: later)."""
+    tsb = ctx.shared("tsb", lambda: _deployable(ctx))
+    e, profile, blocks = ctx.eval, ctx.eval.profile, {}
+
+    def on_scenario(scenario) -> None:
+        blocks["chips"], _, _ = finetune_chips(
+            tsb.model, e.data, e.exp, tsb.cfg, ctx.sigma, at_programming(scenario.device),
+            profile.write_verify, e.device, profile.runtime, tsb.lr, chips=ctx.chips,
+            progress=False)
+
+    def chips(device: DeviceConfig):
+        hook = written_blocks_hook(tsb.model, blocks["chips"], ctx.sigma, e.exp.evaluation.seed,
+                                   device, profile.write_verify, False, e.device)
+        return ctx.monte_carlo(tsb.model, device, "tsb", names=backbone_names(tsb.model),
+                               per_chip=hook)
+
+    return Deployed(chips, tsb.clean_acc, on_scenario)
+
+
+def _robust_gaussian(ctx: RobustContext) -> Deployed:
+    """TSB knowing only a Gaussian model: one block for every chip, fine-tuned against fresh
+    Gaussian backbone noise (shared-noise mode); the same block serves every scenario."""
+    tsb = ctx.shared("tsb", lambda: _deployable(ctx))
+    e, profile, ev = ctx.eval, ctx.eval.profile, ctx.eval.exp.evaluation
+    gaussian = dataclasses.replace(profile.device, model=("gaussian",), train_model=(), params={})
+    result = finetune(tsb.model, e.data, dataclasses.replace(tsb.cfg, mode=FinetuneMode.SHARED_NOISE),
+                      ctx.sigma, gaussian, profile.write_verify, chip_params=None,
+                      seed=chip_seed(ev.seed, ctx.sigma, 0, "ft-gaussian"), device=e.device,
+                      runtime=profile.runtime, progress=e.progress, lr=tsb.lr)
+    blocks = {n: w.cpu() for n, w in result.blocks.items()}
+
+    def chips(device: DeviceConfig):
+        hook = written_blocks_hook(tsb.model, blocks, ctx.sigma, ev.seed, device,
+                                   profile.write_verify, True, e.device)
+        return ctx.monte_carlo(tsb.model, device, "tsb_gaussian",
+                               names=backbone_names(tsb.model), per_chip=hook)
+
+    return Deployed(chips, tsb.clean_acc)
+
+
 SPEC = register(MethodSpec(
     name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
     description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
-    trained_from="tsb_backbone", evaluate=evaluate, check=_check, deploys_block=True))
+    trained_from="tsb_backbone", evaluate=evaluate, check=_check, plan=verified_block,
+    robustness=(
+        RobustSpec("tsb", _robust_per_chip, verified_block,
+                   label="TSB (a): fine-tuned per chip on the chip as programmed"),
+        RobustSpec("tsb_gaussian", _robust_gaussian, verified_block,
+                   label="TSB (b): one block knowing only a Gaussian model",
+                   color="#ff9896", marker="X"))))
 register_extra("tsb_backbone_only", "TSB backbone, no block", "#ff7f0e", "h")
 register_extra("tsb_backbone_bnrecal", "TSB backbone + BN recalibration", "#e377c2", "d")

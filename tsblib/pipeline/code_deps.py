@@ -1,0 +1,130 @@
+"""Each DVC stage's code dependencies, from what it imports: the tsblib files that
+`python -m tsblib <stage>` loads (the CLI's module-level imports, then the stage's entry module
+and everything it imports, at module level or inside a function, and every module a registry
+imports when it is first read). dvc.yaml lists exactly these, so a change to any of them reruns
+the stage and a change to any other file does not:
+
+    python -m tsblib sync-registry          # rewrites them, with the registries' lists
+    python -m tsblib sync-registry --check  # exit 1 when dvc.yaml is out of date
+
+A package whose every module is imported is listed as its folder (a new module in it then
+reruns the stage too, as the registries would import it).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository (the folder holding `tsblib/`)."""
+
+CLI_MODULES = ("tsblib.__main__", "tsblib.cli")
+"""What `python -m tsblib <stage>` runs before the stage itself (module-level imports only: the
+CLI's function-local imports belong to other sub-commands)."""
+
+REGISTRIES = {"tsblib.methods.registry": "tsblib.methods",
+              "tsblib.devices.base": "tsblib.devices"}
+"""Registries that import every module of their package when first read."""
+
+
+def stage_entries() -> dict[str, str]:
+    """The module holding each dvc.yaml stage's entry point (`tsblib.cli` dispatches to it)."""
+    from tsblib.pipeline import STAGES
+
+    return {**{s.name: s.entry.split(":")[0] for s in STAGES},
+            "validate": "tsblib.pipeline", "figure": "tsblib.plots"}
+
+
+def module_file(module: str, root: Path = ROOT) -> Path | None:
+    """The file of tsblib module `module` under `root`, or None."""
+    path = root / (module.replace(".", "/") + ".py")
+    if path.is_file():
+        return path
+    path = root / module.replace(".", "/") / "__init__.py"
+    return path if path.is_file() else None
+
+
+def _package_modules(package: str, root: Path) -> set[str]:
+    folder = root / package.replace(".", "/")
+    return {f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
+
+
+def imports(module: str, root: Path = ROOT, top_level_only: bool = False) -> set[str]:
+    """tsblib modules `module` imports (anywhere in its file, or at module level only), its
+    parent packages, and, for a registry, every module of its package."""
+    path = module_file(module, root)
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("tsblib")}
+        elif isinstance(node, ast.ImportFrom):
+            name = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                name = ".".join(parts + ([name] if name else []))
+            if name.startswith("tsblib"):
+                found.add(name)
+                found |= {f"{name}.{a.name}" for a in node.names
+                          if module_file(f"{name}.{a.name}", root)}
+    if module in REGISTRIES:
+        found |= _package_modules(REGISTRIES[module], root)
+    parts = module.split(".")
+    found |= {".".join(parts[:i]) for i in range(1, len(parts))}
+    return {m for m in found if module_file(m, root)}
+
+
+def imported_modules(entry: str, root: Path = ROOT) -> set[str]:
+    """Every tsblib module `python -m tsblib` loads to run the stage whose entry module is
+    `entry`: the CLI's module-level imports and the transitive imports of `entry`."""
+    seen: set[str] = set(CLI_MODULES)
+    todo = [entry] + [m for cli in CLI_MODULES for m in imports(cli, root, top_level_only=True)]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        todo += sorted(imports(module, root))
+    return seen
+
+
+def code_deps(entry: str, root: Path = ROOT) -> list[str]:
+    """The dvc.yaml code dependencies of a stage with entry module `entry`: its imported files,
+    relative to `root`, a fully imported package as its folder."""
+    modules = imported_modules(entry, root)
+    files = {module_file(m, root).relative_to(root).as_posix() for m in modules}
+    for package in sorted({m for m in modules if module_file(m, root).name == "__init__.py"}):
+        if package == "tsblib":
+            continue
+        members = _package_modules(package, root) | {package}
+        if members <= modules:
+            folder = package.replace(".", "/")
+            files = {f for f in files if not f.startswith(folder + "/")} | {folder}
+    return sorted(files)
+
+
+_STAGE = re.compile(r"^  (\w+):\n((?:(?:    .*)?\n)*)", re.MULTILINE)
+_CODE_DEP = re.compile(r"^( +)- tsblib/\S*\n", re.MULTILINE)
+
+
+def render_dvc_yaml(text: str, root: Path = ROOT) -> str:
+    """dvc.yaml with each stage's `tsblib/...` dependencies replaced by `code_deps` (at the place
+    and indentation of the first one; the stage's other dependencies as they are)."""
+    entries = stage_entries()
+
+    def stage(match: re.Match) -> str:
+        name, body = match.group(1), match.group(2)
+        first = _CODE_DEP.search(body)
+        if name not in entries or first is None:
+            return match.group(0)
+        indent = first.group(1)
+        new = "".join(f"{indent}- {dep}\n" for dep in code_deps(entries[name], root))
+        rest = _CODE_DEP.sub("", body)
+        at = first.start()
+        return f"  {name}:\n" + rest[:at] + new + rest[at:]
+
+    head, sep, stages = text.partition("\nstages:\n")
+    return head + sep + _STAGE.sub(stage, stages) if sep else text
