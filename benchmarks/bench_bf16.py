@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import device_from_args, sync  # noqa: E402
 
-from tsblib.config import RuntimeConfig, load_profile  # noqa: E402
+from tsblib.config import RuntimeConfig
+
+from tsblib.profiles import load_profile  # noqa: E402
 from tsblib.data import load_prepared  # noqa: E402
 from tsblib.evaluate import ChipStats, monte_carlo  # noqa: E402
 from tsblib.paths import ProfilePaths  # noqa: E402

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 from tsblib.bootstrap import paired_difference  # noqa: E402
-from tsblib.config import load_profile  # noqa: E402
+from tsblib.profiles import load_profile  # noqa: E402
 from tsblib.data import load_prepared  # noqa: E402
 from tsblib.evaluate import monte_carlo  # noqa: E402
 from tsblib.methods.context import TrainContext, load_trained_model, split_batches  # noqa: E402

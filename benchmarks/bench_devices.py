@@ -49,13 +49,13 @@ batches = [(x[i:i + 100], y[i:i + 100]) for i in range(0, 2000, 100)]
 out["monte_carlo_lenet3"] = best(lambda: monte_carlo(model, names, 0.5, dev, batches, chips=16, seed=1,
                                                      chip_batch=8, progress=False), 2) / 16
 if len(sys.argv) > 1:  # the new models, on the working tree only
-    from tsblib.config import build
+    from tsblib.profiles import build_device
     for label, spec in (("slice", {"model": "slice"}),
                         ("level_dependent", {"model": "level_dependent", "level_dependent": {"preset": "rram4"}}),
                         ("gaussian+stuck_at", {"model": ["gaussian", "stuck_at"]}),
                         ("slice+drift", {"model": ["slice", "drift"], "drift": {"t_seconds": 86400}}),
                         ("gaussian+read_noise", {"model": ["gaussian", "read_noise"]})):
-        d = build(DeviceConfig, spec, "device")
+        d = build_device(spec)
         out[f"monte_carlo_lenet3 {label}"] = best(lambda: monte_carlo(
             model, names, 0.5, d, batches, chips=16, seed=1, chip_batch=8, progress=False), 2) / 16
 print(json.dumps(out))

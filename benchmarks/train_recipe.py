@@ -13,7 +13,9 @@ import argparse
 import dataclasses
 import time
 
-from tsblib.config import Optimizer, load_profile
+from tsblib.config import Optimizer
+
+from tsblib.profiles import load_profile
 from tsblib.evaluate import accuracy
 from tsblib.methods.registry import get_method
 from tsblib.paths import ProfilePaths

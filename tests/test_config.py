@@ -1,8 +1,9 @@
 import pytest
 import yaml
 
-from tsblib.config import (ConfigError, DeviceConfig, EvaluationConfig, SigmaConvention,
-                           load_profile, profile_from_dict, to_dict)
+from tsblib.config import ConfigError, DeviceConfig, EvaluationConfig, SigmaConvention, to_dict
+
+from tsblib.profiles import load_profile, profile_from_dict
 from conftest import ROOT
 
 

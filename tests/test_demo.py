@@ -1,4 +1,4 @@
-from tsblib.config import profile_from_dict
+from tsblib.profiles import profile_from_dict
 from tsblib.demo import DEMO_PROFILE, SIGMA, format_table
 
 from conftest import ROOT

@@ -12,13 +12,15 @@ import pytest
 import torch
 import yaml
 
-from tsblib import writeverify
-from tsblib.config import ConfigError, DeviceConfig, MappingCostConfig, WriteVerifyConfig, build
-from tsblib.devices import BitSlicer, DeviceStack, all_devices
+from tsblib import mapping, writeverify
+from tsblib.config import ConfigError, DeviceConfig, MappingCostConfig, WriteVerifyConfig
+from tsblib.devices import (BitSlicer, DeviceStack, all_devices, params_of, stack_of,
+                            train_stack_of)
 from tsblib.devices.drift import DriftParams
 from tsblib.devices.level_dependent import LevelDependentParams, PRESETS, truncated_normal
 from tsblib.devices.read_noise import ReadNoiseParams
 from tsblib.devices.stuck_at import StuckAtParams
+from tsblib.profiles import build_device
 from tsblib.variation import read_hook, training_noise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +28,7 @@ WV = WriteVerifyConfig()
 
 
 def _device(model, **params) -> DeviceConfig:
-    return build(DeviceConfig, {"model": model, **params}, "device")
+    return build_device({"model": model, **params})
 
 
 def _weights(n: int = 200_000, seed: int = 0) -> torch.Tensor:
@@ -53,7 +55,7 @@ def test_registry_holds_every_model_with_a_documented_parameters_dataclass():
 
 @pytest.mark.parametrize("name", sorted(all_devices()))
 def test_every_model_programs_trains_and_is_ideal_at_sigma_zero(name):
-    stack = _device(name).stack
+    stack = stack_of(_device(name))
     w = torch.randn(6, 5, generator=torch.Generator().manual_seed(1), requires_grad=True)
     g = torch.Generator().manual_seed(2)
     assert torch.equal(stack.error(w, 0.0, g), torch.zeros_like(w))
@@ -67,7 +69,7 @@ def test_every_model_programs_trains_and_is_ideal_at_sigma_zero(name):
 
 
 def test_composition_orders_effects_and_allows_one_programming_model():
-    stack = _device(["read_noise", "stuck_at", "level_dependent"]).stack
+    stack = stack_of(_device(["read_noise", "stuck_at", "level_dependent"]))
     assert stack.name == "level_dependent+stuck_at+read_noise"
     assert not stack.weight_domain and stack.readers
     with pytest.raises(ConfigError, match="at most one programming-error model"):
@@ -75,9 +77,9 @@ def test_composition_orders_effects_and_allows_one_programming_model():
 
 
 def test_gaussian_and_read_noise_keep_the_closed_form_fast_path():
-    assert _device("gaussian").stack.weight_domain
-    assert _device(["gaussian", "read_noise"]).stack.weight_domain
-    assert not _device(["gaussian", "stuck_at"]).stack.weight_domain
+    assert stack_of(_device("gaussian")).weight_domain
+    assert stack_of(_device(["gaussian", "read_noise"])).weight_domain
+    assert not stack_of(_device(["gaussian", "stuck_at"])).weight_domain
 
 
 def test_bit_slicer_round_trip_is_the_quantised_weight():
@@ -96,7 +98,7 @@ def test_bit_slicer_round_trip_is_the_quantised_weight():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_level_dependent_presets_scale_the_mid_band(preset):
     dev = _device("level_dependent", level_dependent={"preset": preset})
-    stack, slicer = dev.stack, BitSlicer(dev)
+    stack, slicer = stack_of(dev), BitSlicer(dev)
     w = _weights()
     sigma = 0.3
     err = (stack.program(w, sigma, torch.Generator().manual_seed(3)) - slicer.quantize(w)).double()
@@ -117,7 +119,7 @@ def test_level_table_sets_the_error_of_each_level():
     dev = _device("level_dependent", level_dependent={"level_std": [1.0, 0.0, 0.0, 0.0]})
     slicer = BitSlicer(dev)
     w = torch.cat([torch.ones(50_000), torch.zeros(50_000) + 1e-9])  # all levels 3 / all 0
-    err = dev.stack.program(w, 0.2, torch.Generator().manual_seed(4)).double() - slicer.quantize(w).double()
+    err = stack_of(dev).program(w, 0.2, torch.Generator().manual_seed(4)).double() - slicer.quantize(w).double()
     assert float(err[:50_000].abs().max()) == 0.0  # every device at level 3: no error
     expected = slicer.error_std_factor * 0.2
     assert float(err[50_000:].std()) == pytest.approx(expected, rel=_rel_tol(50_000))
@@ -138,7 +140,7 @@ def test_level_dependent_write_verify_residual_is_truncated_per_device():
 
 def test_stuck_at_probabilities_and_levels():
     dev = _device("stuck_at", stuck_at={"p_low": 0.05, "p_high": 0.01})
-    stack, slicer = dev.stack, BitSlicer(dev)
+    stack, slicer = stack_of(dev), BitSlicer(dev)
     w = torch.full((100_000,), 0.5)
     w[0] = 1.0
     sliced = slicer.to_levels(w)
@@ -157,7 +159,7 @@ def test_stuck_at_probabilities_and_levels():
 def test_write_verify_cannot_repair_a_stuck_device():
     dev = _device(["gaussian", "stuck_at"], stuck_at={"p_low": 0.5, "p_high": 0.0})
     w = torch.full((20_000,), 1.0)  # every device at level 3
-    programmed = dev.stack.program(w, 0.5, torch.Generator().manual_seed(7), verified=True, wv=WV)
+    programmed = stack_of(dev).program(w, 0.5, torch.Generator().manual_seed(7), verified=True, wv=WV)
     # a verified, unstuck weight is within delta on every device; a stuck one lost >= one level
     # of its least significant device
     lost = (1.0 - programmed) * 255
@@ -168,10 +170,10 @@ def test_mapping_cost_of_stuck_devices_runs_to_the_iteration_cap():
     plain, stuck = DeviceConfig(), _device(["gaussian", "stuck_at"], stuck_at={"p_low": 0.01, "p_high": 0.001})
     wv = WriteVerifyConfig(max_iterations=100)
     e = writeverify.expected_iterations(0.5, writeverify.delta_for(0.5, wv))
-    assert plain.stack.verify_iterations(0.5, wv) == e
-    assert stuck.stack.verify_iterations(0.5, wv) == pytest.approx(0.989 * e + 0.011 * 100)
+    assert stack_of(plain).verify_iterations(0.5, wv) == e
+    assert stack_of(stuck).verify_iterations(0.5, wv) == pytest.approx(0.989 * e + 0.011 * 100)
     cost = MappingCostConfig()
-    assert writeverify.mapping_cost(1000, 1000, 0.5, stuck, wv, cost).write_pulses == \
+    assert mapping.mapping_cost(1000, 1000, 0.5, stuck, wv, cost).write_pulses == \
         pytest.approx(4000 * (0.989 * e + 1.1))
 
 
@@ -181,10 +183,10 @@ def test_read_noise_is_fresh_at_every_read_and_absent_from_programming():
     dev = _device(["gaussian", "read_noise"], read_noise={"sigma": 0.1})
     w = _weights(100_000)
     g = torch.Generator().manual_seed(8)
-    assert torch.equal(dev.stack.program(w, 0.5, torch.Generator().manual_seed(1)),
-                       DeviceConfig().stack.program(w, 0.5, torch.Generator().manual_seed(1)))
-    first = dev.stack.read(w, torch.tensor(1.0), 0.5, g)
-    second = dev.stack.read(w, torch.tensor(1.0), 0.5, g)
+    assert torch.equal(stack_of(dev).program(w, 0.5, torch.Generator().manual_seed(1)),
+                       stack_of(DeviceConfig()).program(w, 0.5, torch.Generator().manual_seed(1)))
+    first = stack_of(dev).read(w, torch.tensor(1.0), 0.5, g)
+    second = stack_of(dev).read(w, torch.tensor(1.0), 0.5, g)
     assert not torch.equal(first, second)
     expected = BitSlicer(dev).error_std_factor * 0.1
     assert float((first - w).std()) == pytest.approx(expected, rel=_rel_tol(100_000))
@@ -208,10 +210,10 @@ def test_drift_is_absent_at_the_reference_time_and_matches_the_power_law():
     w = _weights(100_000)
     g = lambda: torch.Generator().manual_seed(9)  # noqa: E731
     slice_only = DeviceConfig(model=("slice",))
-    assert torch.equal(base.stack.program(w, 0.3, g()), slice_only.stack.program(w, 0.3, g()))
+    assert torch.equal(stack_of(base).program(w, 0.3, g()), stack_of(slice_only).program(w, 0.3, g()))
     p = DriftParams(nu_mean=0.06, nu_std=0.02, t_seconds=20.0 * 1e6)
     later = dataclasses.replace(base, params={"drift": p})
-    stack = later.stack
+    stack = stack_of(later)
     factors = stack.modifiers[0].factors(torch.Size([400_000]), torch.Generator().manual_seed(1), "cpu")
     mean, square = stack.modifiers[0].moments()
     assert float(factors.mean()) == pytest.approx(mean, rel=_rel_tol(400_000))
@@ -224,12 +226,12 @@ def test_global_drift_compensation_restores_the_layer_readout():
     p = DriftParams(t_seconds=20.0 * 1e6, compensation=True)
     dev = dataclasses.replace(_device(["slice", "drift"]), params={"drift": p})
     w = _weights(100_000)
-    before = DeviceConfig(model=("slice",)).stack.program(w, 0.3, torch.Generator().manual_seed(9))
-    after = dev.stack.program(w, 0.3, torch.Generator().manual_seed(9))
+    before = stack_of(DeviceConfig(model=("slice",))).program(w, 0.3, torch.Generator().manual_seed(9))
+    after = stack_of(dev).program(w, 0.3, torch.Generator().manual_seed(9))
     assert float(after.abs().sum()) == pytest.approx(float(before.abs().sum()), rel=0.02)
     # compensated error is much smaller than uncompensated
     raw = dataclasses.replace(dev, params={"drift": dataclasses.replace(p, compensation=False)})
-    uncompensated = raw.stack.program(w, 0.3, torch.Generator().manual_seed(9))
+    uncompensated = stack_of(raw).program(w, 0.3, torch.Generator().manual_seed(9))
     assert float((after - before).std()) < 0.5 * float((uncompensated - before).std())
 
 
@@ -264,7 +266,7 @@ def test_bad_device_parameters_name_key_value_and_allowed(device, pattern, tmp_p
     raw["profiles"]["embedded"]["device"] = {"weight_bits": 8, "device_bits": 2, **device}
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    from tsblib.config import load_profile
+    from tsblib.profiles import load_profile
 
     with pytest.raises(ConfigError, match=pattern):
         load_profile(params)
@@ -288,20 +290,20 @@ def test_robustness_scenarios_are_validated_too(tmp_path):
     raw["profiles"]["embedded"]["robustness"] = {
         "scenarios": [{"name": "bad", "device": {"model": ["slice", "drift"], "drift": {"nu_std": -1}}}]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    from tsblib.config import load_profile
+    from tsblib.profiles import load_profile
 
     with pytest.raises(ConfigError, match=r"device.drift.nu_std = -1"):
         load_profile(tmp_path / "params.yaml")
 
 
 def test_legacy_noise_model_key_still_reads():
-    assert build(DeviceConfig, {"noise_model": "slice"}, "device").model == ("slice",)
+    assert build_device({"noise_model": "slice"}).model == ("slice",)
     with pytest.raises(ConfigError, match="noise_model"):
-        build(DeviceConfig, {"noise_model": "slice", "model": "level_dependent"}, "device")
+        build_device({"noise_model": "slice", "model": "level_dependent"})
 
 
 def test_single_model_parameters_may_sit_next_to_model():
-    dev = build(DeviceConfig, {"model": "stuck_at", "p_low": 0.2}, "device")
-    assert dev.of("stuck_at") == StuckAtParams(p_low=0.2)
-    assert dev.of("read_noise") == ReadNoiseParams()
-    assert dev.of("level_dependent") == LevelDependentParams()
+    dev = build_device({"model": "stuck_at", "p_low": 0.2})
+    assert params_of(dev, "stuck_at") == StuckAtParams(p_low=0.2)
+    assert params_of(dev, "read_noise") == ReadNoiseParams()
+    assert params_of(dev, "level_dependent") == LevelDependentParams()

@@ -81,7 +81,7 @@ def test_experiment_model_rounds_to_every_block_width_in_use():
     """Channels at a reduced width are multiples of the lcm of tsb.width and ablation.widths,
     so that every block divides every insertion point and restating tsb.width among them
     leaves the backbone unchanged."""
-    from tsblib.config import profile_from_dict
+    from tsblib.profiles import profile_from_dict
 
     def exp(tsb_width, widths, width=0.25):
         return profile_from_dict("p", {"tsb": {"width": tsb_width}, "ablation": {"widths": widths},

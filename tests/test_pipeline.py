@@ -14,7 +14,7 @@ import sys
 import pytest
 import yaml
 
-from tsblib.config import load_profile
+from tsblib.profiles import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import STAGES, get_stage, run_stage, stage_names
 from tsblib.pipeline.scope import UndeclaredParameterError, scoped

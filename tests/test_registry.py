@@ -4,7 +4,9 @@ import dataclasses
 
 import pytest
 
-from tsblib.config import ConfigError, profile_from_dict
+from tsblib.config import ConfigError
+
+from tsblib.profiles import profile_from_dict
 from tsblib.methods import registry
 from tsblib.methods.registry import MethodSpec, all_methods, get_method, label, ordered, register, style
 

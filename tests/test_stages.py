@@ -11,7 +11,7 @@ import yaml
 
 from tsblib import io
 from tsblib.cli import main
-from tsblib.config import load_profile
+from tsblib.profiles import load_profile
 from tsblib.golden import synthetic_image_folder
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names

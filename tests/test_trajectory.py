@@ -8,7 +8,8 @@ import torch
 import yaml
 
 from tsblib import io
-from tsblib.config import ConfigError, load_profile, profile_from_dict
+from tsblib.config import ConfigError
+from tsblib.profiles import load_profile, profile_from_dict
 from tsblib.paths import ProfilePaths
 from tsblib.schema import result_columns
 from tsblib.pipeline import run_stage

@@ -7,7 +7,8 @@ import yaml
 
 from tsblib import io
 from tsblib.chipbatch import chip_batched
-from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig, load_profile
+from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig
+from tsblib.profiles import load_profile
 from tsblib.data import Batches
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal

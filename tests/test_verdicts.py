@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tsblib.config import profile_from_dict
+from tsblib.profiles import profile_from_dict
 from tsblib.verdicts import (equal_accuracy_percent, equal_accuracy_speedup, losses, model_claims,
                              seed_spread, training_plateau)
 

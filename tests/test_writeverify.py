@@ -1,4 +1,5 @@
-"""Tests of tsblib.writeverify: tolerance, iteration statistics, residual sampling, mapping cost."""
+"""Tests of tsblib.writeverify (tolerance, iteration statistics, residual sampling) and of the
+mapping cost built on it (tsblib.mapping)."""
 from __future__ import annotations
 
 import math
@@ -8,12 +9,10 @@ import torch
 from scipy import stats
 
 from tsblib.config import DeviceConfig, MappingCostConfig, WriteVerifyConfig
+from tsblib.mapping import MappingCost, full_over_selective_ratio, mapping_cost
 from tsblib.writeverify import (
-    MappingCost,
     delta_for,
     expected_iterations,
-    full_over_selective_ratio,
-    mapping_cost,
     residual_std,
     sample_residual,
     simulate_write_verify,

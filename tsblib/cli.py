@@ -11,10 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
-from tsblib.config import ConfigError, ProfileConfig, load_profile, read_parameter_file
+from tsblib.config import ConfigError, ProfileConfig, read_parameter_file
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import (FIGURES, STAGES, check_ready, check_stage_models, finished,
                              record_valid, run_stage)
+from tsblib.profiles import load_profile
 
 STAGE_HELP = {stage.name: stage.help for stage in STAGES}
 """One line of help per stage, in pipeline order."""
@@ -113,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true",
                    help="print the claims and paired comparisons as Markdown tables (those of "
                         "docs/guide.md)")
+    p.add_argument("--write-docs", action="store_true",
+                   help="rewrite every generated claims table of README.md and docs/*.md "
+                        "(<!-- claims-markdown: PROFILE --> blocks) from the committed claims.json "
+                        "of its profile")
     return parser
 
 
@@ -179,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
             ok, text = report(compare_results(root, ProfilePaths(str(name), root).results))
             print(text)
             return 0 if ok else 1
+        if args.command == "claims" and args.write_docs:
+            from tsblib.headline import write_docs
+            changed = write_docs(Path(args.params).resolve().parent)
+            print("\n".join(f"{p}: rewritten" for p in changed) or "the claims tables are current")
+            return 0
         profile = load_profile(args.params, args.profile)
         if args.command == "claims":
             from tsblib.headline import claims_markdown, claims_text

@@ -1,21 +1,23 @@
-"""Typed configuration for every parameter group, validated once at the edge.
+"""Typed configuration for every parameter group: the schema (DESIGN section 8, layer 1).
 
-`params.yaml` holds one or more *profiles*; `load_profile` turns one of them into
-a `ProfileConfig` and rejects unknown keys, wrong types and out-of-range values
-with a message naming the key, the value and what is allowed.
+`params.yaml` holds one or more *profiles*; `parse_profile` turns one of them into a
+`ProfileConfig` and rejects unknown keys, wrong types and out-of-range values with a message
+naming the key, the value and what is allowed. The schema imports no other part of tsblib:
+what it must know of the registries (device models, methods and their parameter dataclasses,
+models) is handed in as a `Catalog` by `tsblib.profiles`, which sits above the registries and
+is what the rest of the library calls (`load_profile`, `profile_from_dict`).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import enum
-import functools
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -120,8 +122,8 @@ class DeviceConfig:
     """Device models of noise-injection training (NIT, NFT, CorrectNet, shared-noise TSB);
     empty = the same as `model`."""
     params: Mapping[str, Any] = field(default_factory=dict)
-    """Per-model parameters: model name -> its parameters dataclass (registry defaults for the
-    models params.yaml does not configure)."""
+    """Per-model parameters: model name -> its parameters dataclass, for the models params.yaml
+    configures (the others take their registry defaults, `tsblib.devices.params_of`)."""
     noise_model: NoiseModel | None = None
     """Former name of `model` for 'gaussian' or 'slice', still accepted (folded into `model`)."""
 
@@ -142,53 +144,32 @@ class DeviceConfig:
         if isinstance(self.train_model, str):
             object.__setattr__(self, "train_model", (self.train_model,))
 
-    def validate(self) -> None:
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check the values; with `catalog`, also the model names, each model's parameters and
+        the composition (`Catalog.check_device`)."""
         _check(self.weight_bits >= 1, "device.weight_bits", self.weight_bits, "an integer >= 1")
         _check(1 <= self.device_bits <= self.weight_bits, "device.device_bits", self.device_bits,
                f"an integer in [1, weight_bits={self.weight_bits}]")
         _check(self.weight_bits % self.device_bits == 0, "device.device_bits", self.device_bits,
                f"a divisor of weight_bits={self.weight_bits}")
-        from tsblib.devices.base import all_devices  # local: the registry imports this module
-
-        known = sorted(all_devices())
+        known = sorted(catalog.devices) if catalog is not None else None
         for key, names in (("device.model", self.model), ("device.train_model", self.train_model)):
             _check(key == "device.train_model" or len(names) >= 1, key, list(names),
-                   f"at least one of {known}")
-            for name in names:
+                   f"at least one of {known}" if known else "at least one device model")
+            for name in names if known else ():
                 _check(name in known, key, name, f"one of {known}")
             _check(len(set(names)) == len(names), key, list(names), "each model once")
+        if catalog is None:
+            return
         for name, value in self.params.items():
             _check(name in known, f"device.{name}", name, f"parameters of one of {known}")
             value.validate(f"device.{name}", levels=2 ** self.device_bits)
-        self.stack  # noqa: B018 - builds the stacks, which check the composition
-        self.train_stack  # noqa: B018
-
-    def of(self, name: str) -> Any:
-        """The parameters dataclass of device model `name` (registry defaults when not set)."""
-        if name in self.params:
-            return self.params[name]
-        from tsblib.devices.base import get_device
-
-        return get_device(name).params()
+        catalog.check_device(self)
 
     @property
     def devices_per_weight(self) -> int:
         """Number of devices one weight occupies."""
         return self.weight_bits // self.device_bits
-
-    @functools.cached_property
-    def stack(self) -> Any:
-        """The composed device models of every chip (`tsblib.devices.DeviceStack`)."""
-        from tsblib.devices.base import DeviceStack
-
-        return DeviceStack(self)
-
-    @functools.cached_property
-    def train_stack(self) -> Any:
-        """The composed device models of noise-injection training (`train_model`, else `model`)."""
-        from tsblib.devices.base import DeviceStack
-
-        return DeviceStack(self, self.train_model or self.model)
 
     @property
     def label(self) -> str:
@@ -454,27 +435,23 @@ class MethodsConfig:
     block fine-tuned with them frozen) on every backbone of the trajectory (curve 'tsb_bnrecal'
     of trajectory.csv), so that the block's gain over BN recalibration is read at every age."""
     params: Mapping[str, Any] = field(default_factory=dict)
-    """Per-method parameters: method name -> its parameters dataclass (registry defaults for
-    methods params.yaml does not mention)."""
+    """Per-method parameters: method name -> its parameters dataclass; parsing fills in every
+    registered method that has parameters (its registry defaults where params.yaml is silent)."""
 
     def of(self, method: str) -> Any:
-        """The parameters dataclass of `method` (its registry defaults when not configured)."""
+        """The parameters dataclass of `method`."""
         if method in self.params:
             return self.params[method]
-        from tsblib.methods.registry import get_method
+        raise ConfigError(f"method {method!r} has no parameters here: either it takes none, or "
+                          f"this MethodsConfig was built by hand without them (a parsed profile, "
+                          f"`tsblib.profiles.load_profile`, carries every method's)")
 
-        spec = get_method(method)
-        if spec.params is None:
-            raise ConfigError(f"method {method!r} has no parameters")
-        return spec.params()
-
-    def validate(self) -> None:
-        from tsblib.methods.registry import all_methods
-
-        METHODS = all_methods()
-        known = sorted(METHODS)
-        for method in self.methods:
-            _check(method in METHODS, "methods.methods", method, f"one of {known}")
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check the values; with `catalog`, also that every method is registered."""
+        if catalog is not None:
+            known = sorted(catalog.methods)
+            for method in self.methods:
+                _check(method in catalog.methods, "methods.methods", method, f"one of {known}")
         _check(len(set(self.methods)) == len(self.methods), "methods.methods", list(self.methods),
                "each method once")
         _check(0 < self.tsb_early_fraction <= 1, "methods.tsb_early_fraction",
@@ -656,9 +633,9 @@ class Scenario:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     """The chips' device block; weight_bits, device_bits and convention default to the profile's."""
 
-    def validate(self) -> None:
+    def validate(self, catalog: Catalog | None = None) -> None:
         _check(bool(self.name), "robustness.scenarios.name", self.name, "a non-empty label")
-        self.device.validate()
+        self.device.validate(catalog)
 
 
 @dataclass(frozen=True)
@@ -680,21 +657,21 @@ class RobustnessConfig:
     drift_compensation: tuple[bool, ...] = (False, True)
     """Evaluate drift scenarios without and/or with global drift compensation."""
 
-    def validate(self) -> None:
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check the values; with `catalog`, also the deployment names and each scenario's
+        device models (and drift times against the drift model's reference time)."""
         _check(self.chips >= 2, "robustness.chips", self.chips, ">= 2 (a CI needs two chips)")
-        from tsblib.methods.registry import robust_deployments
-
-        known = list(robust_deployments())
-        for m in self.methods:
-            _check(m in known, "robustness.methods", m, f"one of {known}")
+        if catalog is not None:
+            for m in self.methods:
+                _check(m in catalog.robust, "robustness.methods", m, f"one of {list(catalog.robust)}")
         _check(len(set(self.methods)) == len(self.methods), "robustness.methods",
                list(self.methods), "each deployment once")
         names = [sc.name for sc in self.scenarios]
         _check(len(set(names)) == len(names), "robustness.scenarios", names, "distinct names")
         for sc in self.scenarios:
-            sc.validate()
-            if "drift" in sc.device.model:
-                t0 = sc.device.of("drift").t0_seconds
+            sc.validate(catalog)
+            if catalog is not None and "drift" in sc.device.model:
+                t0 = catalog.device_params(sc.device, "drift").t0_seconds
                 for t in self.drift_times_s:
                     _check(t >= t0, "robustness.drift_times_s", t,
                            f"times >= the drift reference time t0_seconds = {t0}")
@@ -730,28 +707,31 @@ class ExperimentConfig:
     robustness: RobustnessConfig = field(default_factory=RobustnessConfig)
     """Evaluation under device models beyond the Gaussian (see `RobustnessConfig`)."""
 
-    def validate(self) -> None:
-        from tsblib.models import MODELS  # local import: models imports torch
-
-        _check(self.model in MODELS, "models", self.model, f"one of {sorted(MODELS)}")
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check the values; with `catalog`, also the model name, its width multiplier, the
+        method names and each method's own check of the whole experiment."""
+        if catalog is not None:
+            _check(self.model in catalog.models, "models", self.model,
+                   f"one of {sorted(catalog.models)}")
         _check(self.num_classes >= 2, f"models.{self.model}.num_classes", self.num_classes, ">= 2")
         _check(self.width > 0, f"models.{self.model}.width", self.width, "> 0")
-        from tsblib.models import SCALABLE
-
-        _check(self.width == 1.0 or self.model in SCALABLE, f"models.{self.model}.width",
-               self.width, f"1.0: only {sorted(SCALABLE)} take a width multiplier")
-        for sub in (self.data, self.train, self.methods, self.tsb, self.evaluation, self.ablation,
-                    self.selection, self.robustness):
+        if catalog is not None:
+            _check(self.width == 1.0 or self.model in catalog.scalable,
+                   f"models.{self.model}.width", self.width,
+                   f"1.0: only {sorted(catalog.scalable)} take a width multiplier")
+        self.data.validate()
+        self.train.validate()
+        self.methods.validate(catalog)
+        for sub in (self.tsb, self.evaluation, self.ablation, self.selection):
             sub.validate()
+        self.robustness.validate(catalog)
         _check(not self.train.augment or self.data.dataset in AUGMENTED_DATASETS,
                "train.augment", self.train.augment,
                f"false for data.dataset = {self.data.dataset!r}: its transform (random crop with "
                f"4-pixel padding and horizontal flip) is defined for the natural-image data sets "
                f"{list(AUGMENTED_DATASETS)} only (a flipped digit is another symbol)")
-        for method in self.methods.methods:
-            from tsblib.methods.registry import get_method
-
-            check = get_method(method).check
+        for method in self.methods.methods if catalog is not None else ():
+            check = catalog.method_checks.get(method)
             if check is not None:
                 check(self)
 
@@ -773,12 +753,14 @@ class ProfileConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     """Compute placement (see `RuntimeConfig`)."""
 
-    def validate(self) -> None:
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check every part; with `catalog`, also what needs the registries."""
         _check(bool(self.experiments), "models", {}, "at least one model")
-        for sub in (self.device, self.write_verify, self.mapping, self.runtime):
+        self.device.validate(catalog)
+        for sub in (self.write_verify, self.mapping, self.runtime):
             sub.validate()
         for exp in self.experiments:
-            exp.validate()
+            exp.validate(catalog)
 
     def experiment(self, model: str) -> ExperimentConfig:
         """The experiment of `model`; a clear error if the profile has none."""
@@ -790,6 +772,38 @@ class ProfileConfig:
 
 
 # ----------------------------------------------------------------------------- parsing
+
+@dataclass(frozen=True)
+class Catalog:
+    """What parsing and checking a profile need to know of the registries, which the schema does
+    not import: built by `tsblib.profiles.catalog` from the device, method and model registries
+    and handed to `parse_profile` and the `validate` methods."""
+
+    devices: Mapping[str, type]
+    """Device model name -> its parameters dataclass (`tsblib.devices`)."""
+    check_device: Callable[[DeviceConfig], None]
+    """The device registry's checks of a device block that need the models themselves (the
+    composition of programming-error models, ...); raises ConfigError."""
+    device_params: Callable[[DeviceConfig, str], Any]
+    """The parameters of a device model of a block: configured, else the registry defaults."""
+    methods: Mapping[str, type | None]
+    """Method name -> its parameters dataclass, or None (`tsblib.methods.registry`)."""
+    method_checks: Mapping[str, Callable[[ExperimentConfig], None]]
+    """Method name -> its check of the whole experiment, for the methods that have one."""
+    robust: tuple[str, ...]
+    """Names of the deployments the robustness stage can compare."""
+    models: frozenset[str]
+    """Model names (`tsblib.models.MODELS`)."""
+    scalable: frozenset[str]
+    """Models that take a width multiplier."""
+
+
+def _needs(catalog: Catalog | None, what: str) -> Catalog:
+    if catalog is None:
+        raise TypeError(f"parsing {what} needs the registries' Catalog; call "
+                        f"tsblib.profiles (load_profile, profile_from_dict, build_device)")
+    return catalog
+
 
 _SECTIONS = {"data": DataConfig, "train": TrainConfig, "methods": MethodsConfig, "tsb": TSBConfig,
              "evaluation": EvaluationConfig, "ablation": AblationConfig,
@@ -804,7 +818,7 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
                           f"Fix it in params.yaml (or the mapping you passed).")
 
 
-def _coerce(key: str, value: Any, annotation: Any) -> Any:
+def _coerce(key: str, value: Any, annotation: Any, catalog: Catalog | None = None) -> Any:
     """Convert a YAML value to the annotated type, or raise a ConfigError naming the key."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
@@ -812,16 +826,16 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
+        return _coerce(key, value, inner[0], catalog)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key} = {value!r} is not allowed: expected a list. Fix it in params.yaml.")
-        return tuple(_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value))
+        return tuple(_coerce(f"{key}[{i}]", v, args[0], catalog) for i, v in enumerate(value))
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise ConfigError(f"{key} = {value!r} is not allowed: expected a mapping of "
                               f"{[f.name for f in dataclasses.fields(annotation)]}.")
-        return build(annotation, value, key)
+        return build(annotation, value, key, catalog)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         allowed = [m.value for m in annotation]
         if value not in allowed:
@@ -847,15 +861,17 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
     return value
 
 
-def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
-    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+def build(cls: type, data: dict[str, Any] | None, prefix: str,
+          catalog: Catalog | None = None) -> Any:
+    """Build dataclass `cls` from a mapping, rejecting unknown keys and wrong types (the
+    `methods` and `device` blocks need the `catalog` of the registries)."""
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{prefix} must be a mapping, got {data!r}")
     data = dict(data or {})
     if cls is MethodsConfig:
-        return _build_methods(data, prefix)
+        return _build_methods(data, prefix, _needs(catalog, prefix))
     if cls is DeviceConfig:
-        return _build_device(data, prefix)
+        return _build_device(data, prefix, _needs(catalog, prefix))
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -864,25 +880,23 @@ def build(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {names}.{hint}")
-        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key])
+        kwargs[key] = _coerce(f"{prefix}.{key}", value, hints[key], catalog)
     return cls(**kwargs)
 
 
-def _build_methods(data: dict[str, Any], prefix: str) -> MethodsConfig:
+def _build_methods(data: dict[str, Any], prefix: str, catalog: Catalog) -> MethodsConfig:
     """MethodsConfig from `methods: {methods, tsb_early_fraction, tsb_ages, tsb_annealed,
     tsb_ages_bnrecal, <method>: {...}}`: every
     mapping under a method's name is built into that method's parameters dataclass."""
-    from tsblib.methods.registry import all_methods
-
-    METHODS = all_methods()
+    METHODS = catalog.methods
     own = {k: v for k, v in data.items() if k not in METHODS}
     params = {}
-    for name, spec in METHODS.items():
+    for name, params_cls in METHODS.items():
         given = data.get(name)
-        if given is not None and spec.params is None:
+        if given is not None and params_cls is None:
             raise ConfigError(f"{prefix}.{name} is not allowed: method {name!r} has no parameters")
-        if spec.params is not None:
-            params[name] = build(spec.params, given, f"{prefix}.{name}")
+        if params_cls is not None:
+            params[name] = build(params_cls, given, f"{prefix}.{name}", catalog)
     names = ["methods", "tsb_early_fraction", "tsb_ages", "tsb_annealed", "tsb_ages_bnrecal"]
     for key in own:
         if key not in names:
@@ -909,12 +923,10 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
                       f"of names. Fix it in params.yaml.")
 
 
-def _build_device(data: dict[str, Any], prefix: str) -> DeviceConfig:
+def _build_device(data: dict[str, Any], prefix: str, catalog: Catalog) -> DeviceConfig:
     """DeviceConfig from `device: {weight_bits, device_bits, convention, model, train_model,
     <model>: {...}}`; the parameters of a single model may also be given next to `model`."""
-    from tsblib.devices.base import all_devices
-
-    devices = all_devices()
+    devices = catalog.devices
     own = {k: v for k, v in data.items() if k in _DEVICE_KEYS}
     hints = typing.get_type_hints(DeviceConfig)
     kwargs: dict[str, Any] = {}
@@ -938,7 +950,7 @@ def _build_device(data: dict[str, Any], prefix: str) -> DeviceConfig:
                                   f"of the parameters of device model {key!r}.")
             given.setdefault(key, {}).update(value or {})
             continue
-        single = [dataclasses.fields(devices[m].params) for m in models] if len(models) == 1 else []
+        single = [dataclasses.fields(devices[m]) for m in models] if len(models) == 1 else []
         if single and key in [f.name for f in single[0]]:
             given.setdefault(models[0], {})[key] = value
             continue
@@ -948,7 +960,7 @@ def _build_device(data: dict[str, Any], prefix: str) -> DeviceConfig:
         raise ConfigError(f"{prefix}.{key} is not a known parameter; known: {list(_DEVICE_KEYS)}, "
                           f"the device models {sorted(devices)} (each a mapping of its parameters)"
                           f" and, with a single model, that model's parameters.{hint}")
-    params = {name: build(devices[name].params, value, f"{prefix}.{name}")
+    params = {name: build(devices[name], value, f"{prefix}.{name}", catalog)
               for name, value in given.items()}
     return DeviceConfig(params=params, **kwargs)
 
@@ -978,8 +990,9 @@ def _inherit_device(robustness: dict[str, Any], device: Any) -> dict[str, Any]:
     return {**robustness, "scenarios": out}
 
 
-def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
-    """Build and validate a profile from its params.yaml mapping.
+def parse_profile(name: str, raw: dict[str, Any], catalog: Catalog) -> ProfileConfig:
+    """Build and validate a profile from its params.yaml mapping, with the registries' `catalog`
+    (`tsblib.profiles.profile_from_dict` hands it in).
 
     Sections `data, train, methods, tsb, evaluation, ablation` give defaults for
     every model; `models: {name: {section: {...}, num_classes: N}}` overrides them
@@ -1001,7 +1014,7 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
     # every part on its own first, so that a bad key is named where it is written: the
     # profile's sections once, then each model's overrides
     for sec, cls in _SECTIONS.items():
-        build(cls, raw.get(sec), f"profiles.{name}.{sec}")
+        build(cls, raw.get(sec), f"profiles.{name}.{sec}", catalog)
     experiments = []
     for model, overrides in models.items():
         overrides = overrides or {}
@@ -1013,20 +1026,21 @@ def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:
                               f"allowed: {sorted(_SECTIONS) + ['num_classes', 'width']}")
         sections = {}
         for sec, cls in _SECTIONS.items():
-            build(cls, overrides.get(sec), f"profiles.{name}.models.{model}.{sec}")
+            build(cls, overrides.get(sec), f"profiles.{name}.models.{model}.{sec}", catalog)
             merged = _merge(raw.get(sec) or {}, overrides.get(sec) or {})
             if sec == "robustness":
                 merged = _inherit_device(merged, raw.get("device"))
-            sections[sec] = build(cls, merged, f"profiles.{name}.models.{model}.{sec}")
+            sections[sec] = build(cls, merged, f"profiles.{name}.models.{model}.{sec}", catalog)
         num_classes = _coerce(f"profiles.{name}.models.{model}.num_classes",
                               overrides.get("num_classes", 10), int)
         width = _coerce(f"profiles.{name}.models.{model}.width", overrides.get("width", 1.0), float)
         experiments.append(ExperimentConfig(model=model, num_classes=num_classes, width=width,
                                             **sections))
-    glob = {sec: build(cls, raw.get(sec), f"profiles.{name}.{sec}") for sec, cls in _GLOBAL.items()}
+    glob = {sec: build(cls, raw.get(sec), f"profiles.{name}.{sec}", catalog)
+            for sec, cls in _GLOBAL.items()}
     profile = ProfileConfig(name=name, experiments=tuple(experiments), **glob)
     try:
-        profile.validate()
+        profile.validate(catalog)
     except ConfigError as exc:
         raise ConfigError(_as_written(name, raw, str(exc))) from None
     return profile
@@ -1087,9 +1101,10 @@ def read_parameter_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_profile(params_path: str | Path = "params.yaml", profile: str | None = None,
-                 overrides: dict[str, Any] | None = None) -> ProfileConfig:
-    """Read `params_path`, select `profile` (default: its `profile:` key) and validate it."""
+def profile_mapping(params_path: str | Path = "params.yaml", profile: str | None = None,
+                    overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Read `params_path` and select `profile` (default: its `profile:` key): its name and its
+    mapping with `overrides` merged in (`parse_profile` builds it)."""
     path = Path(params_path)
     raw = read_parameter_file(path)
     name = profile or raw.get("profile")
@@ -1097,8 +1112,7 @@ def load_profile(params_path: str | Path = "params.yaml", profile: str | None = 
     if name not in profiles:
         raise ConfigError(f"profile = {name!r} is not defined in {path}; defined: {sorted(profiles)}. "
                           f"Set `profile:` in {path} or pass --profile NAME.")
-    data = _merge(profiles[name], overrides or {})
-    return profile_from_dict(name, data)
+    return name, _merge(profiles[name], overrides or {})
 
 
 def to_dict(obj: Any) -> Any:

@@ -6,7 +6,7 @@ import csv
 import tempfile
 from pathlib import Path
 
-from tsblib.config import profile_from_dict
+from tsblib.profiles import profile_from_dict
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage
 

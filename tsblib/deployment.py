@@ -1,4 +1,4 @@
-"""What a deployment writes onto a chip (DESIGN section 7): how many weights it maps, how many of
+"""What a deployment writes onto a chip (DESIGN section 2): how many weights it maps, how many of
 them it write-verifies, how many it reads back, and the expected mapping cost of that plan.
 
 Each method states its own plan in its `MethodSpec` (`plan`), built from the four shapes here;
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tsblib import writeverify
+from tsblib import mapping
 from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig
 from tsblib.models import experiment_model
 from tsblib.tsb import insert_tsb, tsb_weight_names
@@ -31,9 +31,9 @@ class DeployPlan:
     read_back: int
     """Weights read back once after programming (TSB: the backbone, for per-chip fine-tuning)."""
 
-    def cost(self, sigma: float, profile: ProfileConfig) -> writeverify.MappingCost:
+    def cost(self, sigma: float, profile: ProfileConfig) -> mapping.MappingCost:
         """Expected mapping cost of this plan at `sigma`."""
-        return writeverify.mapping_cost(self.weights, self.verified, sigma, profile.device,
+        return mapping.mapping_cost(self.weights, self.verified, sigma, profile.device,
                                         profile.write_verify, profile.mapping, self.read_back)
 
 

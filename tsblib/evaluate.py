@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from tsblib.chipbatch import Read, chip_batched
 from tsblib.config import DeviceConfig, RuntimeConfig, WriteVerifyConfig
+from tsblib.devices.base import stack_of
 from tsblib.runtime import autocast
 from tsblib.variation import chip_seed, read_hook, sample_chips
 
@@ -132,7 +133,7 @@ def monte_carlo(model: nn.Module, names: list[str], sigma: float, device: Device
     group (a per-chip hook that makes chips differ, e.g. TSB blocks per chip, is evaluated).
     """
     params = dict(model.named_parameters())
-    scales = {n: params[n].detach().abs().max() for n in names} if device.stack.readers else {}
+    scales = {n: params[n].detach().abs().max() for n in names} if stack_of(device).readers else {}
     accs: list[float] = []
     first: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[float]] | None = None
     starts = range(0, chips, chip_batch)

@@ -30,7 +30,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tsblib import io
-from tsblib.config import load_profile
+from tsblib.profiles import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
 from tsblib.schema import MACHINE_KEYS, TIMING_FOLDER, WALL_CLOCK_COLUMNS, is_wall_clock

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
+
+from tsblib import io
 
 CLAIMS = {
     "gap_improvement_ideal": "gap improvement vs {nit}, ideal gap",
@@ -270,3 +273,34 @@ def claims_markdown(results_dir: Path) -> str:
             out.append(f"| ({name} minus TSB) | {_points(r['minus_tsb'])} | {_acc(r)} | - |")
         out.append("")
     return "\n".join(out)
+
+
+DOC_BLOCK = re.compile(r"<!-- claims-markdown: (?P<profile>[\w-]+) -->\n(?P<body>.*?)"
+                       r"<!-- /claims-markdown -->", re.S)
+"""A generated claims table in the documentation: `claims_markdown` of results/<profile>/."""
+
+
+def doc_files(root: Path) -> list[Path]:
+    """The documentation that may carry generated claims tables: README.md and docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def render_doc(text: str, root: Path) -> str:
+    """`text` with every generated claims table rewritten from the committed claims.json."""
+    def block(match: re.Match) -> str:
+        profile = match["profile"]
+        body = claims_markdown(root / "results" / profile).strip()
+        return f"<!-- claims-markdown: {profile} -->\n{body}\n<!-- /claims-markdown -->"
+    return DOC_BLOCK.sub(block, text)
+
+
+def write_docs(root: Path) -> list[Path]:
+    """Rewrite the generated claims tables of README.md and docs/*.md; the files changed."""
+    changed = []
+    for path in doc_files(root):
+        text = path.read_text()
+        new = render_doc(text, root)
+        if new != text:
+            io.write_text(path, new)
+            changed.append(path)
+    return changed

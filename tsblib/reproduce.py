@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tsblib.config import load_profile
+from tsblib.profiles import load_profile
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names
 

@@ -15,8 +15,9 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from tsblib import io, writeverify
+from tsblib import io, mapping
 from tsblib.config import DeviceConfig, ProfileConfig, Scenario
+from tsblib.devices.base import params_of, stack_of
 from tsblib.evaluate import ChipStats, chip_yield
 from tsblib.methods.context import EvalContext, RobustContext
 from tsblib.methods.registry import robust_deployments
@@ -48,7 +49,7 @@ def conditions(scenario: Scenario, times: tuple[float, ...],
     out = []
     for comp in compensation:
         for t in times:
-            drift = dataclasses.replace(device.of("drift"), t_seconds=t, compensation=comp)
+            drift = dataclasses.replace(params_of(device, "drift"), t_seconds=t, compensation=comp)
             out.append(Condition(scenario, dataclasses.replace(
                 device, params={**device.params, "drift": drift}), t, comp))
     return out
@@ -121,10 +122,10 @@ def robustness_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool
             cond, stats = point.condition, point.stats
             plan = specs[point.method].plan(exp)
             sigma = exp.evaluation.operating_sigma
-            cost = writeverify.mapping_cost(plan.weights, plan.verified, sigma, cond.device,
+            cost = mapping.mapping_cost(plan.weights, plan.verified, sigma, cond.device,
                                             profile.write_verify, profile.mapping, plan.read_back)
             rows.append({"model": exp.model, "scenario": cond.scenario.name,
-                         "device_model": cond.device.stack.name, "time_s": cond.time_s,
+                         "device_model": stack_of(cond.device).name, "time_s": cond.time_s,
                          "compensation": cond.compensation, "method": point.method,
                          "sigma": sigma, "chips": stats.chips, "clean_acc": point.clean_acc,
                          "acc_mean": stats.mean, "acc_std": stats.std, "acc_ci95": stats.ci95,

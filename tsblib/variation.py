@@ -15,7 +15,7 @@ from torch import nn
 
 from tsblib import devices
 from tsblib.config import DeviceConfig, WriteVerifyConfig
-from tsblib.devices import BitSlicer
+from tsblib.devices import BitSlicer, stack_of, train_stack_of
 
 
 def check_sigma(sigma: float, name: str = "sigma") -> None:
@@ -61,12 +61,12 @@ def weight_error(weight: torch.Tensor, sigma: float, device: DeviceConfig,
                  generator: torch.Generator, verified: torch.Tensor | bool = False,
                  wv: WriteVerifyConfig | None = None) -> torch.Tensor:
     """One draw of the programming error dW of `weight` (same shape, on the weight's device),
-    from the chips' device models (`device.stack`, see `tsblib.devices`).
+    from the chips' device models (`stack_of(device)`, see `tsblib.devices`).
 
     Verified weights (`verified` True, or a boolean mask) are program-and-verified. Noise is
     drawn from `generator` on the generator's device.
     """
-    return device.stack.error(weight, sigma, generator, verified, wv)
+    return stack_of(device).error(weight, sigma, generator, verified, wv)
 
 
 def quantized_weight(weight: torch.Tensor, device: DeviceConfig) -> torch.Tensor:
@@ -105,11 +105,11 @@ def sample_chips(params: Mapping[str, torch.Tensor], names: list[str], sigma: fl
 def training_noise(params: Mapping[str, torch.Tensor], names: list[str], sigma: float,
                    device: DeviceConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Fresh weights-with-noise for one noise-injection forward: {name: W + dW}, drawn from the
-    training device models (`device.train_stack`: `device.train_model`, else the chips' models).
+    training device models (`train_stack_of(device)`: `device.train_model`, else the chips' models).
 
     dW is drawn with std from max|W| detached, so gradients flow straight through to W.
     """
-    stack = device.train_stack
+    stack = train_stack_of(device)
     out = {}
     for name in names:
         weight = params[name]
@@ -126,7 +126,7 @@ def read_hook(device: DeviceConfig, sigma: float, seeds: list[int],
     (or sigma = 0): a function from stacked programmed weights {name: [K, ...]} to one read of
     them, each chip drawing from its own generator (seeded from its chip seed), so a chip's reads
     do not depend on the chips it is batched with. `scales` holds each layer's max|W| (targets)."""
-    stack = device.stack
+    stack = stack_of(device)
     if sigma == 0 or not stack.readers:
         return None
     generators = [torch.Generator().manual_seed(chip_seed(seed, sigma, 0, "read")) for seed in seeds]

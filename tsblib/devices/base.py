@@ -17,6 +17,7 @@ import importlib
 import math
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -147,10 +148,8 @@ def _load_all() -> None:
     if _loaded:
         return
     _loaded = True
-    import tsblib.devices as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{info.name}")
 
 
 def all_devices() -> dict[str, DeviceSpec]:
@@ -166,6 +165,39 @@ def get_device(name: str) -> DeviceSpec:
         raise ConfigError(f"device.model = {name!r} is not allowed: expected one of "
                           f"{sorted(DEVICES)}. Fix it in params.yaml.")
     return DEVICES[name]
+
+
+def params_of(device: DeviceConfig, name: str) -> Any:
+    """The parameters dataclass of device model `name` in `device`: as configured, else the
+    model's registry defaults."""
+    if name in device.params:
+        return device.params[name]
+    return get_device(name).params()
+
+
+def stack_of(device: DeviceConfig) -> DeviceStack:
+    """The composed device models of every chip of `device` (built once per config object)."""
+    stack = device.__dict__.get("_stack")
+    if stack is None:
+        stack = DeviceStack(device)
+        object.__setattr__(device, "_stack", stack)  # a cache, outside the dataclass fields
+    return stack
+
+
+def train_stack_of(device: DeviceConfig) -> DeviceStack:
+    """The composed device models of noise-injection training (`train_model`, else `model`)."""
+    stack = device.__dict__.get("_train_stack")
+    if stack is None:
+        stack = DeviceStack(device, device.train_model or device.model)
+        object.__setattr__(device, "_train_stack", stack)
+    return stack
+
+
+def check_device(device: DeviceConfig) -> None:
+    """The checks of a device block that need the models: both stacks are built, which checks
+    their composition (at most one programming-error model); raises ConfigError."""
+    stack_of(device)
+    train_stack_of(device)
 
 
 def check_probability(key: str, value: float) -> None:
@@ -201,7 +233,7 @@ class DeviceStack:
         names = device.model if names is None else names
         models = [get_device(n) for n in names]
         self.models: list[DeviceModel] = sorted(
-            (spec.cls(device.of(spec.name), self.slicer) for spec in models),
+            (spec.cls(params_of(device, spec.name), self.slicer) for spec in models),
             key=lambda m: m.phase)
         programs = [m for m in self.models if m.phase is Phase.PROGRAM]
         if len(programs) > 1:

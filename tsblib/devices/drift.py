@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from tsblib.config import ConfigError, DeviceConfig, WriteVerifyConfig
-from tsblib.devices.base import (DeviceModel, DeviceState, Phase, check_nonnegative,
+from tsblib.devices.base import (DeviceModel, DeviceState, Phase, check_nonnegative, params_of,
                                  register_device, straight_through)
 
 
@@ -135,6 +135,6 @@ def at_programming(device: DeviceConfig) -> DeviceConfig:
     read back at programming shows); any other device model as it is."""
     if "drift" not in device.model:
         return device
-    drift = device.of("drift")
+    drift = params_of(device, "drift")
     return dataclasses.replace(device, params={**device.params, "drift": dataclasses.replace(
         drift, t_seconds=drift.t0_seconds)})

@@ -22,6 +22,7 @@ from torch.func import functional_call, grad, vmap
 
 from tsblib.config import ConfigError, DeviceConfig
 from tsblib.deployment import verify_top
+from tsblib.devices.base import stack_of
 from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext
 from tsblib.methods.registry import MethodSpec, RobustSpec, register
 from tsblib.variation import mapped_weight_names
@@ -106,7 +107,7 @@ def fisher_sensitivity(model: nn.Module, names: list[str],
     F_ii is the per-sample empirical Fisher diagonal of `fisher_diagonal` (mean over all
     samples of the squared per-sample gradient of `loss`, cross-entropy by default), our
     estimate of SWIM's second derivative H_ii; var(dW_i) is the weight's expected squared error
-    under the chips' device models (`device.stack.error_variance`; Gaussian:
+    under the chips' device models (`stack_of(device).error_variance`; Gaussian:
     (error_std_factor(device) * sigma * max|W_layer|)^2), so sensitivities of different layers
     compare on one scale and a single global quantile (`top_fraction_mask`) can rank them. `batches` are
     (x, y) pairs; `chunk` bounds the samples differentiated at once (see `fisher_diagonal`).
@@ -120,7 +121,7 @@ def sensitivity_from_fisher(model: nn.Module, fisher: dict[str, torch.Tensor],
     """0.5 * F_ii * E[dW_i^2] for every weight of `fisher`, the expected squared error from the
     chips' device models at `sigma` (one Fisher diagonal serves every device model)."""
     params = dict(model.named_parameters())
-    stack = device.stack
+    stack = stack_of(device)
     out = {}
     for n, f in fisher.items():
         var = stack.error_variance(params[n], sigma)

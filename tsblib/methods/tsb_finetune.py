@@ -26,10 +26,11 @@ from tsblib.chipbatch import chip_batched
 from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, Placement,
                            RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
 from tsblib.data import Batches, PreparedData, Split
+from tsblib.deployment import DeployPlan, verified_block
+from tsblib.devices.base import train_stack_of
+from tsblib.devices.drift import at_programming
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal
-from tsblib.deployment import DeployPlan, verified_block
-from tsblib.devices.drift import at_programming
 from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext, split_batches
 from tsblib.methods.registry import MethodSpec, RobustSpec, register, register_extra
 from tsblib.models import experiment_model
@@ -86,10 +87,10 @@ def read_back(stacked: dict[str, torch.Tensor], sigma_read: float, seeds: list[i
 def _residual_noise(blocks: dict[str, torch.Tensor], sigma: float, device: DeviceConfig,
                     wv: WriteVerifyConfig, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """Blocks with a fresh write-verify residual error, per chip, from the training device
-    models (`device.train_stack`; Gaussian: the residual's std)."""
+    models (`train_stack_of(device)`; Gaussian: the residual's std)."""
     if sigma == 0:
         return blocks
-    stack = device.train_stack
+    stack = train_stack_of(device)
     return {n: stack.perturb(w, sigma, generator, verified=True, wv=wv, batch_dims=1)
             for n, w in blocks.items()}
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 from tsblib import io
-from tsblib.config import (ConfigError, ExperimentConfig, ProfileConfig, load_profile,
-                           read_parameter_file)
+from tsblib.config import ConfigError, ExperimentConfig, ProfileConfig, read_parameter_file
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline.scope import scoped
+from tsblib.profiles import load_profile
 from tsblib.provenance import machine_info
 
 

@@ -45,14 +45,25 @@ def module_file(module: str, root: Path = ROOT) -> Path | None:
     return path if path.is_file() else None
 
 
+def library_modules(root: Path = ROOT) -> list[str]:
+    """Every module of tsblib under `root`, by dotted name."""
+    out = []
+    for path in sorted((root / "tsblib").rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
+
+
 def _package_modules(package: str, root: Path) -> set[str]:
     folder = root / package.replace(".", "/")
     return {f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
 
 
-def imports(module: str, root: Path = ROOT, top_level_only: bool = False) -> set[str]:
+def imports(module: str, root: Path = ROOT, top_level_only: bool = False,
+            statements_only: bool = False) -> set[str]:
     """tsblib modules `module` imports (anywhere in its file, or at module level only), its
-    parent packages, and, for a registry, every module of its package."""
+    parent packages, and, for a registry, every module of its package; with `statements_only`,
+    only what its import statements name (the edges of the library's import graph)."""
     path = module_file(module, root)
     tree = ast.parse(path.read_text())
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -70,6 +81,8 @@ def imports(module: str, root: Path = ROOT, top_level_only: bool = False) -> set
                 found.add(name)
                 found |= {f"{name}.{a.name}" for a in node.names
                           if module_file(f"{name}.{a.name}", root)}
+    if statements_only:
+        return {m for m in found if module_file(m, root) and m != module}
     if module in REGISTRIES:
         found |= _package_modules(REGISTRIES[module], root)
     parts = module.split(".")
