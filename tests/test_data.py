@@ -16,8 +16,9 @@ from PIL import Image
 
 from tsblib.config import ConfigError, DataConfig
 from tsblib.data import (Batches, DataNotFoundError, PreparedData, Split, TestSplitLocked as SplitLockedError,
-                         _load_image_folder, _load_torchvision, check_available, data_summary,
-                         load_dataset, load_prepared, resolve_source, save_prepared)
+                         check_available, data_summary, load_dataset, load_prepared,
+                         resolve_source, save_prepared)
+from tsblib.datasets import get_dataset
 
 SHARED_DATASETS = Path(os.environ.get("TSB_SHARED_DATASETS")
                        or Path(__file__).resolve().parents[2] / "shared" / "datasets")
@@ -333,8 +334,8 @@ def test_cifar10_layout_is_converted_to_nchw(monkeypatch: pytest.MonkeyPatch) ->
             self.targets = list(range(n))
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
-    train, test, classes, _ = _load_torchvision(DataConfig(dataset="cifar10", root="anywhere"),
-                                                "CIFAR10")
+    train, test, classes, _ = get_dataset("cifar10").load(DataConfig(dataset="cifar10",
+                                                                      root="anywhere"))
     assert train.images.shape == (6, 3, 32, 32) and test.images.shape == (4, 3, 32, 32)
     reference = FakeCIFAR10("anywhere", train=True, download=False).data
     assert torch.equal(train.images[2, 1], torch.from_numpy(reference[2, :, :, 1]))
@@ -380,7 +381,7 @@ def test_image_folder_tree(tmp_path: Path) -> None:
     root = tmp_path / "tiny-set"
     pixels = write_tree(root, ("zebra", "ant"), per_class=3, size=(8, 6))
     (root / "train" / "ant" / "notes.txt").write_text("not an image")
-    train, test, classes, source = _load_image_folder(DataConfig(dataset="image-folder",
+    train, test, classes, source = get_dataset("image-folder").load(DataConfig(dataset="image-folder",
                                                                  root=str(root)))
     assert classes == 2
     assert train.images.shape == (6, 3, 6, 8) and test.images.shape == (6, 3, 6, 8)
@@ -436,7 +437,7 @@ def test_cifar10_jpg_sample(tmp_path: Path) -> None:
             (root / part / name).mkdir(parents=True)
             for source in sorted((CIFAR_JPG / part / name).iterdir())[:4]:
                 shutil.copy(source, root / part / name / source.name)
-    train, _, classes, _ = _load_image_folder(DataConfig(dataset="image-folder", root=str(root)))
+    train, _, classes, _ = get_dataset("image-folder").load(DataConfig(dataset="image-folder", root=str(root)))
     assert train.images.shape == (12, 3, 32, 32) and classes == 3
     assert train.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
     assert train.images.float().std() > 10  # real pictures, not blank
@@ -478,5 +479,7 @@ def test_torchvision_data_set_falls_back_to_its_image_folder(tmp_path: Path) -> 
 
 
 def test_image_folder_fallback_is_only_for_torchvision_data_sets() -> None:
-    with pytest.raises(ConfigError, match="data.image_folder"):
-        DataConfig(dataset="mnist-embedded", image_folder="somewhere").validate()
+    from tsblib.profiles import catalog
+
+    with pytest.raises(ConfigError, match=r"data.image_folder = 'somewhere' .*\['cifar10', 'mnist'\]"):
+        DataConfig(dataset="mnist-embedded", image_folder="somewhere").validate(catalog())

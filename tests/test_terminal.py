@@ -9,6 +9,7 @@ def test_dvc_chatter_is_dropped_and_progress_bars_pass_through():
            b"Collecting files and computing hashes in tsblib |####| 4/4\n"
            b"train: 10%|#         | 1/10\rtrain: 20%|##        | 2/10\r"
            b"WARNING: Waiting to acquire lock. If DVC froze, see `hardlink_lock`\n"
+           b"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n"
            b"error: checkpoint x is corrupt\n"
            b"partial")
     out = io.BytesIO()

