@@ -77,3 +77,13 @@ def test_lower_layers_do_not_import_upper_ones(lower, upper):
     wrong = {m: sorted(t for t in GRAPH[m] if any(within(t, u) for u in upper))
              for m in MODULES if within(m, lower)}
     assert not {m: t for m, t in wrong.items() if t}, wrong
+
+
+def test_tests_mirror_the_packages():
+    from tsblib.pipeline.code_deps import ROOT
+
+    packages = sorted(p.name for p in (ROOT / "tsblib").iterdir()
+                      if (p / "__init__.py").is_file())
+    assert packages, "no subpackage found"
+    missing = [p for p in packages if not list((ROOT / "tests" / p).glob("test_*.py"))]
+    assert not missing, f"tsblib packages without a tests/<package>/ folder of tests: {missing}"

@@ -107,7 +107,7 @@ def test_use_leaves_a_file_that_dvc_keeps_as_it_is(tmp_path):
 def test_dvc_exp_run_set_param_reruns_only_the_stages_that_declare_it(tmp_path):
     """DVC's lock records each stage's declared parameters; after `-S` sets
     evaluation.chips, `dvc status` finds exactly the stages declaring it changed (the same
-    stages as the hand edit in tests/test_pipeline.py)."""
+    stages as the hand edit in tests/pipeline/test_pipeline.py)."""
     from test_pipeline import DVC, _dvc_stages, _expected, _lock_for, _params_changed
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -7,7 +7,7 @@ figures), and each dvc.yaml stage's code dependencies (the files it imports,
     python -m tsblib sync-registry          # rewrite both files
     python -m tsblib sync-registry --check  # exit 1 when either is out of date
 
-and tests/test_registry_files.py and tests/test_dvc_deps.py fail while they are out of date."""
+and tests/test_registry_files.py and tests/pipeline/test_code_deps.py fail while they are out of date."""
 from __future__ import annotations
 
 import json

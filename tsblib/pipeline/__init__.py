@@ -1,6 +1,6 @@
 """The pipeline's stages, their order and the parameters each one reads: the one registry that
 the CLI (`python -m tsblib <stage>` and `all`), the reproduction check, the demo and dvc.yaml
-follow (tests/test_pipeline.py checks dvc.yaml against it).
+follow (tests/pipeline/test_pipeline.py checks dvc.yaml against it).
 
 Every stage but `summarize` runs per model (`Stage.per_model`): one model at a time, its outputs
 under results/<profile>/models/<model>/ and per-model checkpoint folders, so that dvc.yaml can

@@ -23,7 +23,7 @@ from tsblib.devices.stuck_at import StuckAtParams
 from tsblib.profiles import build_device
 from tsblib.variation import read_hook, training_noise
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WV = WriteVerifyConfig()
 
 

@@ -16,7 +16,7 @@ from tsblib.datasets import base as registry
 from tsblib.profiles import profile_from_dict
 
 SHARED_DATASETS = Path(os.environ.get("TSB_SHARED_DATASETS")
-                       or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+                       or Path(__file__).resolve().parents[3] / "shared" / "datasets")
 
 
 def test_the_four_data_sets_are_registered_with_what_the_pipeline_needs():
