@@ -62,13 +62,13 @@ def test_the_schema_imports_no_other_part_of_the_library():
 
 @pytest.mark.parametrize("lower, upper", [
     ("tsblib.devices", ("tsblib.methods", "tsblib.stages", "tsblib.pipeline", "tsblib.profiles",
-                        "tsblib.report", "tsblib.plots", "tsblib.mapping")),
+                        "tsblib.report", "tsblib.figures", "tsblib.mapping")),
     ("tsblib.writeverify", ("tsblib.devices", "tsblib.methods")),
     ("tsblib.datasets", ("tsblib.data", "tsblib.devices", "tsblib.methods", "tsblib.profiles",
                          "tsblib.stages")),
     ("tsblib.variation", ("tsblib.tsb", "tsblib.methods")),
     ("tsblib.methods", ("tsblib.stages", "tsblib.pipeline", "tsblib.profiles", "tsblib.report",
-                        "tsblib.plots", "tsblib.robustness", "tsblib.verdicts")),
+                        "tsblib.figures", "tsblib.robustness", "tsblib.verdicts")),
 ])
 def test_lower_layers_do_not_import_upper_ones(lower, upper):
     def within(module: str, package: str) -> bool:

@@ -216,9 +216,9 @@ def test_claims_table_is_an_html_table_with_numbers_on_one_line(page: tuple[Any,
         " const r = document.createRange(); r.selectNodeContents(td);"
         " return [td.innerText, getComputedStyle(td).whiteSpace, r.getClientRects().length]; })")
     intervals = [c for c in cells if c[0].endswith("]") and "x [" in c[0]]
-    from tsblib import plots
+    from tsblib.figures import accuracy_gap, loader
 
-    measured = plots.claims_table(plots.load_results("embedded", NOTEBOOK.parents[1]))
+    measured = accuracy_gap.claims_table(loader.load_results("embedded", NOTEBOOK.parents[1]))
     expected = [v for v in measured["our measured value [95 % interval]"]
                 if v.endswith("]") and "x [" in v]
     assert [c[0] for c in intervals] == expected and len(expected) >= 4  # ratios with intervals

@@ -132,7 +132,7 @@ def test_claims_table_gap_values_carry_their_interval():
 
 
 def test_verdict_words_are_the_figures_words():
-    from tsblib.plots import verdict_text
+    from tsblib.headline import verdict_text
 
     for meets, word in VERDICTS.items():
         assert verdict_text(meets) == word
@@ -169,7 +169,7 @@ def test_figure_kernels_use_encrypted_sockets_where_supported():
     import zmq
     from jupyter_client.manager import KernelManager
 
-    from tsblib.plots import kernel_config
+    from tsblib.figures.notebook import kernel_config
 
     config = kernel_config()
     if zmq.has("curve") and KernelManager.class_traits().get("transport_encryption"):

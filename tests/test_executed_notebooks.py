@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.validator import normalize
 
-from tsblib import plots
+from tsblib.figures import notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 EXECUTED = sorted(ROOT.glob("results/*/notebooks/*.ipynb"))
@@ -42,15 +42,15 @@ def test_executed_notebook_is_already_normalised(path: Path) -> None:
     assert changes == 0
     assert all(cell.get("id") for cell in nb.cells)
     # JupyterLab writes the kernelspec of the kernel it starts; a different one marks it modified
-    assert nb.metadata.kernelspec == plots.kernelspec_metadata(), (
+    assert nb.metadata.kernelspec == notebook.kernelspec_metadata(), (
         f"{path} was executed with another kernelspec than this machine's "
-        f"'{plots.NOTEBOOK_KERNEL}' kernel; rerun `python -m tsblib figure {path.stem}`")
+        f"'{notebook.NOTEBOOK_KERNEL}' kernel; rerun `python -m tsblib figure {path.stem}`")
     assert set(nb.metadata) == {"kernelspec", "language_info", "papermill"}
     assert nb.metadata.papermill == {"parameters": {"profile": path.parents[1].name}}
     for cell in nb.cells:
-        assert not set(cell.metadata) & set(plots.VOLATILE_CELL_METADATA), cell.id
+        assert not set(cell.metadata) & set(notebook.VOLATILE_CELL_METADATA), cell.id
     # the bytes Jupyter itself writes when it saves the notebook unchanged
-    assert nbformat.writes(plots.normalise_notebook(nb)) + "\n" == text
+    assert nbformat.writes(notebook.normalise_notebook(nb)) + "\n" == text
 
 
 @pytest.mark.parametrize("path", EXECUTED, ids=_id)

@@ -23,13 +23,13 @@ STAGE_HELP = {stage.name: stage.help for stage in STAGES}
 
 def run_figure(name: str, profile: str, paths: ProfilePaths) -> None:
     """Execute notebooks/<name>.ipynb with papermill, its kernel importing this repository's
-    tsblib; the executed copy (without execution times, `plots.execute_notebook`) and the figure
+    tsblib; the executed copy (without execution times, `notebook.execute_notebook`) and the figure
     go under results/<profile>/."""
-    from tsblib import plots
+    from tsblib.figures import notebook
 
     if name not in FIGURES:
         raise ConfigError(f"figure = {name!r} is unknown; known figures: {list(FIGURES)}")
-    plots.execute_notebook(paths.root / "notebooks" / f"{name}.ipynb",
+    notebook.execute_notebook(paths.root / "notebooks" / f"{name}.ipynb",
                            paths.notebooks / f"{name}.ipynb", parameters={"profile": profile},
                            cwd=paths.root / "notebooks", library_root=paths.root)
 

@@ -97,8 +97,6 @@ class FinetuneMode(str, enum.Enum):
     """One TSB for all chips, trained against freshly drawn backbone noise each step."""
 
 
-
-
 @dataclass(frozen=True)
 class DeviceConfig:
     """How weights map to NVM devices (the bit-slice converter) and which device models add

@@ -3,7 +3,7 @@ block per model (claim, the paper's threshold, our measured value, verdict), rea
 committed results/<profile>/claims.json alone, so it works without rerunning anything.
 
 `scripts/reproduce.sh` ends with it. The figure notebooks draw the same claims with more detail
-(`tsblib.plots.claims_table`); the verdicts are claims.json's own (`meets_claim`).
+(`tsblib.figures.accuracy_gap.claims_table`); the verdicts are claims.json's own (`meets_claim`).
 """
 from __future__ import annotations
 

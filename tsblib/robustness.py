@@ -4,8 +4,9 @@ time), TSB fine-tuned per chip on the chip as programmed and TSB knowing only a 
 
 The deployments are the methods' own (`MethodSpec.robustness`, e.g. `tsblib.methods.swim`); this
 module only runs them under each condition. The trained models are the pipeline's
-(noise-injection trained under the profile's device model); only the chips change. Chip k of a scenario is seeded as in the evaluate stage, so the
-Gaussian scenario's NIT chips are the evaluate stage's first chips.
+(noise-injection trained under the profile's device model); only the chips change. Chip k of a
+scenario is seeded as in the evaluate stage, so the Gaussian scenario's NIT chips are the
+evaluate stage's first chips.
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_committed_models_list_is_the_selected_profiles():
 
 
 def test_figure_stages_depend_on_every_result_file_the_figures_read():
-    from tsblib.plots import RESULT_FILES
+    from tsblib.figures.loader import RESULT_FILES
 
     deps = set(_dvc_stages()["figure"]["do"]["deps"])
     assert {f"results/${{profile}}/{name}" for name in RESULT_FILES.values()} <= deps

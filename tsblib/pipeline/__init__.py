@@ -22,6 +22,7 @@ from typing import Callable
 
 from tsblib import io
 from tsblib.config import ConfigError, ExperimentConfig, ProfileConfig, read_parameter_file
+from tsblib.figures import figure_names
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline.scope import scoped
 from tsblib.profiles import load_profile
@@ -92,9 +93,9 @@ STAGES: tuple[Stage, ...] = (
 )
 """The stages in pipeline order (`validate` runs before them: it writes no result)."""
 
-FIGURES: tuple[str, ...] = ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost",
-                            "ablations", "robustness")
-"""Figure notebooks in notebooks/, in the order of DESIGN section 7."""
+FIGURES: tuple[str, ...] = figure_names()
+"""Figure notebooks in notebooks/, in the order of DESIGN section 7: one per module of
+`tsblib.figures` (found there, `figure_names`)."""
 
 
 _FINISHED: dict[str, list[str]] = {}

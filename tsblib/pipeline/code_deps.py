@@ -25,8 +25,10 @@ CLI's function-local imports belong to other sub-commands)."""
 
 REGISTRIES = {"tsblib.methods.registry": "tsblib.methods",
               "tsblib.devices.base": "tsblib.devices",
-              "tsblib.datasets.base": "tsblib.datasets"}
-"""Registries that import every module of their package when first read."""
+              "tsblib.datasets.base": "tsblib.datasets",
+              "tsblib.figures.notebook": "tsblib.figures"}
+"""Modules that load every module of a package: the registries, when first read, and the
+notebook runner, whose notebooks import the figure modules."""
 
 
 def stage_entries() -> dict[str, str]:
@@ -34,7 +36,7 @@ def stage_entries() -> dict[str, str]:
     from tsblib.pipeline import STAGES
 
     return {**{s.name: s.entry.split(":")[0] for s in STAGES},
-            "validate": "tsblib.pipeline", "figure": "tsblib.plots"}
+            "validate": "tsblib.pipeline", "figure": "tsblib.figures.notebook"}
 
 
 def module_file(module: str, root: Path = ROOT) -> Path | None:

@@ -137,7 +137,7 @@ def _plan(root: Path, Repo, nx) -> list[StagePlan]:
 def render(plans: list[StagePlan], profile: str | None = None) -> str:
     """The plan as a table, one line per stage, and a count per verdict."""
     width = max((len(p.stage) for p in plans), default=5)
-    head = f"`dvc repro` plan" + (f" for profile {profile!r}" if profile else "") + ":"
+    head = "`dvc repro` plan" + (f" for profile {profile!r}" if profile else "") + ":"
     lines = [head]
     for p in plans:
         why = f": {'; '.join(p.reasons)}" if p.reasons else ""

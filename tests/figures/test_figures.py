@@ -1,7 +1,8 @@
-"""Tests of tsblib.plots on a tiny synthetic results folder in the current results schema: figures,
+"""Tests of tsblib.figures on a tiny synthetic results folder in the current results schema: figures,
 captions, tables, sentences, errors and byte-identical saving."""
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import re
@@ -17,10 +18,17 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from tsblib import plots
+from tsblib.figures import (ablations, accuracy_gap, accuracy_vs_sigma, common, loader, mapping_cost,
+                            notebook, robustness, training_cost)
+from tsblib.headline import interval_text, verdict_text
 from tsblib.methods.registry import label, ordered, style
 from tsblib.pipeline import FIGURES
 from tsblib.schema import TIMED_TABLES
+
+
+def _draw(name: str):
+    """The drawing function of figure `name` (`tsblib.figures.<name>.fig_<name>`)."""
+    return getattr(importlib.import_module(f"tsblib.figures.{name}"), f"fig_{name}")
 
 MODELS = {"lenet3": "mnist-embedded", "vgg8": "cifar10"}
 SIGMAS = [0.0, 0.25, 0.5]
@@ -213,8 +221,8 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
 
 
 @pytest.fixture()
-def results(tmp_path: Path) -> plots.Results:
-    return plots.load_results("tiny", write_results(tmp_path / "results" / "tiny"))
+def results(tmp_path: Path) -> loader.Results:
+    return loader.load_results("tiny", write_results(tmp_path / "results" / "tiny"))
 
 
 def _visible_axes(fig: Figure) -> int:
@@ -243,9 +251,9 @@ def _texts(fig: Figure) -> str:
     ("mapping_cost", 6),        # vs time, vs energy and the write-verify frontier per model
     ("ablations", 6),           # width, mode, no_block per model
 ])
-def test_figures_have_expected_panels_and_caption(results: plots.Results, name: str,
+def test_figures_have_expected_panels_and_caption(results: loader.Results, name: str,
                                                   expected_axes: int) -> None:
-    fig = getattr(plots, f"fig_{name}")(results)
+    fig = _draw(name)(results)
     try:
         assert isinstance(fig, Figure)
         assert _visible_axes(fig) == expected_axes
@@ -257,22 +265,22 @@ def test_figures_have_expected_panels_and_caption(results: plots.Results, name: 
 
 
 def test_optional_sweep_files_may_be_absent(tmp_path: Path) -> None:
-    res = plots.load_results("tiny", write_results(tmp_path / "r", sweeps=False))
+    res = loader.load_results("tiny", write_results(tmp_path / "r", sweeps=False))
     assert res.recipes.empty and res.tsb_lr.empty
     assert "candidate" in res.recipes.columns and "val_acc_mean" in res.tsb_lr.columns
-    fig = plots.fig_training_cost(res)
+    fig = training_cost.fig_training_cost(res)
     try:
         assert _visible_axes(fig) == 8  # no sweep panels: equal accuracy and curves per model
         # without a validation TSB point the star is the test-split accuracy, and says so
         assert "TSB after one chip's block fine-tuning (test split" in _texts(fig)
     finally:
         plt.close(fig)
-    assert plots.selection_table(res).empty
-    assert "no validation sweeps" in plots.selection_sentence(res, "lenet3")
+    assert training_cost.selection_table(res).empty
+    assert "no validation sweeps" in training_cost.selection_sentence(res, "lenet3")
 
 
-def test_methods_come_from_the_registry(results: plots.Results) -> None:
-    fig = plots.fig_accuracy_vs_sigma(results)
+def test_methods_come_from_the_registry(results: loader.Results) -> None:
+    fig = accuracy_vs_sigma.fig_accuracy_vs_sigma(results)
     try:
         legend = {t.get_text(): h for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
         assert label("nft_irs") in legend and label("nft_ovf") in legend
@@ -282,64 +290,64 @@ def test_methods_come_from_the_registry(results: plots.Results) -> None:
             assert mcolors.same_color(handle.get_color(), colour) and handle.get_marker() == marker
         order = [t for t in legend]
         present = set(results.summary["method"])  # every registered method with results
-        assert order == [plots.method_label(s.name, results, "lenet3") for s in ordered()
+        assert order == [common.method_label(s.name, results, "lenet3") for s in ordered()
                          if s.name in present]
     finally:
         plt.close(fig)
 
 
-def test_single_chip_tsb_at_sigma_zero_is_named(results: plots.Results) -> None:
-    fig = plots.fig_accuracy_vs_sigma(results)
+def test_single_chip_tsb_at_sigma_zero_is_named(results: loader.Results) -> None:
+    fig = accuracy_vs_sigma.fig_accuracy_vs_sigma(results)
     try:
         assert "at sigma = 0: one noise-free chip" in _texts(fig)
     finally:
         plt.close(fig)
-    table = plots.operating_point_table(results, "lenet3")
+    table = accuracy_vs_sigma.operating_point_table(results, "lenet3")
     assert "nft_irs" not in " ".join(table["method"]) and label("nft_irs") in set(table["method"])
     assert table["train FLOPs"].str.contains("e+").all()
 
 
-def test_caption_states_convention_data_and_chips(results: plots.Results) -> None:
-    text = plots.caption(results, "lenet3")
+def test_caption_states_convention_data_and_chips(results: loader.Results) -> None:
+    text = common.caption(results, "lenet3")
     assert "\n" not in text
     assert "sigma relative to device range" in text and "mnist-embedded" in text
     assert "8 chips" in text and "5" in text and "shaded: 95 % CI" in text
 
 
 def test_interval_and_verdict_text() -> None:
-    assert plots.interval_text(_interval(12.34, 8.1, 19.0)) == "12.3x [8.10, 19.0]"
-    assert plots.interval_text(_interval(2.419, 1.1, None)) == "2.42x [1.10, unbounded]"
-    assert plots.interval_text(_interval(None, None, None)).startswith("undefined")  # TSB gap <= 0
-    assert plots.interval_text(_interval(250.0, -0.0774, 1234.0)) == "250x [-0.0774, 1234]"
-    assert [plots.verdict_text(v) for v in (True, False, None)] == ["pass", "falls short", "undecided"]
+    assert interval_text(_interval(12.34, 8.1, 19.0)) == "12.3x [8.10, 19.0]"
+    assert interval_text(_interval(2.419, 1.1, None)) == "2.42x [1.10, unbounded]"
+    assert interval_text(_interval(None, None, None)).startswith("undefined")  # TSB gap <= 0
+    assert interval_text(_interval(250.0, -0.0774, 1234.0)) == "250x [-0.0774, 1234]"
+    assert [verdict_text(v) for v in (True, False, None)] == ["pass", "falls short", "undecided"]
 
 
 def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
-    table = plots.claims_table(plots.load_results("tiny", write_results(tmp_path / "a")))
-    own = table[table["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]
+    table = accuracy_gap.claims_table(loader.load_results("tiny", write_results(tmp_path / "a")))
+    own = table[table["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]
     assert set(own["meets?"]) == {"pass"}
     assert set(own["our measured value [95 % interval]"]) == {"25.0x [21.0, unbounded]"}
-    ideal = table[table["claim"] == plots.CLAIM_LABELS["gap_improvement_ideal"]]
+    ideal = table[table["claim"] == common.CLAIM_LABELS["gap_improvement_ideal"]]
     assert set(ideal["meets?"]) == {"falls short"}
     strongest = table[table["claim"].str.contains("strongest")]
     assert len(strongest) == 4  # own and ideal, two models
     assert strongest["compared with"].str.startswith(label("nit_bnrecal")).all()
-    speed = table[table["claim"] == plots.CLAIM_LABELS["training_speedup"]]
+    speed = table[table["claim"] == common.CLAIM_LABELS["training_speedup"]]
     assert set(speed["our measured value [95 % interval]"]) == {"6.00x [5.50, 7.00]"}
     assert speed["beside it"].str.contains("at NIT's selected epoch: 3.90x").all()
     assert not speed["beside it"].str.contains("seconds").any()  # load-dependent: timing/ only
     assert set(table[table["claim"].str.contains("write-verified")]["meets?"]) == {"pass"}
     # a point estimate above the claim whose interval's lower end is below it falls short
-    short = plots.claims_table(plots.load_results(
+    short = accuracy_gap.claims_table(loader.load_results(
         "tiny", write_results(tmp_path / "b", gap_own=25.0, gap_own_low=15.0, meets_own=False)))
-    assert set(short[short["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"falls short"}
-    undecided = plots.claims_table(plots.load_results(
+    assert set(short[short["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"falls short"}
+    undecided = accuracy_gap.claims_table(loader.load_results(
         "tiny", write_results(tmp_path / "c", gap_own_low=None, meets_own=None)))
-    assert set(undecided[undecided["claim"] == plots.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"undecided"}
+    assert set(undecided[undecided["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"undecided"}
 
 
-def test_accuracy_gap_figure_shows_intervals_and_reference(results: plots.Results) -> None:
-    fig = plots.fig_accuracy_gap(results)
+def test_accuracy_gap_figure_shows_intervals_and_reference(results: loader.Results) -> None:
+    fig = accuracy_gap.fig_accuracy_gap(results)
     try:
         text = _texts(fig)
         assert "backbone + block at sigma = 0" in text
@@ -353,8 +361,8 @@ def test_accuracy_gap_figure_shows_intervals_and_reference(results: plots.Result
         plt.close(fig)
 
 
-def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Results) -> None:
-    fig = plots.fig_training_cost(results)
+def test_training_figure_marks_deployed_epochs_and_speedup(results: loader.Results) -> None:
+    fig = training_cost.fig_training_cost(results)
     try:
         ax = fig.axes[2]  # after the first model's equal-accuracy row
         assert "validation split" in ax.get_ylabel()
@@ -383,75 +391,75 @@ def test_training_figure_marks_deployed_epochs_and_speedup(results: plots.Result
         plt.close(fig)
 
 
-def test_mapping_figure_says_tsb_reads_back(results: plots.Results) -> None:
-    fig = plots.fig_mapping_cost(results)
+def test_mapping_figure_says_tsb_reads_back(results: loader.Results) -> None:
+    fig = mapping_cost.fig_mapping_cost(results)
     try:
         assert "reading the 1,000 backbone weights back once" in _texts(fig)
     finally:
         plt.close(fig)
-    table = plots.mapping_table(results, "lenet3")
+    table = mapping_cost.mapping_table(results, "lenet3")
     assert table.set_index("plan").loc["TSB (block verified, backbone read back)", "read-back weights"] == "1000"
 
 
-def test_tables_are_strings(results: plots.Results) -> None:
-    for table in [plots.operating_point_table(results, "lenet3"), plots.speedup_table(results),
-                  plots.mapping_table(results), plots.ablation_table(results),
-                  plots.claims_table(results), plots.claims_definitions(results),
-                  plots.training_runs_table(results), plots.selection_table(results),
-                  plots.tsb_lr_table(results)]:
+def test_tables_are_strings(results: loader.Results) -> None:
+    for table in [accuracy_vs_sigma.operating_point_table(results, "lenet3"), training_cost.speedup_table(results),
+                  mapping_cost.mapping_table(results), ablations.ablation_table(results),
+                  accuracy_gap.claims_table(results), accuracy_gap.claims_definitions(results),
+                  training_cost.training_runs_table(results), training_cost.selection_table(results),
+                  training_cost.tsb_lr_table(results)]:
         assert len(table) > 0
         assert all(table[c].map(lambda v: isinstance(v, str)).all() for c in table.columns)
-    runs = plots.training_runs_table(results)
+    runs = training_cost.training_runs_table(results)
     assert set(runs["deployed epoch"]) == {str(SELECTED)}
     assert label("nft_irs") in set(runs["run"])
-    speed = plots.speedup_table(results)
+    speed = training_cost.speedup_table(results)
     assert list(speed["speed-up at equal accuracy [95 %]"]) == ["6.00x [5.50, 7.00]"] * 2
     assert list(speed["meets?"]) == ["pass", "pass"]
-    side = plots.transposed(speed, label="training cost")  # as the notebook shows it
+    side = common.transposed(speed, label="training cost")  # as the notebook shows it
     assert list(side.columns) == ["training cost", "LeNet-3", "VGG-8"]
     assert list(side["training cost"]) == list(speed.columns[1:])
     assert side.set_index("training cost").loc["meets?", "VGG-8"] == "pass"
 
 
 def test_accuracy_sentence_says_when_tsb_wins_and_when_it_loses(tmp_path: Path) -> None:
-    wins = plots.load_results("tiny", write_results(tmp_path / "w"))
-    text = plots.accuracy_sentence(wins, "lenet3")
+    wins = loader.load_results("tiny", write_results(tmp_path / "w"))
+    text = accuracy_vs_sigma.accuracy_sentence(wins, "lenet3")
     assert "TSB 0.925 ± 0.010 (5 chips)" in text and "TSB is the most accurate method" in text
-    loses = plots.load_results("tiny", write_results(tmp_path / "l", drops={**DROPS, "tsb": 0.4}))
-    text = plots.accuracy_sentence(loses, "lenet3")
+    loses = loader.load_results("tiny", write_results(tmp_path / "l", drops={**DROPS, "tsb": 0.4}))
+    text = accuracy_vs_sigma.accuracy_sentence(loses, "lenet3")
     assert "TSB is the most accurate" not in text
     assert "more accurate than TSB" in text and label("full_wv") in text
     assert f"below the most accurate ({label('full_wv')})" in text
 
 
 def test_gap_and_training_sentences_follow_the_numbers(tmp_path: Path) -> None:
-    res = plots.load_results("tiny", write_results(tmp_path / "a", amortised=0.5))
-    gap = plots.gap_sentence(res, "lenet3")
+    res = loader.load_results("tiny", write_results(tmp_path / "a", amortised=0.5))
+    gap = accuracy_gap.gap_sentence(res, "lenet3")
     assert "25.0x [21.0, unbounded]: pass" in gap
     assert f"strongest baseline without write-verify ({label('nit_bnrecal')}) 0.800x" in gap
     assert "TSB's gap is larger" in gap  # the 0.8x ratio against the strongest baseline
-    text = plots.training_sentence(res, "lenet3")
+    text = training_cost.training_sentence(res, "lenet3")
     assert "With 100 chips each fine-tuned: 0.500x (the TSB pipeline then costs more" in text
     assert "6.00x [5.50, 7.00], pass against the paper's > 5x" in text
     assert "capped near 1 / tsb_early_fraction" in text
-    cheap = plots.load_results("tiny", write_results(tmp_path / "b", amortised=3.0))
-    assert "each fine-tuned: 3.00x." in plots.training_sentence(cheap, "lenet3")
-    sel = plots.selection_sentence(res, "lenet3")
+    cheap = loader.load_results("tiny", write_results(tmp_path / "b", amortised=3.0))
+    assert "each fine-tuned: 3.00x." in training_cost.training_sentence(cheap, "lenet3")
+    sel = training_cost.selection_sentence(res, "lenet3")
     assert "the stated recipe 'adam lr=0.001 wd=0 cosine' (0.700) is NOT the best" in sel
     assert "learning rate 0.01 chosen on validation" in sel
 
 
 def test_missing_results_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="dvc repro") as info:
-        plots.load_results("nothing", tmp_path / "does-not-exist")
+        loader.load_results("nothing", tmp_path / "does-not-exist")
     assert "summary.csv" in str(info.value)
 
 
-def test_save_figure_is_byte_identical(results: plots.Results) -> None:
-    fig = plots.fig_accuracy_vs_sigma(results)
+def test_save_figure_is_byte_identical(results: loader.Results) -> None:
+    fig = accuracy_vs_sigma.fig_accuracy_vs_sigma(results)
     try:
-        first = {p.suffix: p.read_bytes() for p in plots.save_figure(fig, results, "repeat")}
-        second = {p.suffix: p.read_bytes() for p in plots.save_figure(fig, results, "repeat")}
+        first = {p.suffix: p.read_bytes() for p in common.save_figure(fig, results, "repeat")}
+        second = {p.suffix: p.read_bytes() for p in common.save_figure(fig, results, "repeat")}
     finally:
         plt.close(fig)
     assert set(first) == {".png", ".pdf"}
@@ -466,16 +474,16 @@ def test_repo_root_from_nested_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     nested = tmp_path / "results" / "tiny" / "notebooks"
     nested.mkdir(parents=True)
     monkeypatch.chdir(nested)
-    assert plots.repo_root() == tmp_path.resolve()
+    assert loader.repo_root() == tmp_path.resolve()
 
 
-def test_swim_default_p_from_method_params(results: plots.Results) -> None:
+def test_swim_default_p_from_method_params(results: loader.Results) -> None:
     assert results.swim_default_p("lenet3") == 1.0
     assert not math.isnan(results.swim_default_p("vgg8"))
 
 
-def test_training_figure_plots_flops_not_seconds(results: plots.Results) -> None:
-    fig = plots.fig_training_cost(results)
+def test_training_figure_plots_flops_not_seconds(results: loader.Results) -> None:
+    fig = training_cost.fig_training_cost(results)
     try:
         ax = fig.axes[3]
         assert "FLOPs" in ax.get_xlabel() and "FLOPs" in ax.get_title()
@@ -493,26 +501,26 @@ def test_training_figure_plots_flops_not_seconds(results: plots.Results) -> None
 def test_figures_tables_and_sentences_do_not_depend_on_wall_clock_seconds(tmp_path: Path) -> None:
     """A rerun on a busier machine changes every time in the results; nothing drawn or shown may
     change with them, so the figures and executed notebooks stay byte-identical."""
-    quick = plots.load_results("tiny", write_results(tmp_path / "quick" / "tiny"))
-    slow = plots.load_results("tiny", write_results(tmp_path / "slow" / "tiny", seconds_scale=3.7))
+    quick = loader.load_results("tiny", write_results(tmp_path / "quick" / "tiny"))
+    slow = loader.load_results("tiny", write_results(tmp_path / "slow" / "tiny", seconds_scale=3.7))
     assert (tmp_path / "quick" / "tiny" / "timing" / "training.csv").read_text() != \
         (tmp_path / "slow" / "tiny" / "timing" / "training.csv").read_text()
     for name in ("accuracy_vs_sigma", "accuracy_gap", "training_cost", "mapping_cost", "ablations"):
         saved = []
         for res in (quick, slow):
-            fig = getattr(plots, f"fig_{name}")(res)
+            fig = _draw(name)(res)
             try:
-                saved.append({p.suffix: p.read_bytes() for p in plots.save_figure(fig, res, name)})
+                saved.append({p.suffix: p.read_bytes() for p in common.save_figure(fig, res, name)})
             finally:
                 plt.close(fig)
         assert saved[0] == saved[1], name
-    tables = [lambda r: plots.operating_point_table(r, "lenet3"), plots.speedup_table,
-              plots.training_runs_table, plots.selection_table, plots.tsb_lr_table,
-              plots.mapping_table, plots.ablation_table, plots.claims_table]
+    tables = [lambda r: accuracy_vs_sigma.operating_point_table(r, "lenet3"), training_cost.speedup_table,
+              training_cost.training_runs_table, training_cost.selection_table, training_cost.tsb_lr_table,
+              mapping_cost.mapping_table, ablations.ablation_table, accuracy_gap.claims_table]
     for table in tables:
         assert table(quick).equals(table(slow))
-    for sentence in (plots.accuracy_sentence, plots.gap_sentence, plots.training_sentence,
-                     plots.selection_sentence, plots.mapping_sentence, plots.ablation_sentence):
+    for sentence in (accuracy_vs_sigma.accuracy_sentence, accuracy_gap.gap_sentence, training_cost.training_sentence,
+                     training_cost.selection_sentence, mapping_cost.mapping_sentence, ablations.ablation_sentence):
         assert sentence(quick, "lenet3") == sentence(slow, "lenet3")
 
 
@@ -521,8 +529,8 @@ def test_table_html_keeps_numbers_on_one_line_with_inline_styles() -> None:
                           "acc on chips ± CI95": ["0.812 ± 0.017", "n/a"],
                           "gap ratio": ["2.60x [2.09, 3.31]", "unbounded [1.2, unbounded]"],
                           "claim": ["> 20x", "< 0.4 %"]})
-    out = plots.table_html(table)
-    assert out == plots.table_html(table)  # the same bytes every time
+    out = common.table_html(table)
+    assert out == common.table_html(table)  # the same bytes every time
     assert "<style" not in out and " id=" not in out  # JupyterLab drops <style> in untrusted notebooks
     assert "NIT &lt;noise&gt;" in out and "TSB &amp; block" in out
     assert out.count("<tr>") == 3 and out.count("<th ") == 4 and out.count("<td ") == 8
@@ -531,17 +539,17 @@ def test_table_html_keeps_numbers_on_one_line_with_inline_styles() -> None:
     assert "text-align: left" in style["NIT &lt;noise&gt;"] and "nowrap" not in style["NIT &lt;noise&gt;"]
     for text in ("0.812 ± 0.017", "n/a", "2.60x [2.09, 3.31]", "&gt; 20x", "&lt; 0.4 %"):
         assert "white-space: nowrap" in style[text] and "text-align: right" in style[text]
-    text = plots.table_text(table)
+    text = common.table_text(table)
     assert text.splitlines()[0].split()[0] == "method" and "2.60x [2.09, 3.31]" in text
-    assert plots.table_text(table.iloc[0:0]) == "(no rows)"
+    assert common.table_text(table.iloc[0:0]) == "(no rows)"
 
 
 def test_a_line_break_in_a_table_cell_is_a_break_in_html_and_a_space_in_text() -> None:
     table = pd.DataFrame({"condition": ["gaussian"], "TSB": ["0.812 ± 0.017\n(p5 0.790)"]})
-    out = plots.table_html(table)
+    out = common.table_html(table)
     assert ">0.812 ± 0.017<br>(p5 0.790)</td>" in out
     assert "nowrap" in re.search(r'<td style="([^"]*)">0.812', out).group(1)  # still a number
-    assert "0.812 ± 0.017 (p5 0.790)" in plots.table_text(table)
+    assert "0.812 ± 0.017 (p5 0.790)" in common.table_text(table)
 
 
 def test_show_and_say_display_html_with_a_plain_text_twin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -550,11 +558,11 @@ def test_show_and_say_display_html_with_a_plain_text_twin(monkeypatch: pytest.Mo
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     table = pd.DataFrame({"a": ["x"], "b": ["1.0"]})
-    plots.show(table)
-    plots.say("First < sentence.", "Second 1.23x.")
+    common.show(table)
+    common.say("First < sentence.", "Second 1.23x.")
     (bundle, raw), (said, said_raw) = shown
     assert raw and said_raw
-    assert bundle == {"text/html": plots.table_html(table), "text/plain": plots.table_text(table)}
+    assert bundle == {"text/html": common.table_html(table), "text/plain": common.table_text(table)}
     assert said["text/html"] == "<p>First &lt; sentence.</p>\n<p>Second 1.23x.</p>"
     assert said["text/plain"] == "First < sentence.\nSecond 1.23x."
 
@@ -590,10 +598,10 @@ def test_normalise_notebook_drops_times_and_matches_the_kernel() -> None:
                                                        metadata={"tags": ["injected-parameters"]}),
                              nbformat.v4.new_code_cell("1 + 1")])
     del raw["cells"][3]["id"]
-    nb = plots.normalise_notebook(raw)
+    nb = notebook.normalise_notebook(raw)
     assert (nb.nbformat, nb.nbformat_minor) == (4, nbformat.v4.nbformat_minor)
     assert nb.metadata.papermill == {"parameters": {"profile": "tiny"}}
-    assert nb.metadata.kernelspec == plots.kernelspec_metadata()
+    assert nb.metadata.kernelspec == notebook.kernelspec_metadata()
     # one parameters cell, holding the value it ran with; papermill's injected cell folded in
     assert [c.id for c in nb.cells] == ["random0", "random1", "cell-2"]
     assert [dict(c.metadata) for c in nb.cells] == [{}, {"tags": ["parameters"]}, {}]
@@ -601,11 +609,11 @@ def test_normalise_notebook_drops_times_and_matches_the_kernel() -> None:
     text = nbformat.writes(nb)
     for word in ("time", "duration", "/somewhere", "iopub"):
         assert word not in text
-    assert nbformat.writes(plots.normalise_notebook(json.loads(text))) == text  # idempotent
+    assert nbformat.writes(notebook.normalise_notebook(json.loads(text))) == text  # idempotent
     assert raw["metadata"]["papermill"]["duration"] == 9.0  # the input is left alone
 
 
-EXPECTED_LIBRARY = Path(__file__).resolve().parents[1]
+EXPECTED_LIBRARY = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("cell, injected, expected", [
@@ -616,7 +624,7 @@ EXPECTED_LIBRARY = Path(__file__).resolve().parents[1]
     ('profile = "embedded"', "# Parameters\n", 'profile = "embedded"'),
 ])
 def test_injected_parameters_fold_into_the_parameters_cell(cell, injected, expected) -> None:
-    assert plots.fold_parameters(cell, injected) == expected
+    assert notebook.fold_parameters(cell, injected) == expected
 
 
 def test_execute_notebook_gives_the_same_bytes_twice(tmp_path: Path) -> None:
@@ -633,21 +641,21 @@ def test_execute_notebook_gives_the_same_bytes_twice(tmp_path: Path) -> None:
     ]), source)
     target = tmp_path / "out" / "executed.ipynb"
     params = {"root": str(EXPECTED_LIBRARY)}
-    plots.execute_notebook(source, target, params, cwd=tmp_path, library_root=EXPECTED_LIBRARY)
+    notebook.execute_notebook(source, target, params, cwd=tmp_path, library_root=EXPECTED_LIBRARY)
     first = target.read_bytes()
-    plots.execute_notebook(source, target, params, cwd=tmp_path, library_root=EXPECTED_LIBRARY)
+    notebook.execute_notebook(source, target, params, cwd=tmp_path, library_root=EXPECTED_LIBRARY)
     assert target.read_bytes() == first
     nb = nbformat.reads(first.decode(), as_version=4)
     assert nbformat.writes(nb) + "\n" == first.decode()  # as Jupyter itself saves it
     assert len(nb.cells) == 2 and nb.cells[0].source == f'root = "{EXPECTED_LIBRARY}"'
     assert [c.execution_count for c in nb.cells] == [1, 2]
-    assert nb.metadata.kernelspec == plots.kernelspec_metadata()  # not the source's "Python 3"
+    assert nb.metadata.kernelspec == notebook.kernelspec_metadata()  # not the source's "Python 3"
     assert nb.cells[1].outputs[0]["text"] == "True\n"  # the kernel imported this tsblib
     assert b"start_time" not in first and b"iopub" not in first
     nbformat.write(nbformat.v4.new_notebook(metadata=meta, cells=[nbformat.v4.new_code_cell("1 / 0")]),
                    source)
     with pytest.raises(PapermillExecutionError):
-        plots.execute_notebook(source, target, {}, cwd=tmp_path)
+        notebook.execute_notebook(source, target, {}, cwd=tmp_path)
     assert target.read_bytes() == first  # a failed run leaves the executed copy alone
     assert sorted(p.name for p in target.parent.iterdir()) == ["executed.ipynb"]
 
@@ -680,10 +688,10 @@ def _write_robustness(folder: Path, stuck_breaks: bool = True) -> None:
     pd.DataFrame(rows).to_csv(folder / "robustness.csv", index=False)
 
 
-def test_robustness_figure_labels_device_models_and_drift(results: plots.Results) -> None:
+def test_robustness_figure_labels_device_models_and_drift(results: loader.Results) -> None:
     _write_robustness(results.results_dir)
-    loaded = plots.load_results("tiny", results.results_dir)
-    fig = plots.fig_robustness(loaded)
+    loaded = loader.load_results("tiny", results.results_dir)
+    fig = robustness.fig_robustness(loaded)
     try:
         texts = _texts(fig)
         assert "stuck: gaussian+stuck_at" in texts and "sigma relative to device range" in texts
@@ -691,52 +699,52 @@ def test_robustness_figure_labels_device_models_and_drift(results: plots.Results
         assert "5th percentile" in texts and "not the paper's numbers" in texts
     finally:
         plt.close(fig)
-    table = plots.robustness_table(loaded, "lenet3")
+    table = robustness.robustness_table(loaded, "lenet3")
     assert len(table) == 2 + 4 and all(isinstance(v, str) for v in table.iloc[0].values)
     assert list(table.columns)[0] == "LeNet-3: condition (device models)"
-    assert "model" not in table.columns and "model" in plots.robustness_table(loaded).columns
+    assert "model" not in table.columns and "model" in robustness.robustness_table(loaded).columns
     assert table.iloc[1, 0] == "stuck\n(gaussian+stuck_at)"
     assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}\n\(p5 0\.\d{3}\)", table.iloc[0, 1])
 
 
-def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: plots.Results) -> None:
+def test_robustness_sentence_says_where_tsb_holds_and_breaks(results: loader.Results) -> None:
     _write_robustness(results.results_dir)
-    text = plots.robustness_sentence(plots.load_results("tiny", results.results_dir), "lenet3")
+    text = robustness.robustness_sentence(loader.load_results("tiny", results.results_dir), "lenet3")
     assert ("gaussian: TSB (a) 0.900 ± 0.010 (5th percentile 0.860) vs NIT + BN recalibration "
             "0.800 ± 0.010 (0.760): advantage holds") in text
     assert "stuck: TSB (a) 0.600 ± 0.010" in text and "advantage breaks (TSB below)" in text
     assert "drift, 1 h, uncompensated" in text
-    assert plots.time_text(31536000) == "1 year" and plots.time_text(2592000) == "30 days"
-    assert plots.time_text(20) == "20 s" and plots.time_text(86400) == "1 day"
+    assert robustness.time_text(31536000) == "1 year" and robustness.time_text(2592000) == "30 days"
+    assert robustness.time_text(20) == "20 s" and robustness.time_text(86400) == "1 day"
 
 
-def test_robustness_results_may_be_absent(results: plots.Results) -> None:
+def test_robustness_results_may_be_absent(results: loader.Results) -> None:
     assert results.robustness.empty
-    assert "has not been run" in plots.robustness_sentence(results, "lenet3")
-    fig = plots.fig_robustness(results)
+    assert "has not been run" in robustness.robustness_sentence(results, "lenet3")
+    fig = robustness.fig_robustness(results)
     plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- readability
 
 @pytest.mark.parametrize("name", FIGURES)
-def test_every_text_of_every_figure_is_readable_at_notebook_size(results: plots.Results,
+def test_every_text_of_every_figure_is_readable_at_notebook_size(results: loader.Results,
                                                                 name: str) -> None:
     """No text below MIN_FONT_PT: shown at NOTEBOOK_DPI and never scaled down (`show_figure`),
     that is at least 11 pixels at 100 % zoom."""
     if name == "robustness":
         _write_robustness(results.results_dir)
-        results = plots.load_results("tiny", results.results_dir)
-    fig = getattr(plots, f"fig_{name}")(results)
+        results = loader.load_results("tiny", results.results_dir)
+    fig = _draw(name)(results)
     try:
         fig.canvas.draw()  # tick labels exist once drawn
         small = sorted({(t.get_fontsize(), t.get_text()[:40]) for t in fig.findobj(
             matplotlib.text.Text) if t.get_visible() and t.get_text().strip()
-            and t.get_fontsize() < plots.MIN_FONT_PT})
+            and t.get_fontsize() < common.MIN_FONT_PT})
         assert not small, small
     finally:
         plt.close(fig)
-    assert plots.MIN_FONT_PT / 72 * plots.NOTEBOOK_DPI >= 11
+    assert common.MIN_FONT_PT / 72 * common.NOTEBOOK_DPI >= 11
 
 
 def test_show_figure_displays_an_unconfined_png_at_notebook_dpi(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -748,7 +756,7 @@ def test_show_figure_displays_an_unconfined_png_at_notebook_dpi(monkeypatch: pyt
     monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
     fig = plt.figure(figsize=(3, 2))
     fig.add_subplot().plot([0, 1], [0, 1])
-    plots.show_figure(fig)
+    common.show_figure(fig)
     assert not plt.fignum_exists(fig.number)  # closed: the inline backend does not show it again
     (image,) = shown
     data, metadata = image._repr_png_()  # what the notebook receives (base64 in JSON)
@@ -759,12 +767,12 @@ def test_show_figure_displays_an_unconfined_png_at_notebook_dpi(monkeypatch: pyt
     monkeypatch.setattr(IPython.display, "display", lambda obj: again.append(obj))
     fig = plt.figure(figsize=(3, 2))
     fig.add_subplot().plot([0, 1], [0, 1])
-    plots.show_figure(fig)
+    common.show_figure(fig)
     assert again[0].data == image.data  # no date or version in the PNG
 
 
-def test_claims_table_in_the_gap_figure_stays_below_its_title(results: plots.Results) -> None:
-    fig = plots.fig_accuracy_gap(results)
+def test_claims_table_in_the_gap_figure_stays_below_its_title(results: loader.Results) -> None:
+    fig = accuracy_gap.fig_accuracy_gap(results)
     try:
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
