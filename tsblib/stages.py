@@ -22,13 +22,11 @@ from tsblib.config import (ExperimentConfig, MethodsConfig, ProfileConfig, Train
                            to_dict)
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
 from tsblib.deployment import NO_VERIFY, DeployPlan, programmed_once
-from tsblib.methods.context import (EvalContext, TrainContext, load_trained_model,
-                                    split_batches)
-from tsblib.methods.registry import EXTRA_LABELS, MethodSpec, all_methods, get_method, ordered
+from tsblib.methods.context import (EvalContext, FinetuneContext, TrainContext,
+                                    load_trained_model, split_batches)
+from tsblib.methods.registry import EXTRA_LABELS, MethodSpec, get_method, ordered
 from tsblib.methods.training import early_epoch, train
-from tsblib.methods.tsb_finetune import (TSB_LR_COLUMNS, check_finetune_images, finetune_chips,
-                                         finetune_images, select_settings, tsb_model,
-                                         tsb_variants, variant_sigmas)
+from tsblib.methods.tsb_finetune import TSB_LR_COLUMNS, check_finetune_images, select_settings
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
@@ -413,24 +411,20 @@ FINETUNE_COLUMNS = ["model", "method", "sigma", "chips", "mode", "lr", "epochs",
 BatchNorm-recalibration images per chip (0 without recalibration); `seconds` and
 `seconds_per_chip` go to the timing table beside it (`io.write_timed_csv`)."""
 
-FINETUNED_METHODS = ("tsb", "tsb_bnrecal", "nit_block_bnrecal")
-"""Methods the finetune stage fine-tunes blocks for (when listed in methods.methods)."""
-
 
 def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Fine-tune the TSB per chip (or once, shared-noise) for every variant and sigma, with the
-    learning rate and epochs chosen on validation (`tsb.lr` x `tsb.select_epochs` candidates);
-    when listed, the BN-recalibrated block methods (`tsb_bnrecal`, `nit_block_bnrecal`) with the
-    same choice; and the default TSB on every backbone age of the training-cost trajectory
-    (`tsblib.trajectory.finetune_ages`)."""
-    from tsblib.methods import tsb_bnrecal
-
+    """Choose the block's learning rate and epochs on validation (`tsb.lr` x
+    `tsb.select_epochs` candidates), once per model, then run every listed method's own block
+    fine-tuning with that choice (`MethodSpec.finetune`: TSB per chip, or once in shared-noise
+    mode, for every variant and sigma; the BN-recalibrated block methods), and the default TSB on
+    every backbone age and seed of the training-cost trajectory (`tsblib.trajectory`)."""
     device = configure(profile.runtime)
     for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
         io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
     rows, lr_rows = [], []
     for exp in profile.experiments:
-        if not any(_needs(exp, m) for m in FINETUNED_METHODS):
+        finetuned = [spec for spec in ordered(exp.methods.methods) if spec.finetune is not None]
+        if not finetuned:
             continue
         data = _data(paths, exp)
         check_finetune_images(data, exp.tsb, exp.model)
@@ -439,45 +433,13 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                                  device, profile.runtime, progress)
         lr, epochs = chosen.lr, chosen.epochs
         lr_rows += chosen.rows
-        op = repr(exp.evaluation.operating_sigma)
-        reuse = {}  # the stated backbone's blocks at the operating sigma, for finetune_ages
-        variants = tsb_variants(exp) if _needs(exp, "tsb") else []
-        for variant in tqdm(variants, desc=f"{exp.model} TSB variants", disable=not progress):
-            cfg = dataclasses.replace(variant.cfg, epochs=epochs)
-            model = tsb_model(backbone, cfg)
-            per_sigma = {}
-            for sigma in variant_sigmas(variant, exp):
-                blocks, seconds, tuned = finetune_chips(model, data, exp, cfg, sigma,
-                                                        profile.device, profile.write_verify,
-                                                        device, profile.runtime, lr,
-                                                        progress=progress)
-                per_sigma[sigma] = blocks
-                rows.append({"model": exp.model, "method": variant.name, "sigma": sigma,
-                             "chips": tuned, "mode": cfg.mode.value, "lr": lr,
-                             "epochs": epochs, "images": finetune_images(data, cfg),
-                             "bn_images": 0, "seconds": seconds,
-                             "seconds_per_chip": seconds / tuned})
-            io.save_checkpoint(paths.finetune_checkpoint(exp.model, variant.name),
-                               {"model": exp.model, "variant": variant.name, "lr": lr,
-                                "epochs": epochs,
-                                "blocks": {repr(s): b for s, b in per_sigma.items()}})
-            if variant.name == "tsb":
-                reuse["tsb"] = (per_sigma[exp.evaluation.operating_sigma], None)
-        for name, run in tsb_bnrecal.TRAINED_FROM.items():
-            if not _needs(exp, name):
-                continue
-            trained = backbone if run == "tsb_backbone" else \
-                load_trained_model(paths, exp, run, device)[0]
-            method_rows, ckpt = tsb_bnrecal.finetune_method(name, trained, data, exp, lr, epochs,
-                                                            profile, device, progress)
-            rows += method_rows
-            io.save_checkpoint(paths.finetune_checkpoint(exp.model, name), ckpt)
-            if name == "tsb_bnrecal":
-                reuse[name] = (ckpt["blocks"][op], ckpt["buffers"][op])
+        ctx = FinetuneContext(profile, exp, paths, device, data, backbone, lr, epochs, progress)
+        for spec in finetuned:  # in figure order: TSB, then the BN-recalibrated block methods
+            rows += spec.finetune(ctx)
         if _needs(exp, "tsb"):  # TSB from every backbone age and every seed, the same choice
             chosen_exp = dataclasses.replace(exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs))
             finetune_ages(profile, paths, chosen_exp, data, lr, device, progress,
-                          stated=backbone, reuse=reuse)
+                          stated=backbone, reuse=ctx.reuse)
             finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
     io.write_timed_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
     io.write_csv(paths.result("tsb_lr.csv"), lr_rows, TSB_LR_COLUMNS)

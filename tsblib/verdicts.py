@@ -15,8 +15,8 @@ import dataclasses
 import math
 from typing import Any, Sequence
 
-from tsblib.bootstrap import (PairedDifference, RatioInterval, gap_ratio, paired_difference,
-                              verdict, verdict_reason)
+from tsblib.bootstrap import (RatioInterval, gap_ratio, paired_difference, verdict,
+                              verdict_reason)
 from tsblib.config import ExperimentConfig, ProfileConfig
 from tsblib.methods.registry import get_method, ordered
 from tsblib.deployment import DeployPlan

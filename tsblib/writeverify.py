@@ -18,11 +18,8 @@ from tsblib.config import WriteVerifyConfig
 # `SigmaConvention`); only their ratio matters here, so this module is convention-agnostic.
 
 __all__ = [
-    "MappingCost",
     "delta_for",
     "expected_iterations",
-    "full_over_selective_ratio",
-    "mapping_cost",
     "residual_std",
     "sample_residual",
     "simulate_write_verify",

@@ -14,8 +14,7 @@ import yaml
 
 from tsblib import mapping, writeverify
 from tsblib.config import ConfigError, DeviceConfig, MappingCostConfig, WriteVerifyConfig
-from tsblib.devices import (BitSlicer, DeviceStack, all_devices, params_of, stack_of,
-                            train_stack_of)
+from tsblib.devices import BitSlicer, all_devices, params_of, stack_of
 from tsblib.devices.drift import DriftParams
 from tsblib.devices.level_dependent import LevelDependentParams, PRESETS, truncated_normal
 from tsblib.devices.read_noise import ReadNoiseParams

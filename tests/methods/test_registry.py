@@ -161,3 +161,36 @@ def test_a_new_method_s_robustness_deployment_joins_the_stage(monkeypatch):
                      ("scenario", "b"), ("chips", "gaussian+read_noise")]
     with pytest.raises(ConfigError, match=r"robustness.methods = 'toy' .*'toy_robust'"):
         profile_from_dict("t", {**raw, "robustness": {"methods": ["toy"]}})
+
+
+def test_a_new_method_s_block_fine_tuning_joins_the_finetune_stage(monkeypatch, tmp_path):
+    """The finetune stage chooses the block's settings once per model and runs every listed
+    method's own `finetune`, in figure order, with them; it writes their rows."""
+    from types import SimpleNamespace
+
+    from tsblib import stages
+    from tsblib.paths import ProfilePaths
+
+    calls = []
+
+    def toy_finetune(ctx):
+        calls.append((ctx.exp.model, ctx.lr, ctx.epochs, ctx.backbone))
+        return [{"model": ctx.exp.model, "method": "toy", "sigma": 0.5, "chips": 2,
+                 "mode": "per_chip", "lr": ctx.lr, "epochs": ctx.epochs, "images": 10,
+                 "bn_images": 0, "seconds": 1.0, "seconds_per_chip": 0.5}]
+
+    monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
+        name="toy", label="toy", color="#000000", marker="o", order=99, description="test only",
+        trained_from="nit", evaluate=lambda ctx: iter(()), finetune=toy_finetune))
+    profile = profile_from_dict("t", {"models": {"lenet3": {}},
+                                      "methods": {"methods": ["nit", "toy"]}})
+    monkeypatch.setattr(stages.io, "check_checkpoints", lambda *a, **k: None)
+    monkeypatch.setattr(stages, "_data", lambda paths, exp: "data")
+    monkeypatch.setattr(stages, "check_finetune_images", lambda *a: None)
+    monkeypatch.setattr(stages, "load_trained_model", lambda *a: ("backbone", {}))
+    monkeypatch.setattr(stages, "select_settings", lambda *a: SimpleNamespace(
+        lr=0.01, epochs=3, rows=[]))
+    paths = ProfilePaths("t", tmp_path)
+    stages.finetune_stage(profile, paths, progress=False)
+    assert calls == [("lenet3", 0.01, 3, "backbone")]
+    assert "toy" in paths.result("finetune.csv").read_text()

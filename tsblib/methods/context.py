@@ -1,5 +1,6 @@
-"""What a method's training objective and deployment step are handed by the pipeline:
-`TrainContext`, `EvalContext` (trained models, test batches, Monte Carlo) and `Point`."""
+"""What a method's training objective and deployment steps are handed by the pipeline:
+`TrainContext`, `EvalContext` (trained models, test batches, Monte Carlo) and `Point`,
+`FinetuneContext` (block fine-tuning), `RobustContext` and `Deployed` (robustness)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -203,3 +204,33 @@ class RobustContext:
                            ctx.test, chips=self.chips, seed=ev.seed, chip_batch=ev.chip_batch,
                            wv=ctx.profile.write_verify, runtime=ctx.profile.runtime,
                            progress=False, tag="chip", desc=desc, **kw)
+
+
+@dataclass
+class FinetuneContext:
+    """What a method's block fine-tuning is handed by the finetune stage (`MethodSpec.finetune`):
+    the model's data and TSB backbone, and the block's learning rate and epochs, chosen once per
+    model on validation (`tsb.lr` x `tsb.select_epochs`) and shared by every method."""
+
+    profile: ProfileConfig
+    """The profile (device model, write-verify, runtime)."""
+    exp: ExperimentConfig
+    """The experiment being fine-tuned."""
+    paths: ProfilePaths
+    """Where the trained models are and the fine-tuned blocks go."""
+    device: torch.device
+    """Where tensors are computed."""
+    data: PreparedData
+    """The prepared data (training and validation splits only)."""
+    backbone: nn.Module
+    """The stated TSB backbone (training run 'tsb_backbone')."""
+    lr: float
+    """The block's learning rate, chosen on validation."""
+    epochs: int
+    """The block's fine-tuning epochs, chosen on validation."""
+    progress: bool = True
+    """Show progress bars."""
+    reuse: dict[str, tuple[dict, dict | None]] = field(default_factory=dict)
+    """Blocks (and BatchNorm statistics) fine-tuned on the stated backbone at the operating
+    sigma, by method: the training-cost trajectory takes them instead of fine-tuning them again
+    (`tsblib.trajectory.finetune_ages`)."""

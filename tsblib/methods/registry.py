@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
-    from tsblib.config import ExperimentConfig, TrainConfig, TSBConfig
+    from tsblib.config import ExperimentConfig, TrainConfig
     from tsblib.deployment import DeployPlan
-    from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext, TrainContext
+    from tsblib.methods.context import (Deployed, EvalContext, FinetuneContext, Point,
+                                        RobustContext, TrainContext)
     from tsblib.methods.training import Objective
 
 
@@ -81,6 +82,9 @@ class MethodSpec:
     nothing verified (`tsblib.deployment.programmed_once`)."""
     robustness: tuple[RobustSpec, ...] = ()
     """The deployments it adds to the robustness stage (none: it does not join it)."""
+    finetune: Callable[[FinetuneContext], list[dict]] | None = None
+    """Its per-chip block fine-tuning in the finetune stage: saves its blocks
+    (`paths.finetune_checkpoint`) and returns its finetune.csv rows; None = nothing to fine-tune."""
     selects_epoch_on: str = "chips"
     """What picks the deployed epoch on validation: 'chips' (mean accuracy of validation chips
     at sigma_train) or 'clean' (noise-free accuracy)."""

@@ -26,7 +26,8 @@ from tsblib import io
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig, TSBConfig
 from tsblib.data import PreparedData
 from tsblib.deployment import verified_block
-from tsblib.methods.context import EvalContext, Point, calibration_batches
+from tsblib.methods.context import (EvalContext, FinetuneContext, Point, calibration_batches,
+                                    load_trained_model)
 from tsblib.methods.registry import MethodSpec, register
 from tsblib.methods.tsb_finetune import (_check, backbone_names, chips_at, finetune_chip_runs,
                                          finetune_images, tsb_model, written_blocks_hook)
@@ -75,6 +76,24 @@ def finetune_method(name: str, trained: nn.Module, data: PreparedData, exp: Expe
     return rows, ckpt
 
 
+def _finetuner(name: str):
+    def finetune(ctx: FinetuneContext) -> list[dict]:
+        run = TRAINED_FROM[name]
+        trained = ctx.backbone if run == "tsb_backbone" else \
+            load_trained_model(ctx.paths, ctx.exp, run, ctx.device)[0]
+        rows, ckpt = finetune_method(name, trained, ctx.data, ctx.exp, ctx.lr, ctx.epochs,
+                                     ctx.profile, ctx.device, ctx.progress)
+        io.save_checkpoint(ctx.paths.finetune_checkpoint(ctx.exp.model, name), ckpt)
+        if run == "tsb_backbone":  # on the stated backbone: the trajectory reuses it
+            op = repr(ctx.exp.evaluation.operating_sigma)
+            ctx.reuse[name] = (ckpt["blocks"][op], ckpt["buffers"][op])
+        return rows
+
+    finetune.__doc__ = (f"The finetune stage's {name}: its blocks for every chip and sigma, "
+                        f"each chip with its recalibrated BatchNorm statistics.")
+    return finetune
+
+
 def _evaluator(name: str):
     def evaluate(ctx: EvalContext):
         exp, profile = ctx.exp, ctx.profile
@@ -107,11 +126,11 @@ TSB_BNRECAL = register(MethodSpec(
     description="early NIT backbone programmed once; per chip: BatchNorm statistics re-estimated, "
                 "then the Tiny Shared Block fine-tuned with them frozen, write-verified",
     trained_from="tsb_backbone", evaluate=_evaluator("tsb_bnrecal"), check=_check,
-    plan=verified_block))
+    plan=verified_block, finetune=_finetuner("tsb_bnrecal")))
 NIT_BLOCK_BNRECAL = register(MethodSpec(
     name="nit_block_bnrecal", label="NIT + block + BN recalibration", color="#aec7e8",
     marker="P", order=11,
     description="converged NIT model programmed once; per chip: BatchNorm statistics "
                 "re-estimated, then a Tiny Shared Block fine-tuned with them frozen, write-verified",
     trained_from="nit", evaluate=_evaluator("nit_block_bnrecal"), check=_check,
-    plan=verified_block))
+    plan=verified_block, finetune=_finetuner("nit_block_bnrecal")))

@@ -31,7 +31,8 @@ from tsblib.devices.base import train_stack_of
 from tsblib.devices.drift import at_programming
 from tsblib.evaluate import monte_carlo
 from tsblib.methods import bnrecal
-from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext, split_batches
+from tsblib.methods.context import (Deployed, EvalContext, FinetuneContext, Point,
+                                    RobustContext, split_batches)
 from tsblib.methods.registry import MethodSpec, RobustSpec, register, register_extra
 from tsblib.models import experiment_model
 from tsblib.runtime import autocast, use_channels_last
@@ -590,6 +591,34 @@ def _check(exp: ExperimentConfig) -> None:
                 f"{sorted(set(widths))}, i.e. one of {fits}. Fix it in params.yaml.")
 
 
+def _finetune(ctx: FinetuneContext) -> list[dict]:
+    """The finetune stage's TSB: every variant (the default and the ablations) at its sigmas,
+    with the learning rate and epochs chosen on validation; one checkpoint per variant."""
+    exp, profile, rows = ctx.exp, ctx.profile, []
+    for variant in tqdm(tsb_variants(exp), desc=f"{exp.model} TSB variants",
+                        disable=not ctx.progress):
+        cfg = dataclasses.replace(variant.cfg, epochs=ctx.epochs)
+        model = tsb_model(ctx.backbone, cfg)
+        per_sigma = {}
+        for sigma in variant_sigmas(variant, exp):
+            blocks, seconds, tuned = finetune_chips(model, ctx.data, exp, cfg, sigma,
+                                                    profile.device, profile.write_verify,
+                                                    ctx.device, profile.runtime, ctx.lr,
+                                                    progress=ctx.progress)
+            per_sigma[sigma] = blocks
+            rows.append({"model": exp.model, "method": variant.name, "sigma": sigma,
+                         "chips": tuned, "mode": cfg.mode.value, "lr": ctx.lr,
+                         "epochs": ctx.epochs, "images": finetune_images(ctx.data, cfg),
+                         "bn_images": 0, "seconds": seconds, "seconds_per_chip": seconds / tuned})
+        io.save_checkpoint(ctx.paths.finetune_checkpoint(exp.model, variant.name),
+                           {"model": exp.model, "variant": variant.name, "lr": ctx.lr,
+                            "epochs": ctx.epochs,
+                            "blocks": {repr(s): b for s, b in per_sigma.items()}})
+        if variant.name == "tsb":  # the default block: the trajectory's stated backbone reuses it
+            ctx.reuse["tsb"] = (per_sigma[exp.evaluation.operating_sigma], None)
+    return rows
+
+
 @dataclass
 class _Deployable:
     """The fine-tuned TSB of the robustness stage, shared by its two deployments."""
@@ -663,6 +692,7 @@ SPEC = register(MethodSpec(
     name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
     description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
     trained_from="tsb_backbone", evaluate=evaluate, check=_check, plan=verified_block,
+    finetune=_finetune,
     robustness=(
         RobustSpec("tsb", _robust_per_chip, verified_block,
                    label="TSB (a): fine-tuned per chip on the chip as programmed"),
