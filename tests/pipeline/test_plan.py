@@ -15,6 +15,9 @@ import pytest
 from conftest import ROOT
 from tsblib.pipeline.plan import FOLLOWS, RESTORE, RUN, UP_TO_DATE, classify, plan, render
 
+pytestmark = pytest.mark.filterwarnings(  # DVC 3.67's own use of pygtrie, not ours
+    "ignore:_NoneStep.value will soon raise AttributeError:DeprecationWarning")
+
 needs_dvc = pytest.mark.skipif(importlib.util.find_spec("dvc") is None
                                or shutil.which("git") is None, reason="needs dvc and git")
 
