@@ -6,14 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tsblib.headline import claims_markdown
+from tsblib.headline import DOC_BLOCK as BLOCK
+from tsblib.headline import claims_markdown, doc_files
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"<!-- claims-markdown: (?P<profile>[\w-]+) -->\n(?P<body>.*?)<!-- /claims-markdown -->",
-                   re.S)
-
-
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = doc_files(ROOT)
 
 
 def _blocks() -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tsblib.config import DeviceConfig, MappingCostConfig, WriteVerifyConfig
 from tsblib.devices.base import stack_of
-from tsblib.writeverify import _check_count, _check_sigma
+from tsblib.writeverify import check_count, checked_sigma
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,12 @@ class MappingCost:
 
 def _validate_mapping(n_weights: int, n_verified_weights: int, sigma: float, device: DeviceConfig,
                       wv: WriteVerifyConfig, cost: MappingCostConfig) -> float:
-    _check_count("n_weights", n_weights, "an integer >= 0",
+    check_count("n_weights", n_weights, "an integer >= 0",
                  isinstance(n_weights, int) and n_weights >= 0)
-    _check_count("n_verified_weights", n_verified_weights,
+    check_count("n_verified_weights", n_verified_weights,
                  f"an integer in [0, n_weights={n_weights}]",
                  isinstance(n_verified_weights, int) and 0 <= n_verified_weights <= n_weights)
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     device.validate()
     wv.validate()
     cost.validate()

@@ -35,7 +35,8 @@ _REJECTION_A = 5.0
 
 # ----------------------------------------------------------------------------- validation
 
-def _check_sigma(sigma: float) -> float:
+def checked_sigma(sigma: float) -> float:
+    """`sigma` as a float; ValueError unless it is finite and >= 0."""
     sigma = float(sigma)
     if not math.isfinite(sigma) or sigma < 0:
         raise ValueError(f"sigma = {sigma!r} is not allowed: expected a finite number >= 0 "
@@ -54,7 +55,8 @@ def _check_delta(delta: float, sigma: float) -> float:
     return delta
 
 
-def _check_count(name: str, value: int, allowed: str, ok: bool) -> None:
+def check_count(name: str, value: int, allowed: str, ok: bool) -> None:
+    """ValueError naming `name` unless `value` is an integer and `ok`."""
     if isinstance(value, bool) or not isinstance(value, int) or not ok:
         raise ValueError(f"{name} = {value!r} is not allowed: expected {allowed}")
 
@@ -93,7 +95,7 @@ def delta_for(sigma: float, wv: WriteVerifyConfig) -> float:
     std(N(0, 1) truncated to [-a, a]) = `wv.residual_ratio` (a ~ 0.1732 for ratio 0.1), so the
     residual std is `residual_ratio * sigma`. At sigma = 0 the derived delta is 0 (nothing to fix).
     """
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     wv.validate()
     if wv.delta is not None:
         return float(wv.delta)
@@ -102,7 +104,7 @@ def delta_for(sigma: float, wv: WriteVerifyConfig) -> float:
 
 def success_probability(sigma: float, delta: float) -> float:
     """P(|e| < delta) for e ~ N(0, sigma^2): erf(delta / (sigma sqrt 2)); 1.0 at sigma = 0."""
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     delta = float(delta)
     if math.isnan(delta) or delta < 0:
         raise ValueError(f"delta = {delta!r} is not allowed: expected a number >= 0")
@@ -113,7 +115,7 @@ def success_probability(sigma: float, delta: float) -> float:
 
 def expected_iterations(sigma: float, delta: float) -> float:
     """Expected program-and-verify iterations per device, 1 / P(|e| < delta); 1.0 at sigma = 0."""
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     delta = _check_delta(delta, sigma)
     return 1.0 / success_probability(sigma, delta)
 
@@ -123,7 +125,7 @@ def residual_std(sigma: float, delta: float) -> float:
 
     Tends to sigma when delta >> sigma and to delta / sqrt(3) when delta << sigma; 0 at sigma = 0.
     """
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     delta = _check_delta(delta, sigma)
     if sigma == 0:
         return 0.0
@@ -140,7 +142,7 @@ def sample_residual(shape: int | Sequence[int] | torch.Size, sigma: float, delta
     random sign) for a = delta / sigma < 5; rejection of plain Gaussian draws otherwise.
     The tensor lives on `generator.device`; at sigma = 0 it is all zeros.
     """
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     delta = _check_delta(delta, sigma)
     size = torch.Size([shape]) if isinstance(shape, int) else torch.Size(shape)
     device = generator.device
@@ -180,11 +182,11 @@ def simulate_write_verify(n_devices: int, sigma: float, delta: float, generator:
     one iteration and has zero residual. Raises ValueError if some device is still unaccepted
     after `max_iterations` rounds.
     """
-    _check_count("n_devices", n_devices, "an integer >= 0", isinstance(n_devices, int)
+    check_count("n_devices", n_devices, "an integer >= 0", isinstance(n_devices, int)
                  and n_devices >= 0)
-    _check_count("max_iterations", max_iterations, "an integer >= 1",
+    check_count("max_iterations", max_iterations, "an integer >= 1",
                  isinstance(max_iterations, int) and max_iterations >= 1)
-    sigma = _check_sigma(sigma)
+    sigma = checked_sigma(sigma)
     delta = _check_delta(delta, sigma)
     device = generator.device
     residual = torch.zeros(n_devices, dtype=dtype, device=device)

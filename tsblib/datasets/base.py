@@ -4,9 +4,7 @@ package registers its own)."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import math
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,6 +12,7 @@ from typing import Callable
 import torch
 
 from tsblib.config import ConfigError, DataConfig
+from tsblib.package_scan import PackageScan
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -140,9 +139,6 @@ class DatasetSpec:
 DATASETS: dict[str, DatasetSpec] = {}
 """Registered data sets by name (filled when the registry is first read)."""
 
-_loaded = False
-
-
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add `spec` to the registry; a second data set with the same name is an error."""
     if spec.name in DATASETS and DATASETS[spec.name] is not spec:
@@ -151,13 +147,8 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        importlib.import_module(f"{__package__}.{info.name}")
+_load_all = PackageScan(__package__, Path(__file__).parent)
+"""Imports every module of this package (each registers itself) on first use."""
 
 
 def all_datasets() -> dict[str, DatasetSpec]:

@@ -13,9 +13,7 @@ the weights directly when nothing in the stack needs levels (the Gaussian fast p
 from __future__ import annotations
 
 import enum
-import importlib
 import math
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +23,7 @@ import torch
 from tsblib import writeverify
 from tsblib.config import ConfigError, DeviceConfig, WriteVerifyConfig
 from tsblib.devices.bitslicer import BitSlicer, Sliced
+from tsblib.package_scan import PackageScan
 
 Verified = "torch.Tensor | bool"
 
@@ -132,9 +131,6 @@ class DeviceSpec:
 DEVICES: dict[str, DeviceSpec] = {}
 """Registered device models by name (filled when `tsblib.devices` is imported)."""
 
-_loaded = False
-
-
 def register_device(cls: type[DeviceModel], params: type, description: str) -> type[DeviceModel]:
     """Register device model `cls` (its `name`) with its parameters dataclass."""
     if cls.name in DEVICES and DEVICES[cls.name].cls is not cls:
@@ -143,13 +139,8 @@ def register_device(cls: type[DeviceModel], params: type, description: str) -> t
     return cls
 
 
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        importlib.import_module(f"{__package__}.{info.name}")
+_load_all = PackageScan(__package__, Path(__file__).parent)
+"""Imports every module of this package (each registers itself) on first use."""
 
 
 def all_devices() -> dict[str, DeviceSpec]:

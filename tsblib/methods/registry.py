@@ -6,10 +6,11 @@ every module of this package is imported when the registry is first read.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from tsblib.package_scan import PackageScan
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
     from tsblib.config import ExperimentConfig, TrainConfig
@@ -127,19 +128,8 @@ def register_extra(name: str, label: str, color: str, marker: str) -> None:
     EXTRA_LABELS[name] = (label, color, marker)
 
 
-_loaded = False
-
-
-def _load_all() -> None:
-    """Import every module of `tsblib.methods` once, so that each registers its method."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import tsblib.methods as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+_load_all = PackageScan(__package__, Path(__file__).parent)
+"""Imports every module of `tsblib.methods` (each registers its method) on first use."""
 
 
 def all_methods() -> dict[str, MethodSpec]:

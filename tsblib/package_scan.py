@@ -1,0 +1,27 @@
+"""Registries that fill themselves: every module of a registry's package registers what it
+defines when it is imported, and `PackageScan` imports them all, once, when the registry is
+first read (the device, data-set and method registries use it)."""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+
+class PackageScan:
+    """Imports every module of one package on its first call; later calls do nothing."""
+
+    def __init__(self, package: str, folder: Path) -> None:
+        self.package = package
+        """Dotted name of the package (`__package__` of the registry module)."""
+        self.folder = folder
+        """The package's folder (the registry module's `Path(__file__).parent`)."""
+        self._done = False
+
+    def __call__(self) -> None:
+        """Import the package's modules, unless done already."""
+        if self._done:
+            return
+        self._done = True
+        for info in pkgutil.iter_modules([str(self.folder)]):
+            importlib.import_module(f"{self.package}.{info.name}")
