@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from tsblib.cli import main
-from tsblib.headline import CLAIMS, VERDICTS, claims_text
+from tsblib.headline import VERDICTS, claims_text
+from tsblib.schema import CLAIM_BY_KEY, CLAIMS
 from tsblib.report import HEADLINE_METRICS, headline_metrics
 
 from conftest import ROOT
@@ -106,10 +107,11 @@ def test_claims_table_prints_every_claim_of_every_model(profile):
         start = next(i for i, line in enumerate(lines) if line.startswith(f"{model} on "))
         header = next(i for i in range(start, len(lines)) if lines[i].strip().startswith("claim "))
         block = lines[header + 1:header + 1 + len(CLAIMS)]
-        keys = [k for k in CLAIMS if k in entry]
+        keys = [c.key for c in CLAIMS if c.key in entry]
         assert len(keys) == len(CLAIMS)
         for key, line in zip(keys, block):
-            label = CLAIMS[key].format(nit="NIT", strongest=entry["strongest_baseline"])
+            label = CLAIM_BY_KEY[key].terminal.format(nit="NIT",
+                                                      strongest=entry["strongest_baseline"])
             assert line.strip().startswith(label)
             assert entry[key]["paper_claim"] in line
             verdict = line.rstrip()
@@ -119,7 +121,7 @@ def test_claims_table_prints_every_claim_of_every_model(profile):
                 assert f"  ({mark} {entry[key]['verdict_reason']}" in text
             assert verdict.endswith(VERDICTS[entry[key]["meets_claim"]])
     passed = sum(entry[k]["meets_claim"] is True for entry in claims["models"].values()
-                 for k in CLAIMS)
+                 for k in CLAIM_BY_KEY)
     assert f"{passed} of {len(CLAIMS) * len(claims['models'])} claims pass" in text
     assert lines[-1].startswith("Figures: ") and f"results/{profile}/figures/" in lines[-1]
 

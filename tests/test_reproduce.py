@@ -1,7 +1,9 @@
 import csv
 
-from tsblib.report import SUMMARY_COLUMNS
 from tsblib.reproduce import compare
+from tsblib.schema import SUMMARY
+
+SUMMARY_COLUMNS = list(SUMMARY.columns)
 
 
 def _write(path, **over):

@@ -15,7 +15,8 @@ from tsblib.profiles import load_profile
 from tsblib.golden import synthetic_image_folder
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names
-from tsblib.report import HEADLINE_METRICS, PLOT_DATA, SUMMARY_COLUMNS, plot_methods
+from tsblib.report import HEADLINE_METRICS, PLOT_DATA, plot_methods
+from tsblib.schema import SUMMARY
 from tsblib.stages import evaluate_stage, train_stage
 
 from conftest import ROOT
@@ -76,7 +77,7 @@ def _rows(path):
 def test_summary_has_every_method_and_the_documented_columns(embedded_run):
     _, paths = embedded_run
     rows = _rows(paths.result("summary.csv"))
-    assert list(rows[0]) == SUMMARY_COLUMNS
+    assert tuple(rows[0]) == SUMMARY.columns
     methods = {r["method"] for r in rows}
     assert {"clean", "nit", "nit_bnrecal", "swim", "full_wv", "nft_ovf", "nft_irs", "correctnet",
             "tsb"} <= methods

@@ -11,11 +11,10 @@ from tsblib import io
 from tsblib.config import ConfigError
 from tsblib.profiles import load_profile, profile_from_dict
 from tsblib.paths import ProfilePaths
-from tsblib.schema import result_columns
+from tsblib.schema import TRAINING_EXTRA, TRAJECTORY, TRAJECTORY_CHIPS
 from tsblib.pipeline import run_stage
-from tsblib.stages import ANNEALED_FILE, TRAINING_COLUMNS, training_jobs
-from tsblib.trajectory import (AGES_CHECKPOINT, TRAJECTORY_CHIP_COLUMNS, TRAJECTORY_CHIPS_FILE,
-                               TRAJECTORY_COLUMNS, TRAJECTORY_FILE, age_epochs, backbones,
+from tsblib.stages import training_jobs
+from tsblib.trajectory import (AGES_CHECKPOINT, age_epochs, backbones,
                                trajectory_epochs)
 
 EPOCHS = 4
@@ -97,8 +96,8 @@ def test_train_saves_every_nit_epoch_and_the_annealed_backbone(run):
     # a one-epoch schedule annealed to its end is not NIT's first epoch of four
     assert not all(torch.equal(w, early["state"][n]) for n, w in annealed["state"].items())
     assert not any("seconds" in str(k) for k in (*states, *annealed))
-    curve = _rows(lenet.result(ANNEALED_FILE))
-    assert list(curve[0]) == result_columns(TRAINING_COLUMNS)  # seconds: in timing/
+    curve = _rows(lenet.result(TRAINING_EXTRA.name))
+    assert tuple(curve[0]) == TRAINING_EXTRA.result_columns  # seconds: in timing/
     assert [(r["method"], r["epoch"], r["selected"]) for r in curve] == \
         [("tsb_backbone_annealed", "1", "True")]
     assert {r["method"] for r in _rows(lenet.result("training.csv"))} == {"clean", "nit"}
@@ -106,8 +105,8 @@ def test_train_saves_every_nit_epoch_and_the_annealed_backbone(run):
 
 def test_trajectory_has_every_epoch_and_every_backbone(run):
     profile, paths = run
-    rows = _rows(paths.for_model("lenet3").result(TRAJECTORY_FILE))
-    assert list(rows[0]) == TRAJECTORY_COLUMNS
+    rows = _rows(paths.for_model("lenet3").result(TRAJECTORY.name))
+    assert tuple(rows[0]) == TRAJECTORY.columns
     by_curve = {c: [(r["backbone"], int(r["epochs"])) for r in rows if r["curve"] == c]
                 for c in ("nit", "nit_bnrecal", "tsb", "tsb_bnrecal")}
     assert by_curve["nit"] == by_curve["nit_bnrecal"] == [("epoch", e) for e in range(1, EPOCHS + 1)]
@@ -133,8 +132,8 @@ def test_trajectory_chips_are_the_evaluation_chips(run):
     backbone repeat, chip for chip, NIT's and TSB's accuracies in chips.csv."""
     profile, paths = run
     lenet = paths.for_model("lenet3")
-    chips = _rows(lenet.result(TRAJECTORY_CHIPS_FILE))
-    assert list(chips[0]) == TRAJECTORY_CHIP_COLUMNS
+    chips = _rows(lenet.result(TRAJECTORY_CHIPS.name))
+    assert tuple(chips[0]) == TRAJECTORY_CHIPS.columns
     evaluation = _rows(lenet.result("chips.csv"))
     nit_epoch = io.load_checkpoint(paths.train_checkpoint("lenet3", "nit"), "train")["selected_epoch"]
 
@@ -152,7 +151,7 @@ def test_trajectory_chips_are_the_evaluation_chips(run):
     assert traj("tsb", "epoch", 1) == deployed("tsb")  # the stated backbone, the same blocks
     assert traj("tsb_bnrecal", "epoch", 1) == deployed("tsb_bnrecal")
     stats = {(r["curve"], r["backbone"], r["epochs"]): float(r["acc_mean"])
-             for r in _rows(lenet.result(TRAJECTORY_FILE))}
+             for r in _rows(lenet.result(TRAJECTORY.name))}
     assert stats[("nit", "epoch", str(nit_epoch))] == pytest.approx(sum(deployed("nit")) / 3)
 
 

@@ -6,7 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from tsblib.deployment import PricedPlans
 from tsblib.profiles import profile_from_dict
+from tsblib.stages import mapping_rows
 from tsblib.verdicts import (equal_accuracy_percent, equal_accuracy_speedup, losses, model_claims,
                              seed_spread, training_plateau)
 
@@ -65,8 +67,9 @@ COSTS = {"nit_flops_per_epoch": 1e9, "backbone_epochs": 2, "backbone_flops": 2e9
 
 def _claims(rows, accs, trajectory=()):
     profile = _profile()
-    return model_claims(profile, profile.experiments[0], rows, accs, COSTS, list(trajectory), [],
-                        seed=0)
+    exp = profile.experiments[0]
+    plans = PricedPlans.from_rows(mapping_rows(profile, exp))
+    return model_claims(profile, exp, rows, accs, COSTS, plans, list(trajectory), [], seed=0)
 
 
 def test_tsb_above_its_own_reference_is_undecided_never_met():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tsblib import mapping
+from tsblib import io, mapping
 from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig
 from tsblib.models import experiment_model
 from tsblib.tsb import insert_tsb, tsb_weight_names
@@ -75,3 +75,49 @@ def verified_block(exp: ExperimentConfig, swim_p: float | None = None,
     with_block = insert_tsb(model, tsb_cfg or exp.tsb)
     n_block = count_weights(with_block, tsb_weight_names(with_block))
     return DeployPlan(n_backbone + n_block, n_block, n_backbone)
+
+
+def _percent(text: str) -> float | None:
+    return float(text) if text not in ("", None) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PricedPlans:
+    """mapping.csv as the summary and the verdicts read it: every deployment plan's weight counts
+    and its expected mapping cost at each sigma, as the mapping stage wrote them (exact floats),
+    so that no later step prices a plan again."""
+
+    rows: dict[tuple[str, str, float | None, float], dict[str, str]]
+    """(model, plan, swim p, sigma) -> the mapping.csv row."""
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, str]]) -> "PricedPlans":
+        """Index the rows of mapping.csv."""
+        return cls({(r["model"], r["plan"], _percent(r["swim_p_percent"]), float(r["sigma"])): r
+                    for r in rows})
+
+    def row(self, model: str, plan: str, swim_p: float | None, sigma: float) -> dict[str, str]:
+        """The mapping.csv row of `plan` (at SWIM percentage `swim_p`) at `sigma`; a missing one
+        names the stage that writes it."""
+        key = (model, plan, None if swim_p is None else float(swim_p), float(sigma))
+        if key not in self.rows:
+            raise io.StageInputError(
+                f"mapping.csv of model {model!r} has no plan {plan!r}"
+                f"{'' if swim_p is None else f' at p = {swim_p:g} %'} at sigma = {sigma:g}; it "
+                f"predates this plan or sigma: run `dvc repro mapping@{model}` (or `python -m "
+                f"tsblib mapping --models {model}`), then summarize")
+        return self.rows[key]
+
+    def plan(self, model: str, plan: str, swim_p: float | None = None) -> DeployPlan:
+        """The weight counts of `plan` (the same at every sigma)."""
+        swim_p = None if swim_p is None else float(swim_p)
+        r = next((r for (m, name, p, _), r in self.rows.items()
+                  if (m, name, p) == (model, plan, swim_p)), None)
+        if r is None:
+            self.row(model, plan, swim_p, float("nan"))  # raises, naming the fix
+        return DeployPlan(int(r["weights"]), int(r["verified_weights"]),
+                          int(r["read_back_weights"]))
+
+    def time_s(self, model: str, plan: str, swim_p: float | None, sigma: float) -> float:
+        """Expected mapping time of `plan` at `sigma` (seconds)."""
+        return float(self.row(model, plan, swim_p, sigma)["time_s"])

@@ -14,17 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tsblib import io
-
-CLAIMS = {
-    "gap_improvement_ideal": "gap improvement vs {nit}, ideal gap",
-    "gap_improvement_own": "gap improvement vs {nit}, own gap",
-    "gap_improvement_ideal_vs_strongest": "gap improvement vs {strongest}, ideal gap",
-    "gap_improvement_own_vs_strongest": "gap improvement vs {strongest}, own gap",
-    "training_speedup": "training speed-up, equal accuracy (FLOPs)",
-    "wv_fraction_percent": "write-verified weights (%)",
-    "mapping_cost_reduction": "mapping cost reduction, equal accuracy",
-}
-"""The claims of claims.json, in the order of the paper's abstract, with their terminal labels."""
+from tsblib.schema import CLAIMS
 
 VERDICTS = {True: "pass", False: "falls short", None: "undecided"}
 """claims.json's `meets_claim` in words (the same words as the figures')."""
@@ -116,8 +106,8 @@ def claim_rows(entry: dict[str, Any], notes: list[str] | None = None) -> list[tu
     once per distinct reason) so that the table stays narrow; without, it is written in full."""
     names = {"nit": "NIT", "strongest": entry.get("strongest_baseline") or "?"}
     rows = []
-    for key, label in CLAIMS.items():
-        claim = entry.get(key)
+    for c in CLAIMS:
+        claim, label = entry.get(c.key), c.terminal
         if claim is None:
             continue
         meets, reason = claim.get("meets_claim"), claim.get("verdict_reason")
@@ -128,7 +118,7 @@ def claim_rows(entry: dict[str, Any], notes: list[str] | None = None) -> list[tu
                 notes.append(reason)
             verdict = f"{verdict_text(meets)} ({notes.index(reason) + 1})"
         rows.append((label.format(**names), claim.get("paper_claim", "?"),
-                     measured_text(key, claim), verdict))
+                     measured_text(c.key, claim), verdict))
     return rows
 
 

@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import torch
 
@@ -63,19 +63,39 @@ def read_json(path: str | Path, stage: str) -> Any:
         raise StageInputError(f"{path} is corrupt ({exc}); delete it and rerun the '{stage}' stage") from exc
 
 
-def _fmt(value: Any) -> Any:
+def _fmt(value: Any, exact: bool = False) -> Any:
+    """A cell as written: floats to 10 decimals (`exact`: every digit), NaN and None empty."""
     if isinstance(value, float):
-        return repr(round(value, 10)) if value == value else ""
+        return (repr(value) if exact else repr(round(value, 10))) if value == value else ""
     return "" if value is None else value
 
 
-def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
-    """Write dict rows with exactly `columns` (missing values empty), atomically."""
+def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], columns: Sequence[str],
+              exact: bool = False) -> None:
+    """Write dict rows with exactly `columns` (missing values empty), atomically; floats to 10
+    decimals, or with every digit when `exact`."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="raise")
+        writer = csv.DictWriter(fh, fieldnames=list(columns), extrasaction="raise")
         writer.writeheader()
         for row in rows:
-            writer.writerow({c: _fmt(row.get(c)) for c in columns})
+            writer.writerow({c: _fmt(row.get(c), exact) for c in columns})
+
+
+class ResultsFolder(Protocol):
+    """Where results tables go: `tsblib.paths.ProfilePaths` (a profile or one of its models)."""
+
+    def result(self, name: str) -> Path:
+        """The path of results file `name`."""
+
+
+def write_table(folder: ResultsFolder, table: schema.Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Write results table `table` (`tsblib.schema`: its name and columns) into `folder`; a timed
+    table's wall-clock columns go to the timing table beside it (`write_timed_csv`)."""
+    path = folder.result(table.name)
+    if table.keys:
+        write_timed_csv(path, rows, list(table.columns))
+    else:
+        write_csv(path, rows, table.columns, exact=table.exact)
 
 
 def write_timed_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) -> None:

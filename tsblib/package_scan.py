@@ -8,6 +8,11 @@ import pkgutil
 from pathlib import Path
 
 
+class RegistryError(Exception):
+    """A module of a registry's package cannot be registered; the message names the module and
+    what is wrong or missing."""
+
+
 class PackageScan:
     """Imports every module of one package on its first call; later calls do nothing."""
 
@@ -19,9 +24,18 @@ class PackageScan:
         self._done = False
 
     def __call__(self) -> None:
-        """Import the package's modules, unless done already."""
+        """Import the package's modules, unless done already. A module that fails to import or
+        whose registration is refused raises RegistryError naming it and the reason."""
         if self._done:
             return
-        self._done = True
         for info in pkgutil.iter_modules([str(self.folder)]):
-            importlib.import_module(f"{self.package}.{info.name}")
+            module = f"{self.package}.{info.name}"
+            try:
+                importlib.import_module(module)
+            except RegistryError:
+                raise
+            except Exception as exc:
+                raise RegistryError(f"module {module} ({self.folder / info.name}.py) could not be "
+                                    f"registered: {exc}. Fix the module, or remove it from "
+                                    f"{self.folder}") from exc
+        self._done = True

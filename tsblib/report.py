@@ -9,29 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from tsblib import io, schema
-from tsblib.config import ExperimentConfig, ProfileConfig, TSBConfig, to_dict
+from tsblib.config import ExperimentConfig, ProfileConfig, to_dict
+from tsblib.deployment import PricedPlans
 from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
 from tsblib.methods.training import early_epoch
 from tsblib.methods.tsb_finetune import selection_edges, tsb_variants
-from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
-from tsblib.stages import overhead_rows, verify_plan
+from tsblib.stages import plan_name
 from tsblib.verdicts import claims, training_plateau
-from tsblib.tsb import insert_tsb, tsb_overhead
-
-SUMMARY_COLUMNS = ["profile", "dataset", "model", "method", "swim_p_percent", "sigma", "chips",
-                   "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own", "gap_ideal",
-                   "wv_fraction", "train_epochs", "train_flops", "mapping_time_s",
-                   "mapping_energy_j", "convention",
-                   "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt"]
-"""Columns of results/<profile>/summary.csv, one row per (model, method, swim p, sigma).
-`clean_acc` is the deployed model's noise-free accuracy (TSB: backbone plus block at sigma = 0);
-`train_*` count the training run up to its deployed (validation-selected) epoch; chip yield
-(`tsblib.evaluate.chip_yield`): `acc_p01/p05/p50` the 1st, 5th and 50th percentile of chip
-accuracy, `yield_1pt/2pt` the fraction of chips within 1 and 2 points of `clean_acc`. No
-wall-clock seconds: those are in the timing tables (results/<profile>/timing/)."""
 
 def _f(value: str) -> float | None:
     return float(value) if value not in ("", None) else None
@@ -51,21 +38,16 @@ class TrainingCost:
     epochs: int
     """Epochs up to the deployed (validation-selected) epoch."""
     flops: float
-    """Training FLOPs up to that epoch: 2 x MACs x 3 (forward + backward) x training images x
-    epochs x forwards per step (NFT-OVF: 4); deterministic, unlike wall-clock seconds."""
+    """Training FLOPs up to that epoch: flops.csv's FLOPs per epoch of its run x epochs."""
 
 
-def forward_macs(exp: ExperimentConfig, tsb_cfg: TSBConfig | None = None) -> int:
-    """Conv/linear multiply-accumulates of one image through the model (with the block)."""
-    model = experiment_model(exp)
-    if tsb_cfg is not None:
-        model = insert_tsb(model, tsb_cfg)
-    o = tsb_overhead(model, INPUT_SHAPES[exp.model])
-    return o.backbone_macs + o.added_macs
+def _flops_per_epoch(flops: list[dict[str, str]]) -> dict[tuple[str, str], float]:
+    """(model, training run) -> FLOPs of one epoch, from flops.csv."""
+    return {(r["model"], r["run"]): float(r["flops_per_epoch"]) for r in flops}
 
 
 def _training_costs(rows: list[dict[str, str]], exps: dict[str, ExperimentConfig],
-                    train_images: dict[str, int]) -> dict[tuple[str, str], TrainingCost]:
+                    per_epoch: dict[tuple[str, str], float]) -> dict[tuple[str, str], TrainingCost]:
     """(model, training run) -> cost up to the deployed epoch; the TSB backbone is NIT's early
     epoch."""
     out: dict[tuple[str, str], TrainingCost] = {}
@@ -77,38 +59,37 @@ def _training_costs(rows: list[dict[str, str]], exps: dict[str, ExperimentConfig
         if run == "nit" and epoch == early:
             targets.append("tsb_backbone")
         for target in targets:
-            spec = get_method("nit" if target == "tsb_backbone" else target)
-            flops = 6.0 * forward_macs(exp) * train_images[model] * epoch * spec.forwards(exp)
+            flops = per_epoch[(model, "nit" if target == "tsb_backbone" else target)] * epoch
             out[(model, target)] = TrainingCost(epoch, flops)
     return out
 
 
-def finetune_flops(exp: ExperimentConfig, images: int, passes: int) -> float:
-    """FLOPs of fine-tuning one chip's block: 2 x MACs (with the block) x 2 (forward + the
-    activation gradients; the frozen backbone needs no weight gradients) x the images one pass
-    sees x passes (both as the finetune stage used them)."""
-    return 4.0 * forward_macs(exp, exp.tsb) * images * passes
+def finetune_flops(overhead: dict[str, str], images: int, passes: int) -> float:
+    """FLOPs of fine-tuning one chip's block: 2 x MACs with the block (overhead.csv) x 2 (forward
+    + the activation gradients; the frozen backbone needs no weight gradients) x the images one
+    pass sees x passes (both as the finetune stage used them)."""
+    macs = int(overhead["backbone_macs"]) + int(overhead["added_macs"])
+    return 4.0 * macs * images * passes
 
 
-def model_costs(exp: ExperimentConfig, train_images: int,
-                finetune_rows: list[dict[str, str]]) -> dict[str, Any]:
+def model_costs(exp: ExperimentConfig, per_epoch: dict[tuple[str, str], float],
+                overhead: dict[str, str], finetune_rows: list[dict[str, str]]) -> dict[str, Any]:
     """The training costs the claims compare (`tsblib.verdicts.training_claim`): NIT's FLOPs per
     epoch, the TSB backbone's epochs and FLOPs, and one chip's fine-tuning at the images and
     passes the finetune stage recorded for the default TSB at the operating sigma."""
-    per_epoch = 6.0 * forward_macs(exp) * train_images
+    nit = per_epoch[(exp.model, "nit")]
     early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
     s = exp.evaluation.operating_sigma
     row = next((r for r in finetune_rows if r["model"] == exp.model and r["method"] == "tsb"
                 and float(r["sigma"]) == s), None)
-    if row is not None and row.get("images") not in (None, ""):
-        images = int(float(row["images"]))
-    else:  # results made before finetune.csv recorded the images
-        images = min(exp.tsb.images, train_images) if exp.tsb.images else train_images
-    passes = int(float(row["epochs"])) if row is not None else exp.tsb.epochs
-    return {"nit_flops_per_epoch": per_epoch, "backbone_epochs": early,
-            "backbone_flops": early * per_epoch, "finetune_images": images,
+    if row is None:
+        raise io.StageInputError(f"finetune.csv has no row of TSB at the operating sigma {s:g} for "
+                                 f"model {exp.model!r}; run `dvc repro finetune@{exp.model}`")
+    images, passes = int(float(row["images"])), int(float(row["epochs"]))
+    return {"nit_flops_per_epoch": nit, "backbone_epochs": early,
+            "backbone_flops": early * nit, "finetune_images": images,
             "finetune_passes": passes,
-            "finetune_flops_per_chip": finetune_flops(exp, images, passes)}
+            "finetune_flops_per_chip": finetune_flops(overhead, images, passes)}
 
 
 def _typed_trajectory(rows: list[dict[str, str]]) -> dict[str, list[dict[str, Any]]]:
@@ -122,24 +103,10 @@ def _typed_trajectory(rows: list[dict[str, str]]) -> dict[str, list[dict[str, An
     return out
 
 
-MODEL_TABLES: dict[str, str] = {"recipes.csv": "recipes", "training.csv": "train",
-                                 "finetune.csv": "finetune", "tsb_lr.csv": "finetune",
-                                 "evaluation.csv": "evaluate", "mapping.csv": "mapping",
-                                 "robustness.csv": "robustness", "trajectory.csv": "evaluate",
-                                 "seeds_chips.csv": "evaluate"}
-"""Per-model tables (results/<profile>/models/<model>/<file>, written by the stage named) that
-`summarize` concatenates into results/<profile>/<file>, the files the figures and users read.
-chips.csv (one row per chip) stays per model."""
-
-OPTIONAL_TABLES = frozenset({"recipes.csv", "mapping.csv", "robustness.csv", "trajectory.csv",
-                             "seeds_chips.csv"})
-"""Tables a run without DVC may lack (the demo skips the sweeps, the mapping table and the
-robustness stage; results made before the per-epoch trajectory have no trajectory.csv)."""
-
-
 def models_with_results(profile: ProfileConfig, paths: ProfilePaths) -> list[str]:
     """Models of `profile` whose per-model stages have all written their results."""
-    required = [f for f in MODEL_TABLES if f not in OPTIONAL_TABLES] + ["chips.csv", "data.json"]
+    required = [t.name for t in schema.MERGED_TABLES if not t.optional] + [schema.CHIPS.name,
+                                                                           schema.DATA_FILE]
     return [e.model for e in profile.experiments
             if all(paths.for_model(e.model).result(f).is_file() for f in required)]
 
@@ -155,14 +122,15 @@ def _model_table(paths: ProfilePaths, model: str, name: str, stage: str) -> list
 
 def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
                         ) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
-    """Concatenate every model's per-model tables (`MODEL_TABLES`, in the profile's model order)
+    """Concatenate every model's per-model tables (`schema.MERGED_TABLES`, in the profile's model order)
     into results/<profile>/<file>, their timing tables (`schema.TIMED_TABLES`) into
     results/<profile>/timing/<file>, and their data.json files into results/<profile>/data.json;
     return the merged rows by file name and the merged data summary (what was written, not read
     back)."""
     merged: dict[str, list[dict[str, str]]] = {}
-    for name, stage in MODEL_TABLES.items():
-        merged[name] = _concatenate(profile, paths, name, stage, name in OPTIONAL_TABLES)
+    for table in schema.MERGED_TABLES:
+        name, stage = table.name, table.stage
+        merged[name] = _concatenate(profile, paths, name, stage, table.optional)
         if name in schema.TIMED_TABLES:  # wall-clock seconds: only where a model has them
             _concatenate(profile, paths, f"{schema.TIMING_FOLDER}/{name}", stage, optional=True)
     data: dict[str, Any] = {}
@@ -202,20 +170,23 @@ def _header(path: Path) -> list[str]:
 
 
 def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Concatenate the per-model results (`merge_model_results`), then write summary.csv,
-    ablations.csv, overhead.csv, claims.json, provenance.json, the DVC metrics
-    (metrics/<model>.json) and the DVC plot data (plots/<plot>/<model>.csv)."""
+    """Concatenate the per-model results (`merge_model_results`), then write summary.csv
+    (evaluation.csv joined with mapping.csv and flops.csv), ablations.csv, claims.json,
+    provenance.json, the DVC metrics (metrics/<model>.json) and the DVC plot data
+    (plots/<plot>/<model>.csv). It prices nothing and counts no FLOPs itself: the mapping stage
+    wrote those numbers once."""
     merged, data = merge_model_results(profile, paths)
-    evaluation = merged["evaluation.csv"]
+    evaluation = merged[schema.EVALUATION.name]
     chips = [row for exp in profile.experiments
-             for row in _model_table(paths, exp.model, "chips.csv", "evaluate")]
-    training = merged["training.csv"]
-    finetune_rows = merged["finetune.csv"]
-    # the demo skips the validation sweeps; the DVC pipeline always runs them
-    recipes = merged["recipes.csv"]
+             for row in _model_table(paths, exp.model, schema.CHIPS.name, schema.CHIPS.stage)]
+    training = merged[schema.TRAINING.name]
+    finetune_rows = merged[schema.FINETUNE.name]
+    tsb_lr = merged[schema.TSB_LR.name]
     exps = {e.model: e for e in profile.experiments}
-    train_images = {m: int(d["train"]["count"]) for m, d in data.items()}
-    costs = _training_costs(training, exps, train_images)
+    plans = PricedPlans.from_rows(merged[schema.MAPPING.name])
+    per_epoch = _flops_per_epoch(merged[schema.FLOPS.name])
+    overhead = {r["model"]: r for r in merged[schema.OVERHEAD.name]}
+    costs = _training_costs(training, exps, per_epoch)
     clean_ref = {r["model"]: float(r["clean_acc"]) for r in evaluation if r["method"] == "clean"}
     variants = {(m, v.name): v for m, e in exps.items() for v in tsb_variants(e)}
 
@@ -225,37 +196,34 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
         model, method, sigma = r["model"], r["method"], float(r["sigma"])
         exp = exps[model]
         p = _f(r["swim_p_percent"])
-        variant = variants.get((model, method))
-        plan = variant.plan(exp) if variant else verify_plan(exp, method, p)
-        cost = plan.cost(sigma, profile)
+        priced = plans.row(model, plan_name(exp, method), p, sigma)
         train_cost = costs[(model, _training_run(method))]
         clean_acc, mean = float(r["clean_acc"]), float(r["acc_mean"])
         rows.append({"profile": profile.name, "dataset": data[model]["name"], "model": model,
                      "method": method, "swim_p_percent": p, "sigma": sigma, "chips": int(r["chips"]),
                      "clean_acc": clean_acc, "acc_mean": mean, "acc_std": float(r["acc_std"]),
                      "acc_ci95": _f(r["acc_ci95"]), "gap_own": clean_acc - mean,
-                     "gap_ideal": clean_ref[model] - mean, "wv_fraction": plan.verified / plan.weights,
+                     "gap_ideal": clean_ref[model] - mean,
+                     "wv_fraction": int(priced["verified_weights"]) / int(priced["weights"]),
                      "train_epochs": train_cost.epochs, "train_flops": train_cost.flops,
-                     "mapping_time_s": cost.time_s, "mapping_energy_j": cost.energy_j,
+                     "mapping_time_s": float(priced["time_s"]),
+                     "mapping_energy_j": float(priced["energy_j"]),
                      "convention": profile.device.convention.value,
                      **chip_yield(accs[(model, method, p, sigma)], clean_acc)})
-    io.write_csv(paths.result("summary.csv"), rows, SUMMARY_COLUMNS)
+    io.write_table(paths, schema.SUMMARY, rows)
     operating = {m: e.evaluation.operating_sigma for m, e in exps.items()}
-    io.write_csv(paths.result("ablations.csv"), _ablation_rows(rows, variants, operating),
-                 ["model", "ablation", "setting", "method", "sigma", "chips", "acc_mean", "acc_std",
-                  "acc_ci95", "wv_fraction"])
-    overhead = overhead_rows(profile)
-    io.write_csv(paths.result("overhead.csv"), overhead, list(overhead[0]))
-    costs = {m: model_costs(e, train_images[m], finetune_rows) for m, e in exps.items()}
-    claims_doc = claims(profile, rows, accs, costs, _typed_trajectory(merged.get("trajectory.csv", [])),
-                        merged["tsb_lr.csv"], selection_checks(profile, recipes, merged["tsb_lr.csv"]),
-                        merged.get("seeds_chips.csv", []))
+    io.write_table(paths, schema.ABLATIONS, _ablation_rows(rows, variants, operating))
+    model_cost = {m: model_costs(e, per_epoch, overhead[m], finetune_rows) for m, e in exps.items()}
+    claims_doc = claims(profile, rows, accs, model_cost, plans,
+                        _typed_trajectory(merged[schema.TRAJECTORY.name]), tsb_lr,
+                        selection_checks(profile, merged[schema.RECIPES.name], tsb_lr),
+                        merged[schema.SEEDS_CHIPS.name])
     for model, entry in claims_doc["models"].items():
         entry["plateau"] = {m: training_plateau(training, model, m) for m in ("nit", "clean")}
-    io.write_json(paths.result("claims.json"), claims_doc)
+    io.write_json(paths.result(schema.CLAIMS_FILE), claims_doc)
     write_headline_metrics(paths, claims_doc)
     write_plot_data(profile, paths, rows, training)
-    io.write_json(paths.result("provenance.json"), provenance(profile, paths, data))
+    io.write_json(paths.result(schema.PROVENANCE_FILE), provenance(profile, paths, data))
 
 
 def _chip_accuracies(chips: list[dict[str, str]]) -> dict[tuple, list[float]]:

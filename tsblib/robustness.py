@@ -16,7 +16,7 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from tsblib import io, mapping
+from tsblib import io, mapping, schema
 from tsblib.config import DeviceConfig, ProfileConfig, Scenario
 from tsblib.devices.base import params_of, stack_of
 from tsblib.evaluate import ChipStats, chip_yield
@@ -94,14 +94,6 @@ def evaluate_robustness(ctx: EvalContext) -> Iterator[RobustPoint]:
                 yield RobustPoint(cond, name, deployed.clean_acc, deployed.chips(cond.device))
 
 
-ROBUSTNESS_COLUMNS = ["model", "scenario", "device_model", "time_s", "compensation", "method",
-                      "sigma", "chips", "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own",
-                      "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt", "wv_fraction",
-                      "mapping_time_s", "mapping_energy_j", "convention"]
-"""Columns of robustness.csv: one row per (model, scenario, drift time and compensation,
-deployment), at the operating sigma; `device_model` names the composed device models."""
-
-
 def robustness_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Every deployment under every scenario's device model at the operating sigma (figure 6):
     NIT, NIT + BN recalibration, SWIM, full write-verify, per-chip TSB fine-tuned on the chip as
@@ -135,4 +127,4 @@ def robustness_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool
                          "wv_fraction": plan.verified / plan.weights,
                          "mapping_time_s": cost.time_s, "mapping_energy_j": cost.energy_j,
                          "convention": profile.device.convention.value})
-    io.write_csv(paths.result("robustness.csv"), rows, ROBUSTNESS_COLUMNS)
+    io.write_table(paths, schema.ROBUSTNESS, rows)

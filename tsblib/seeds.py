@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from tsblib import io
+from tsblib import io, schema
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
 from tsblib.methods import bnrecal
@@ -21,20 +21,6 @@ from tsblib.methods.tsb_finetune import (backbone_names, finetune_chips, tsb_mod
                                          written_blocks_hook)
 from tsblib.paths import ProfilePaths
 from tsblib.variation import mapped_weight_names
-
-SEEDS_FILE = "seeds.csv"
-"""Per-model table of the extra training seeds, `SEED_COLUMNS`."""
-SEEDS_CHIPS_FILE = "seeds_chips.csv"
-"""Per-model accuracy of every chip of the extra seeds, `SEED_CHIP_COLUMNS`."""
-SEED_COLUMNS = ["model", "seed", "method", "sigma", "chips", "acc_mean", "acc_std", "acc_ci95",
-                "clean_acc"]
-"""model; seed: the training seed of NIT (and of its early snapshot, TSB's backbone); method
-'nit', 'nit_bnrecal' or 'tsb'; sigma: the operating sigma; chips: the first
-`evaluation.tsb_chips` evaluation chips (paired with every other method); clean_acc: the
-noise-free test accuracy of the deployed model (TSB: its backbone without a block)."""
-SEED_CHIP_COLUMNS = ["model", "seed", "method", "chip", "acc"]
-"""One row per (seed, method, chip)."""
-
 
 def nit_run(seed: int) -> str:
     """Training-checkpoint name of NIT trained with `seed`."""
@@ -112,5 +98,5 @@ def evaluate_seeds(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
 
 def write_seeds(paths: ProfilePaths, stat_rows: list[dict], chip_rows: list[dict]) -> None:
     """Write seeds.csv and seeds_chips.csv (atomically; headers only when empty)."""
-    io.write_csv(paths.result(SEEDS_FILE), stat_rows, SEED_COLUMNS)
-    io.write_csv(paths.result(SEEDS_CHIPS_FILE), chip_rows, SEED_CHIP_COLUMNS)
+    io.write_table(paths, schema.SEEDS, stat_rows)
+    io.write_table(paths, schema.SEEDS_CHIPS, chip_rows)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from tsblib import io
+from tsblib import io, schema
 from tsblib.config import (ExperimentConfig, MethodsConfig, ProfileConfig, TrainConfig, TSBConfig,
                            to_dict)
 from tsblib.data import PreparedData, data_summary, load_dataset, load_prepared, save_prepared
@@ -26,7 +26,7 @@ from tsblib.methods.context import (EvalContext, FinetuneContext, TrainContext,
                                     load_trained_model, split_batches)
 from tsblib.methods.registry import EXTRA_LABELS, MethodSpec, get_method, ordered
 from tsblib.methods.training import early_epoch, train
-from tsblib.methods.tsb_finetune import TSB_LR_COLUMNS, check_finetune_images, select_settings
+from tsblib.methods.tsb_finetune import check_finetune_images, select_settings, tsb_variants
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
@@ -39,12 +39,6 @@ from tsblib.trajectory import (annealed_epochs, evaluate_trajectory, finetune_ag
 from tsblib.tsb import insert_tsb, tsb_overhead
 
 log = logging.getLogger(__name__)
-
-TRAINING_COLUMNS = ["model", "method", "recipe", "epoch", "seconds", "loss", "val_clean_acc",
-                    "val_chip_acc_mean", "val_chip_acc_ci95", "selected"]
-"""Columns of a training curve (training.csv, training_extra.csv and, with 'candidate',
-recipes.csv); `seconds` goes to the timing table beside it (`io.write_timed_csv`)."""
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -136,8 +130,7 @@ def recipes_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = 
                                 f"{exp.model}/{method} {candidate}", progress)
             rows += [{"model": exp.model, "method": method, "candidate": candidate,
                       "recipe": cfg.recipe, **row} for row in result.curve]
-    io.write_timed_csv(paths.result("recipes.csv"), rows,
-                       ["model", "method", "candidate"] + TRAINING_COLUMNS[2:])
+    io.write_table(paths, schema.RECIPES, rows)
 
 
 def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileConfig,
@@ -248,12 +241,6 @@ def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, resu
                             "epochs": result.epochs, "selected_epoch": result.selected_epoch,
                             "fingerprint": fingerprint})
     io.write_json(paths.train_log(model, job.run), {"fingerprint": fingerprint, "curve": result.curve})
-
-
-ANNEALED_FILE = "training_extra.csv"
-"""Per-model curves of the extra NIT-objective runs (TRAINING_COLUMNS): the annealed TSB
-backbone (method 'tsb_backbone_annealed') and the further training seeds ('nit_seed<s>'), kept
-out of training.csv, whose readers know only registered methods."""
 
 
 def _snapshot_epochs(exp: ExperimentConfig, job: TrainingJob) -> tuple[int, ...]:
@@ -400,16 +387,8 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
         for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
             if stale.name not in keep:  # a method no longer selected: not an output any more
                 stale.unlink()
-    io.write_timed_csv(paths.result("training.csv"), rows, TRAINING_COLUMNS)
-    io.write_timed_csv(paths.result(ANNEALED_FILE), annealed_rows, TRAINING_COLUMNS)
-
-
-FINETUNE_COLUMNS = ["model", "method", "sigma", "chips", "mode", "lr", "epochs", "images",
-                    "bn_images", "seconds", "seconds_per_chip"]
-"""Columns of finetune.csv: `epochs` as used (chosen on validation with tsb.select_epochs),
-`images` the training images per fine-tuning epoch actually used (per chip), `bn_images` the
-BatchNorm-recalibration images per chip (0 without recalibration); `seconds` and
-`seconds_per_chip` go to the timing table beside it (`io.write_timed_csv`)."""
+    io.write_table(paths, schema.TRAINING, rows)
+    io.write_table(paths, schema.TRAINING_EXTRA, annealed_rows)
 
 
 def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -441,8 +420,8 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
             finetune_ages(profile, paths, chosen_exp, data, lr, device, progress,
                           stated=backbone, reuse=ctx.reuse)
             finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
-    io.write_timed_csv(paths.result("finetune.csv"), rows, FINETUNE_COLUMNS)
-    io.write_csv(paths.result("tsb_lr.csv"), lr_rows, TSB_LR_COLUMNS)
+    io.write_table(paths, schema.FINETUNE, rows)
+    io.write_table(paths, schema.TSB_LR, lr_rows)
 
 
 def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -479,11 +458,8 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
             rows, chips = evaluate_seeds(ctx)  # the further training seeds (tsblib.seeds)
             seed_rows += rows
             seed_chips += chips
-    io.write_csv(paths.result("chips.csv"), chip_rows,
-                 ["model", "method", "swim_p_percent", "sigma", "chip", "acc"])
-    io.write_csv(paths.result("evaluation.csv"), stat_rows,
-                 ["model", "method", "swim_p_percent", "sigma", "chips", "clean_acc", "acc_mean",
-                  "acc_std", "acc_ci95"])
+    io.write_table(paths, schema.CHIPS, chip_rows)
+    io.write_table(paths, schema.EVALUATION, stat_rows)
     write_trajectory(paths, trajectory_rows, trajectory_chips)
     write_seeds(paths, seed_rows, seed_chips)
 
@@ -499,34 +475,81 @@ def verify_plan(exp: ExperimentConfig, method: str, swim_p: float | None = None,
     return plan(exp, swim_p, tsb_cfg)
 
 
-def mapping_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Expected weights-to-device mapping cost of every deployment plan at every sigma."""
-    rows = []
-    for exp in profile.experiments:
-        plans = [(NO_VERIFY, None), ("full_wv", None), ("tsb", None)]
-        if _needs(exp, "swim"):
-            plans += [("swim", p) for p in exp.methods.of("swim").p_percent]
-        for name, p in plans:
-            plan = verify_plan(exp, name, p)
-            for sigma in exp.evaluation.sigmas:
-                cost = plan.cost(sigma, profile)
-                rows.append({"model": exp.model, "plan": name, "swim_p_percent": p, "sigma": sigma,
-                             "weights": plan.weights, "verified_weights": plan.verified,
-                             "read_back_weights": plan.read_back,
-                             "devices": cost.devices, "verified_devices": cost.verified_devices,
-                             "write_pulses": cost.write_pulses, "reads": cost.reads,
-                             "time_s": cost.time_s, "energy_j": cost.energy_j})
-    io.write_csv(paths.result("mapping.csv"), rows,
-                 ["model", "plan", "swim_p_percent", "sigma", "weights", "verified_weights",
-                  "read_back_weights", "devices", "verified_devices", "write_pulses", "reads",
-                  "time_s", "energy_j"])
+def mapping_sigmas(exp: ExperimentConfig) -> tuple[float, ...]:
+    """The sigmas mapping.csv prices every plan at: the evaluated sigmas, sigma = 0 and the
+    operating sigma (where the ablation variants are evaluated)."""
+    ev = exp.evaluation
+    return tuple(dict.fromkeys((*ev.sigmas, 0.0, ev.operating_sigma)))
 
 
-def overhead_rows(profile: ProfileConfig) -> list[dict]:
-    """Block overhead (weights, MACs, fraction) of every model's default TSB."""
+def deployment_plans(exp: ExperimentConfig) -> list[tuple[str, float | None, DeployPlan]]:
+    """Every plan a results row of `exp` deploys with, as (plan name, swim p, plan): programmed
+    once ('no_verify', every method without a plan of its own), full write-verify (the mapping
+    comparison's reference), each selected method with a plan of its own (at each of its
+    `plan_percents`) and each TSB ablation variant (`tsblib.methods.tsb_finetune.tsb_variants`)."""
+    out: list[tuple[str, float | None, DeployPlan]] = [(NO_VERIFY, None, programmed_once(exp))]
+    for spec in ordered({"full_wv"} | {m for m in exp.methods.methods if get_method(m).plan}):
+        percents = spec.plan_percents(exp) if spec.plan_percents else (None,)
+        out += [(spec.name, p, verify_plan(exp, spec.name, p)) for p in percents]
+    if _needs(exp, "tsb"):
+        out += [(v.name, None, v.plan(exp)) for v in tsb_variants(exp) if v.name != "tsb"]
+    return out
+
+
+def plan_name(exp: ExperimentConfig, method: str) -> str:
+    """The mapping.csv plan of results row `method` (`deployment_plans`): a TSB variant's or a
+    method's own plan, else 'no_verify'."""
+    if method in {v.name for v in tsb_variants(exp)}:
+        return method
+    if method == NO_VERIFY or method in EXTRA_LABELS or not get_method(method).plan:
+        return NO_VERIFY
+    return method
+
+
+def flops_rows(exp: ExperimentConfig, overhead: dict[str, Any], train_images: int) -> list[dict]:
+    """flops.csv of `exp` (`tsblib.schema.FLOPS`): every training run's FLOPs per epoch, 2 x MACs
+    x 3 (forward and backward) x training images x forwards per step."""
+    macs = overhead["backbone_macs"]
+    return [{"model": exp.model, "run": spec.name, "forwards_per_step": spec.forwards(exp),
+             "macs_per_image": macs, "train_images": train_images,
+             "flops_per_epoch": 6.0 * macs * train_images * spec.forwards(exp)}
+            for spec in training_runs(exp)]
+
+
+def overhead_row(exp: ExperimentConfig) -> dict[str, Any]:
+    """The weights and MACs of `exp`'s backbone and its default block (`tsblib.schema.OVERHEAD`)."""
+    model = insert_tsb(experiment_model(exp), exp.tsb)
+    o = tsb_overhead(model, INPUT_SHAPES[exp.model])
+    return {"model": exp.model, "tsb_width": exp.tsb.width, **dataclasses.asdict(o)}
+
+
+def mapping_rows(profile: ProfileConfig, exp: ExperimentConfig) -> list[dict[str, Any]]:
+    """mapping.csv of `exp` (`tsblib.schema.MAPPING`): every plan of `deployment_plans` priced at
+    every sigma of `mapping_sigmas`."""
     rows = []
-    for exp in profile.experiments:
-        model = insert_tsb(experiment_model(exp), exp.tsb)
-        o = tsb_overhead(model, INPUT_SHAPES[exp.model])
-        rows.append({"model": exp.model, "tsb_width": exp.tsb.width, **dataclasses.asdict(o)})
+    for name, p, plan in deployment_plans(exp):
+        for sigma in mapping_sigmas(exp):
+            cost = plan.cost(sigma, profile)
+            rows.append({"model": exp.model, "plan": name, "swim_p_percent": p, "sigma": sigma,
+                         "weights": plan.weights, "verified_weights": plan.verified,
+                         "read_back_weights": plan.read_back,
+                         "devices": cost.devices, "verified_devices": cost.verified_devices,
+                         "write_pulses": cost.write_pulses, "reads": cost.reads,
+                         "time_s": cost.time_s, "energy_j": cost.energy_j})
     return rows
+
+
+def mapping_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
+    """The costs that need no trained weights: the expected weights-to-device mapping cost of
+    every deployment plan at every sigma (mapping.csv), the block's overhead (overhead.csv) and
+    every training run's FLOPs per epoch (flops.csv); `summarize` joins them, nothing recomputes
+    them."""
+    rows, overhead, flops = [], [], []
+    for exp in profile.experiments:
+        rows += mapping_rows(profile, exp)
+        data = io.read_json(paths.result(schema.DATA_FILE), "prepare")[exp.model]
+        overhead.append(overhead_row(exp))
+        flops += flops_rows(exp, overhead[-1], int(data["train"]["count"]))
+    io.write_table(paths, schema.MAPPING, rows)
+    io.write_table(paths, schema.OVERHEAD, overhead)
+    io.write_table(paths, schema.FLOPS, flops)

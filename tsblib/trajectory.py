@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsblib import io
+from tsblib import io, schema
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
 from tsblib.evaluate import ChipStats, accuracy, same_tensors, summarize
@@ -34,21 +34,6 @@ from tsblib.paths import ProfilePaths
 from tsblib.runtime import use_channels_last
 from tsblib.variation import mapped_weight_names
 
-TRAJECTORY_FILE = "trajectory.csv"
-"""Per-model table of the trajectory (one row per curve and backbone), `TRAJECTORY_COLUMNS`."""
-TRAJECTORY_CHIPS_FILE = "trajectory_chips.csv"
-"""Per-model accuracy of every chip of the trajectory, `TRAJECTORY_CHIP_COLUMNS`."""
-TRAJECTORY_COLUMNS = ["model", "curve", "backbone", "epochs", "sigma", "chips", "acc_mean",
-                      "acc_std", "acc_ci95", "clean_acc"]
-"""model; curve 'nit' (NIT's state after `epochs` epochs, programmed once), 'nit_bnrecal' (the
-same with per-chip BN recalibration), 'tsb' (the default TSB fine-tuned per chip on a
-backbone) or, with `methods.tsb_ages_bnrecal`, 'tsb_bnrecal' (TSB + BN recalibration on it);
-backbone 'epoch' (NIT's state after `epochs` epochs) or 'annealed' (the short annealed run of
-`epochs` epochs); sigma: the operating sigma; chips: the first
-`evaluation.tsb_chips` evaluation chips; acc_*: accuracy on them; clean_acc: the noise-free
-test accuracy of the state (for 'tsb', of its backbone without a block)."""
-TRAJECTORY_CHIP_COLUMNS = ["model", "curve", "backbone", "epochs", "chip", "acc"]
-"""One row per (curve, backbone, chip); chip k is chip k of every other method (paired)."""
 AGES_CHECKPOINT = "tsb_ages"
 """Finetune-stage checkpoint of the blocks fine-tuned on every backbone of the trajectory:
 {"model", "blocks": {backbone key: {block name: [chips, c, c]}}, "lr", "sigma"}; with
@@ -307,5 +292,5 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
 
 def write_trajectory(paths: ProfilePaths, stat_rows: list[dict], chip_rows: list[dict]) -> None:
     """Write trajectory.csv and trajectory_chips.csv (atomically; headers only when empty)."""
-    io.write_csv(paths.result(TRAJECTORY_FILE), stat_rows, TRAJECTORY_COLUMNS)
-    io.write_csv(paths.result(TRAJECTORY_CHIPS_FILE), chip_rows, TRAJECTORY_CHIP_COLUMNS)
+    io.write_table(paths, schema.TRAJECTORY, stat_rows)
+    io.write_table(paths, schema.TRAJECTORY_CHIPS, chip_rows)

@@ -11,7 +11,6 @@ computes nothing that an earlier stage wrote.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any, Sequence
 
@@ -19,21 +18,8 @@ from tsblib.bootstrap import (RatioInterval, gap_ratio, paired_difference, verdi
                               verdict_reason)
 from tsblib.config import ExperimentConfig, ProfileConfig
 from tsblib.methods.registry import get_method, ordered
-from tsblib.deployment import DeployPlan
-from tsblib.stages import verify_plan
-
-PAPER_CLAIMS = {
-    "gap_improvement_ideal": (">", 20.0, "over 20x inference accuracy gap improvement"),
-    "gap_improvement_own": (">", 20.0, "over 20x inference accuracy gap improvement"),
-    "gap_improvement_ideal_vs_strongest": (">", 20.0, "over 20x inference accuracy gap improvement"),
-    "gap_improvement_own_vs_strongest": (">", 20.0, "over 20x inference accuracy gap improvement"),
-    "training_speedup": (">", 5.0, "over 5x training speedup"),
-    "wv_fraction_percent": ("<", 0.4, "under 0.4 % of the original weights write-verified"),
-    "mapping_cost_reduction": (">", 1.0, "reduced weights-to-device mapping cost"),
-}
-"""The paper's headline claims (abstract of arXiv:2406.06544): comparison, threshold, wording.
-The ideal gap (one reference for every method) is the headline reading of the gap claim; the own
-gap is the second reading."""
+from tsblib.deployment import DeployPlan, PricedPlans
+from tsblib.schema import CLAIM_BY_KEY
 
 BOOTSTRAP_RESAMPLES = 10_000
 """Bootstrap resamples of every gap-improvement interval."""
@@ -80,7 +66,8 @@ def _claim(name: str, measured: float | None, definition: str, *,
            reason: str | None = None, **extra: Any) -> dict[str, Any]:
     """A claim entry. Gap ratios (with `interval`) follow `bootstrap.verdict`; other claims pass
     their verdict in `meets`, or leave it to a plain comparison of `measured` ("compare")."""
-    op, threshold, wording = PAPER_CLAIMS[name]
+    c = CLAIM_BY_KEY[name]  # the paper's claim (tsblib.schema.CLAIMS)
+    op, threshold, wording = c.op, c.threshold, c.wording
     if interval is not None:
         meets, reason = verdict(interval, op, threshold), verdict_reason(interval)
     elif meets == "compare":
@@ -202,7 +189,7 @@ def training_claim(exp: ExperimentConfig, tsb: dict, nit: dict, costs: dict[str,
                       reason=NOT_AT_EQUAL_ACCURACY, note=NOT_AT_EQUAL_ACCURACY_NOTE, **common)
     target, ci = tsb["acc_mean"], tsb["acc_ci95"] or 0.0
     s = equal_accuracy_speedup(curve, target, ci, per_epoch, tsb_flops, exp.train.epochs)
-    meets, reason = _speedup_verdict(s, PAPER_CLAIMS["training_speedup"][1])
+    meets, reason = _speedup_verdict(s, CLAIM_BY_KEY["training_speedup"].threshold)
     readings = {}
     recal = [r for r in trajectory if r["curve"] == "nit_bnrecal"]
     if recal:
@@ -250,21 +237,24 @@ def equal_accuracy_percent(points: Sequence[tuple[float, float]], target: float)
     return None
 
 
-def _sweep_time(exp: ExperimentConfig, profile: ProfileConfig, percent: float, sigma: float) -> float:
-    n = verify_plan(exp, "no_verify").weights
+def _sweep_time(exp: ExperimentConfig, profile: ProfileConfig, plans: PricedPlans,
+                percent: float, sigma: float) -> float:
+    """Mapping time of selective write-verify at `percent` (between the swept settings, so priced
+    here: mapping.csv holds the swept ones)."""
+    n = plans.plan(exp.model, "no_verify").weights
     return DeployPlan(n, int(round(percent / 100 * n)), 0).cost(sigma, profile).time_s
 
 
-def mapping_claim(exp: ExperimentConfig, profile: ProfileConfig, rows: Sequence[dict[str, Any]],
-                  tsb: dict) -> dict[str, Any]:
+def mapping_claim(exp: ExperimentConfig, profile: ProfileConfig, plans: PricedPlans,
+                  rows: Sequence[dict[str, Any]], tsb: dict) -> dict[str, Any]:
     """Mapping time of the cheapest selective write-verify whose accuracy on chips reaches
     TSB's / TSB's mapping time (backbone programmed once and read back, block verified), at
     TSB's mean accuracy and at the ends of its 95 % interval."""
     s = tsb["sigma"]
     sweep = sweep_points(rows, exp, s)
     curve = [(p, r["acc_mean"]) for p, r in sweep]
-    tsb_time = verify_plan(exp, "tsb").cost(s, profile).time_s
-    full_time = verify_plan(exp, "full_wv").cost(s, profile).time_s
+    tsb_time = plans.time_s(exp.model, "tsb", None, s)
+    full_time = plans.time_s(exp.model, "full_wv", None, s)
     ci = tsb["acc_ci95"] or 0.0
     ends: dict[str, Any] = {}
     for key, target in (("measured", tsb["acc_mean"]), ("low", tsb["acc_mean"] - ci),
@@ -272,7 +262,7 @@ def mapping_claim(exp: ExperimentConfig, profile: ProfileConfig, rows: Sequence[
         p = equal_accuracy_percent(curve, target)
         ends[f"{key}_percent"] = p
         # beyond full write-verify no setting is as accurate: full write-verify bounds it below
-        ends[key] = (_sweep_time(exp, profile, p, s) if p is not None else full_time) / tsb_time
+        ends[key] = (_sweep_time(exp, profile, plans, p, s) if p is not None else full_time) / tsb_time
         ends[f"{key}_lower_bound"] = p is None
     if ends["low"] > 1:
         meets, reason = True, None
@@ -296,8 +286,8 @@ def mapping_claim(exp: ExperimentConfig, profile: ProfileConfig, rows: Sequence[
                for p, r in sweep])
 
 
-def frontier(exp: ExperimentConfig, rows: Sequence[dict[str, Any]], sigma: float,
-             widths: dict[int, str]) -> list[dict[str, Any]]:
+def frontier(exp: ExperimentConfig, plans: PricedPlans, rows: Sequence[dict[str, Any]],
+             sigma: float, widths: dict[int, str]) -> list[dict[str, Any]]:
     """Accuracy on chips against the write-verified fraction at `sigma`: the selective
     write-verify sweep and TSB at every block width evaluated (`widths`: width -> results
     method)."""
@@ -307,7 +297,7 @@ def frontier(exp: ExperimentConfig, rows: Sequence[dict[str, Any]], sigma: float
         r = row_of(rows, exp.model, method, sigma)
         if r is None:
             continue
-        plan = verify_plan(exp, "tsb", tsb_cfg=dataclasses.replace(exp.tsb, width=width))
+        plan = plans.plan(exp.model, method)
         out.append({"method": "tsb", "setting": f"width {width}",
                     "wv_percent": 100 * plan.verified / (plan.weights - plan.verified),
                     "acc_mean": r["acc_mean"], "acc_ci95": r["acc_ci95"]})
@@ -335,15 +325,15 @@ def chosen_width(exp: ExperimentConfig, tsb_lr: Sequence[dict[str, str]]) -> int
     return max(best, key=best.get) if len(best) > 1 else None
 
 
-def wv_claim(exp: ExperimentConfig, rows: Sequence[dict[str, Any]], sigma: float,
-             tsb_lr: Sequence[dict[str, str]]) -> dict[str, Any]:
+def wv_claim(exp: ExperimentConfig, plans: PricedPlans, rows: Sequence[dict[str, Any]],
+             sigma: float, tsb_lr: Sequence[dict[str, str]]) -> dict[str, Any]:
     """Write-verified weights (percent of the backbone's) at the width chosen on validation.
     Where the widths were not compared on validation but others were evaluated, the stated
     width decides nothing: another width may be both more accurate and over the threshold."""
     chosen = chosen_width(exp, tsb_lr)
     width = exp.tsb.width if chosen is None else chosen
-    plan = verify_plan(exp, "tsb", tsb_cfg=dataclasses.replace(exp.tsb, width=width))
-    per_width = [p for p in frontier(exp, rows, sigma, tsb_width_methods(exp, rows, sigma))
+    plan = plans.plan(exp.model, "tsb" if width == exp.tsb.width else f"tsb_width{width}")
+    per_width = [p for p in frontier(exp, plans, rows, sigma, tsb_width_methods(exp, rows, sigma))
                  if p["method"] == "tsb"]
     measured = 100 * plan.verified / (plan.weights - plan.verified)
     undecided = chosen is None and len(per_width) > 1
@@ -438,7 +428,7 @@ def readings(rows: Sequence[dict[str, Any]], accs: dict, tsb: dict,
 
 
 def model_claims(profile: ProfileConfig, exp: ExperimentConfig, rows: Sequence[dict[str, Any]],
-                 accs: dict[tuple, list[float]], costs: dict[str, Any],
+                 accs: dict[tuple, list[float]], costs: dict[str, Any], plans: PricedPlans,
                  trajectory: Sequence[dict[str, Any]], tsb_lr: Sequence[dict[str, str]],
                  seed: int, seed_chips: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | None:
     """claims.json's entry of one model at its operating sigma (None when TSB or NIT is
@@ -499,12 +489,12 @@ def model_claims(profile: ProfileConfig, exp: ExperimentConfig, rows: Sequence[d
             interval=strong_iv["own"], baseline=strongest["method"]),
         "training_speedup": training_claim(exp, tsb, nit, costs, trajectory,
                                            exp.evaluation.amortise_chips),
-        "wv_fraction_percent": wv_claim(exp, rows, s, tsb_lr),
-        "mapping_cost_reduction": mapping_claim(exp, profile, rows, tsb),
+        "wv_fraction_percent": wv_claim(exp, plans, rows, s, tsb_lr),
+        "mapping_cost_reduction": mapping_claim(exp, profile, plans, rows, tsb),
         "per_baseline": baselines,
         "loses_to": losses(tsb, baselines),
         "readings": readings(rows, accs, tsb, {k: v for k, v in others.items() if v is not None}),
-        "frontier": frontier(exp, rows, s, tsb_width_methods(exp, rows, s)),
+        "frontier": frontier(exp, plans, rows, s, tsb_width_methods(exp, rows, s)),
         "trajectory": [dict(r) for r in trajectory],
         "seed_spread": seed_spread(exp, accs, seed_chips),
     }
@@ -558,7 +548,8 @@ def training_plateau(training: Sequence[dict[str, Any]], model: str, method: str
 
 
 def claims(profile: ProfileConfig, rows: Sequence[dict[str, Any]], accs: dict[tuple, list[float]],
-           costs: dict[str, dict[str, Any]], trajectory: dict[str, list[dict[str, Any]]],
+           costs: dict[str, dict[str, Any]], plans: PricedPlans,
+           trajectory: dict[str, list[dict[str, Any]]],
            tsb_lr: Sequence[dict[str, str]], selection: dict[str, Any] | None = None,
            seed_chips: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """claims.json: every model's claims at its operating sigma, next to the paper's."""
@@ -566,7 +557,7 @@ def claims(profile: ProfileConfig, rows: Sequence[dict[str, Any]], accs: dict[tu
                            "note": "our measurement under our reading of TSB (DESIGN.md section 3); "
                                    "not the paper's numbers", "models": {}}
     for i, exp in enumerate(profile.experiments):
-        entry = model_claims(profile, exp, rows, accs, costs[exp.model],
+        entry = model_claims(profile, exp, rows, accs, costs[exp.model], plans,
                              trajectory.get(exp.model, []), tsb_lr, seed=i,
                              seed_chips=[r for r in seed_chips if r["model"] == exp.model])
         if entry is not None:

@@ -11,7 +11,8 @@ import torch
 
 from tsblib.config import ConfigError, DataConfig
 from tsblib.data import load_dataset
-from tsblib.datasets import DatasetSpec, Split, all_datasets, get_dataset, split_checksum
+from tsblib.datasets import (DatasetSpec, Split, Unchecked, all_datasets, get_dataset,
+                             register_dataset, split_checksum)
 from tsblib.datasets import base as registry
 from tsblib.profiles import profile_from_dict
 
@@ -58,6 +59,20 @@ def test_a_new_data_set_is_its_module(monkeypatch):
     assert len(data.train) + len(data.val) == 40 and len(data.test) == 20
     with pytest.raises(ConfigError, match="train.augment = True .*natural-image"):
         profile_from_dict("t", {**raw, "train": {"augment": True}})
+
+
+def test_a_data_set_without_a_checksum_is_refused_when_registered():
+    spec = DatasetSpec(name="toy", description="test only", load=_toy_load,
+                       check=lambda cfg: None)
+    with pytest.raises(ValueError, match=r"'toy' has no checksum: set checksum= .*Unchecked"):
+        register_dataset(spec)
+    with pytest.raises(ValueError, match="'toy': checksum 'abc' is not a sha256"):
+        register_dataset(dataclasses.replace(spec, checksum="abc"))
+    with pytest.raises(ValueError, match="'toy' has no checksum"):
+        register_dataset(dataclasses.replace(spec, checksum=Unchecked("")))
+    assert "toy" not in registry.DATASETS
+    for name, registered in registry.all_datasets().items():  # every shipped one states it
+        assert registered.checksum is not None, name
 
 
 def test_a_copy_that_is_not_the_release_is_refused(monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import re
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from tsblib.figures import (ablations, accuracy_gap, accuracy_vs_sigma, common, 
 from tsblib.headline import interval_text, verdict_text
 from tsblib.methods.registry import label, ordered, style
 from tsblib.pipeline import FIGURES
-from tsblib.schema import TIMED_TABLES
+from tsblib.schema import CLAIM_BY_KEY, TIMED_TABLES, TSB_LR
 
 
 def _draw(name: str):
@@ -43,14 +42,20 @@ OTHER_RECIPE = "recipe: sgd lr=0.05 wd=0.0005 cosine"
 
 
 def _interval(point: float | None, low: float | None, high: float | None) -> dict:
-    return {"resamples": 1000, "point": point, "low": low, "high": high,
+    return {"resamples": 1000, "chips": 5, "point": point, "low": low, "high": high,
             "point_unbounded": point is None, "low_unbounded": low is None,
-            "high_unbounded": high is None}
+            "high_unbounded": high is None, "tsb_gap_reaches_zero": low is None}
 
 
 def _claim(measured: float | None, claim: str, meets: bool | None, **extra) -> dict:
     return {"measured": measured, "unbounded": False, "paper_claim": claim,
-            "paper_wording": "wording", "meets_claim": meets, "definition": "definition", **extra}
+            "paper_wording": "wording", "meets_claim": meets, "verdict_reason": None,
+            "definition": "definition", **extra}
+
+
+def _difference(mean: float) -> dict:
+    """A paired difference as bootstrap.PairedDifference.as_dict writes it."""
+    return {"mean": mean, "low": mean - 0.01, "high": mean + 0.01, "ci95": 0.01, "chips": 5}
 
 
 def _summary_row(model: str, method: str, sigma: float, p: float | None = None,
@@ -66,7 +71,8 @@ def _summary_row(model: str, method: str, sigma: float, p: float | None = None,
             "wv_fraction": 1.0 if method == "full_wv" else 0.003 if tsb else 0.0,
             "train_epochs": EARLY if tsb else SELECTED, "train_flops": flops,
             "mapping_time_s": 1e-3 if method == "full_wv" else 1e-4, "mapping_energy_j": 1e-6,
-            "convention": "device_range"}
+            "convention": "device_range", "acc_p01": 0.9 - drop, "acc_p05": 0.91 - drop,
+            "acc_p50": 0.95 - drop, "yield_1pt": 0.5, "yield_2pt": 0.7}
 
 
 def _gap_claims(gap_own: float, gap_own_low: float | None, meets_own: bool | None,
@@ -132,8 +138,9 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                                         "val_chip_acc_mean": 0.4 + 0.1 * epoch + 0.05 * k,
                                         "val_chip_acc_ci95": 0.02, "selected": epoch == 3})
             for lr, acc in [(1e-3, 0.80), (1e-2, 0.85)]:
-                tsb_lr.append({"model": model, "width": 8, "lr": lr, "sigma": OPERATING, "chips": 2,
-                               "val_acc_mean": acc, "val_acc_ci95": 0.02, "selected": lr == 1e-2})
+                tsb_lr.append({"model": model, "width": 8, "lr": lr, "epochs": 1, "sigma": OPERATING,
+                               "chips": 2, "val_acc_mean": acc, "val_acc_ci95": 0.02,
+                               "selected": lr == 1e-2})
         for plan, p, verified, read_back in [("no_verify", None, 0, 0), ("full_wv", None, 1000, 0),
                                              ("tsb", None, 3, 1000), ("swim", 1.0, 10, 0),
                                              ("swim", 5.0, 50, 0)]:
@@ -150,12 +157,22 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                          "backbone_macs": 100, "insertion_points": 2})
         per_baseline = {m: {"acc_mean": 0.8, "acc_ci95": 0.01, "clean_acc": 0.95, "gap_own": 0.1,
                             "gap_ideal": 0.11, "write_verify": m in ("swim", "full_wv"),
+                            "mapping_time_s": 1e-3 if m == "full_wv" else 1e-4,
+                            "tsb_minus_baseline": _difference(0.02),
                             "improvement_own": _interval(4.0 + i, 3.0, 5.0 + i),
                             "improvement_ideal": _interval(2.0, 1.5, None)}
                         for i, m in enumerate(BASELINES) if m != "clean"}
         claims["models"][model] = {
             "dataset": MODELS[model], "operating_sigma": OPERATING, "chips_tsb": 5, "chips_baseline": 8,
-            "tsb": {"clean_acc": 0.95}, "strongest_baseline": "nit_bnrecal",
+            "paired_chips": 5, "tsb": {"clean_acc": 0.95, "acc_mean": 0.925, "acc_ci95": 0.01,
+                                       "mapping_time_s": 1e-4},
+            "strongest_baseline": "nit_bnrecal", "loses_to": [], "seed_spread": None,
+            "frontier": [{"method": "nit", "setting": "0 %", "wv_percent": 0.0, "acc_mean": 0.8,
+                          "acc_ci95": 0.01},
+                         {"method": "swim", "setting": "1 %", "wv_percent": 1.0, "acc_mean": 0.85,
+                          "acc_ci95": 0.01},
+                         {"method": "tsb", "setting": "width 8", "wv_percent": 0.3,
+                          "acc_mean": 0.925, "acc_ci95": 0.01}],
             **_gap_claims(gap_own, gap_own_low, meets_own, "nit_bnrecal"),
             "training_speedup": _claim(
                 6.0, "> 5", True, nit_selected_epoch=SELECTED, tsb_backbone_epochs=EARLY,
@@ -165,9 +182,14 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                 equal_accuracy={"measured": 6.0, "low": 5.5, "high": 7.0,
                                 "measured_lower_bound": False, "low_lower_bound": False,
                                 "high_lower_bound": False, "measured_nit_epochs": 7},
-                amortised={"measured": amortised}, amortised_chips=100),
-            "wv_fraction_percent": _claim(0.35, "< 0.4", True),
-            "mapping_cost_reduction": _claim(7.0, "> 1", True, energy_ratio=7.0),
+                amortised={"measured": amortised}, amortised_chips=100, nit_schedule_epochs=EPOCHS),
+            "wv_fraction_percent": _claim(
+                0.35, "< 0.4", True, chosen_width=8, width_chosen_on_validation=False,
+                per_width=[{"method": "tsb", "setting": "width 8", "wv_percent": 0.35,
+                            "acc_mean": 0.925, "acc_ci95": 0.01}]),
+            "mapping_cost_reduction": _claim(
+                7.0, "> 1", True, equal_accuracy={"measured": 7.0, "low": 6.0, "high": 8.0},
+                equal_accuracy_percent=4.0, full_wv_ratio=10.0),
             "per_baseline": per_baseline,
             "trajectory": ([{"curve": c, "backbone": "epoch", "epochs": e, "chips": 5,
                              "acc_mean": 0.5 + 0.04 * e + (0.05 if c != "nit" else 0.0),
@@ -176,10 +198,17 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                                "acc_mean": 0.8 + 0.01 * e, "acc_ci95": 0.01} for e in (1, 2, 3, 5)]
                            + [{"curve": "tsb", "backbone": "annealed", "epochs": EARLY, "chips": 5,
                                "acc_mean": 0.85, "acc_ci95": 0.01}]),
-            "selection": ({"nit": {"stated": STATED_RECIPE, "best_on_validation": OTHER_RECIPE,
-                                   "stated_is_best": False,
-                                   "val_chip_acc": {STATED_RECIPE: 0.7, OTHER_RECIPE: 0.75}}}
-                          if sweeps and model == "lenet3" else {}),
+            "selection": {
+                **({"nit": {"stated": STATED_RECIPE, "best_on_validation": OTHER_RECIPE,
+                            "stated_is_best": False,
+                            "val_chip_acc": {STATED_RECIPE: 0.7, OTHER_RECIPE: 0.75}},
+                    **{m: {"stated": "beta: 0.01", "best_on_validation": "beta: 0.1",
+                           "stated_is_best": False, "val_chip_acc": {"beta: 0.01": 0.7,
+                                                                     "beta: 0.1": 0.75}}
+                       for m in ("nft_ovf", "nft_irs")}}
+                   if sweeps and model == "lenet3" else {}),
+                "tsb_settings": {"lr": {"chosen": 0.01, "searched": [0.001, 0.01], "at_edge": "upper"},
+                                 "epochs": {"chosen": 1, "searched": [1], "at_edge": None}}},
         }
     def timed(rows: list[dict], name: str) -> None:
         """The results table without its seconds, and its timing table (seconds scaled)."""
@@ -195,7 +224,8 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
     timed(training, "training.csv")
     if sweeps:
         timed(recipes, "recipes.csv")
-        pd.DataFrame(tsb_lr).to_csv(folder / "tsb_lr.csv", index=False)
+    # the finetune stage always writes tsb_lr.csv, with no rows when nothing was searched
+    pd.DataFrame(tsb_lr, columns=list(TSB_LR.result_columns)).to_csv(folder / "tsb_lr.csv", index=False)
     pd.DataFrame(mapping).to_csv(folder / "mapping.csv", index=False)
     pd.DataFrame(overhead).to_csv(folder / "overhead.csv", index=False)
     (folder / "claims.json").write_text(json.dumps(claims))
@@ -324,15 +354,15 @@ def test_interval_and_verdict_text() -> None:
 
 def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
     table = accuracy_gap.claims_table(loader.load_results("tiny", write_results(tmp_path / "a")))
-    own = table[table["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]
+    own = table[table["claim"] == CLAIM_BY_KEY["gap_improvement_own"].label]
     assert set(own["meets?"]) == {"pass"}
     assert set(own["our measured value [95 % interval]"]) == {"25.0x [21.0, unbounded]"}
-    ideal = table[table["claim"] == common.CLAIM_LABELS["gap_improvement_ideal"]]
+    ideal = table[table["claim"] == CLAIM_BY_KEY["gap_improvement_ideal"].label]
     assert set(ideal["meets?"]) == {"falls short"}
     strongest = table[table["claim"].str.contains("strongest")]
     assert len(strongest) == 4  # own and ideal, two models
     assert strongest["compared with"].str.startswith(label("nit_bnrecal")).all()
-    speed = table[table["claim"] == common.CLAIM_LABELS["training_speedup"]]
+    speed = table[table["claim"] == CLAIM_BY_KEY["training_speedup"].label]
     assert set(speed["our measured value [95 % interval]"]) == {"6.00x [5.50, 7.00]"}
     assert speed["beside it"].str.contains("at NIT's selected epoch: 3.90x").all()
     assert not speed["beside it"].str.contains("seconds").any()  # load-dependent: timing/ only
@@ -340,10 +370,10 @@ def test_claims_table_uses_the_interval_verdict(tmp_path: Path) -> None:
     # a point estimate above the claim whose interval's lower end is below it falls short
     short = accuracy_gap.claims_table(loader.load_results(
         "tiny", write_results(tmp_path / "b", gap_own=25.0, gap_own_low=15.0, meets_own=False)))
-    assert set(short[short["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"falls short"}
+    assert set(short[short["claim"] == CLAIM_BY_KEY["gap_improvement_own"].label]["meets?"]) == {"falls short"}
     undecided = accuracy_gap.claims_table(loader.load_results(
         "tiny", write_results(tmp_path / "c", gap_own_low=None, meets_own=None)))
-    assert set(undecided[undecided["claim"] == common.CLAIM_LABELS["gap_improvement_own"]]["meets?"]) == {"undecided"}
+    assert set(undecided[undecided["claim"] == CLAIM_BY_KEY["gap_improvement_own"].label]["meets?"]) == {"undecided"}
 
 
 def test_accuracy_gap_figure_shows_intervals_and_reference(results: loader.Results) -> None:
@@ -477,9 +507,9 @@ def test_repo_root_from_nested_folder(tmp_path: Path, monkeypatch: pytest.Monkey
     assert loader.repo_root() == tmp_path.resolve()
 
 
-def test_swim_default_p_from_method_params(results: loader.Results) -> None:
+def test_swim_default_p_from_the_typed_configuration(results: loader.Results) -> None:
     assert results.swim_default_p("lenet3") == 1.0
-    assert not math.isnan(results.swim_default_p("vgg8"))
+    assert results.swim_default_p("vgg8") == results.experiment("vgg8").methods.of("swim").default_p
 
 
 def test_training_figure_plots_flops_not_seconds(results: loader.Results) -> None:

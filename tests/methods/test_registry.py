@@ -72,6 +72,17 @@ def test_register_rejects_inconsistent_specs():
                             description="", trained_from="bad"))
     with pytest.raises(ValueError, match="registered twice"):
         register(dataclasses.replace(get_method("nit"), label="another NIT"))
+    nit = get_method("nit")
+    with pytest.raises(ValueError, match=r"'bad': its MethodSpec lacks evaluate \(how it deploys"):
+        register(dataclasses.replace(nit, name="bad", trained_from="nit", objective=None,
+                                     evaluate=None))
+    with pytest.raises(ValueError, match="'bad': its MethodSpec lacks label, description"):
+        register(dataclasses.replace(nit, name="bad", trained_from="nit", objective=None,
+                                     label="", description=""))
+    with pytest.raises(ValueError, match="'bad': plan_percents without a plan"):
+        register(dataclasses.replace(nit, name="bad", trained_from="nit", objective=None,
+                                     plan_percents=lambda exp: (1.0,)))
+    assert "bad" not in registry.METHODS
 
 
 def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():

@@ -7,9 +7,10 @@ Adding a data set: one module here that calls `register_dataset(DatasetSpec(...)
 test; `data.dataset: <name>` in params.yaml then selects it.
 """
 from tsblib.datasets.base import (DATASETS, DataNotFoundError, DatasetSpec, Loaded, Split,
-                                  all_datasets, get_dataset, register_dataset, split_checksum,
-                                  stratified_split, stratified_subset)
+                                  Unchecked, all_datasets, get_dataset, register_dataset,
+                                  split_checksum, stratified_split, stratified_subset)
 
-__all__ = ["DATASETS", "DataNotFoundError", "DatasetSpec", "Loaded", "Split", "all_datasets",
+__all__ = ["DATASETS", "DataNotFoundError", "DatasetSpec", "Loaded", "Split", "Unchecked",
+           "all_datasets",
            "get_dataset", "register_dataset", "split_checksum", "stratified_split",
            "stratified_subset"]

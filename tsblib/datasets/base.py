@@ -129,11 +129,21 @@ class DatasetSpec:
     """Image shape [C, H, W] every image must have; None = whatever the files hold."""
     classes: int | None = None
     """Number of classes; None = whatever the files hold."""
-    checksum: str | None = None
+    checksum: "str | Unchecked | None" = None
     """sha256 of its train and test splits as loaded (`split_checksum`, before any limit) where
     the data set is one fixed release with a fixed split (MNIST); a copy that differs is
-    refused. None = not checked (a split drawn by seed, a folder of the user's images, or a
-    release whose official files this artifact was not built on)."""
+    refused. `Unchecked(reason)` where it cannot have one (a split drawn by seed, a folder of
+    the user's images, a release whose official files this artifact was not built on): the
+    prepared data's checksum is still recorded in data.json. Required: None is refused when the
+    registry loads."""
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A data set without a fixed checksum, and why (`DatasetSpec.checksum`)."""
+
+    reason: str
+    """Why no checksum can be stated (one line)."""
 
 
 DATASETS: dict[str, DatasetSpec] = {}
@@ -143,6 +153,14 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add `spec` to the registry; a second data set with the same name is an error."""
     if spec.name in DATASETS and DATASETS[spec.name] is not spec:
         raise ValueError(f"data set {spec.name!r} is registered twice")
+    if spec.checksum is None or (isinstance(spec.checksum, Unchecked) and not spec.checksum.reason):
+        raise ValueError(f"data set {spec.name!r} has no checksum: set checksum= the sha256 of "
+                         f"its splits as loaded (tsblib.datasets.split_checksum), or "
+                         f"checksum=Unchecked('why it cannot have one')")
+    if isinstance(spec.checksum, str) and (len(spec.checksum) != 64 or spec.checksum.strip(
+            "0123456789abcdef")):
+        raise ValueError(f"data set {spec.name!r}: checksum {spec.checksum!r} is not a sha256 "
+                         f"(64 lower-case hex digits)")
     DATASETS[spec.name] = spec
     return spec
 

@@ -2,6 +2,7 @@
 operating point."""
 from __future__ import annotations
 
+import enum
 import math
 import textwrap
 
@@ -29,13 +30,15 @@ def _ablation_frame(results: Results, model: str) -> pd.DataFrame:
     a = results.ablations[results.ablations["model"] == model].copy()
     a["setting"] = a["setting"].astype(str)
     default = a[a["ablation"] == "default"]
-    tsb_cfg = results.experiment(model).get("tsb", {})
+    tsb_cfg = results.experiment(model).tsb
     extra = []
     if len(default):
         d = default.iloc[0]
         for family, key in _ABLATION_DEFAULT_KEY.items():
-            if family in set(a["ablation"]) and key in tsb_cfg:
-                value = tsb_cfg[key]
+            if family in set(a["ablation"]):
+                value = getattr(tsb_cfg, key)
+                if isinstance(value, enum.Enum):  # placement, sharing, mode: as params.yaml writes them
+                    value = value.value
                 setting = f"{value:g}" if isinstance(value, (int, float)) else str(value)
                 row = d.copy()
                 row["ablation"], row["setting"] = family, f"{setting} (default)"

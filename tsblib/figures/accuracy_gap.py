@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tsblib.figures.common import (CLAIM_LABELS, MODEL_LABELS, _CLAIM_UNITS, _acc, _ci,
-                                   _deployed_methods, _finish, _improvement, _method_row, _num,
-                                   _style, _styled, method_label)
+from tsblib import schema
+from tsblib.figures.common import (MODEL_LABELS, _acc, _ci, _deployed_methods, _finish,
+                                   _improvement, _method_row, _num, _style, _styled, method_label)
 from tsblib.figures.loader import Results
 from tsblib.headline import interval_text, measured_text, ratio_text, verdict_text
 
@@ -29,17 +29,14 @@ def _claims_rows(results: Results, model: str) -> list[dict[str, str]]:
     """The headline claims of `model` as strings (see `claims_table`)."""
     entry = results.claims_of(model)
     rows = []
-    for key, label in CLAIM_LABELS.items():
-        c = entry.get(key)
-        if c is None:
-            continue
-        unit = _CLAIM_UNITS[key]
+    for claim in schema.CLAIMS:
+        key, unit = claim.key, claim.unit
+        c = entry[key]
         op, _, thr = c["paper_claim"].partition(" ")
         paper = f"{op} {float(thr):g}{unit.strip() if unit == 'x' else unit}"
         measured = measured_text(key, c)
-        baseline = c.get("baseline")
         if key.startswith("gap"):
-            against = method_label(baseline, results, model) if baseline else "-"
+            against = method_label(c["baseline"], results, model)
             if key.endswith("_vs_strongest"):
                 against += " (most accurate without write-verify)"
         elif key == "training_speedup":
@@ -50,25 +47,27 @@ def _claims_rows(results: Results, model: str) -> list[dict[str, str]]:
             against = "the backbone's weights, at the width chosen on validation"
         beside = ""
         if key == "training_speedup":
+            # `amortised` and `note`: results without the per-epoch trajectory have a note
+            # (why the speed-up is undecided) instead of the amortised reading
             am = (c.get("amortised") or {}).get("measured")
-            beside = (c.get("note") or f"amortised over {c.get('amortised_chips', '?')} chips: "
+            beside = (c.get("note") or f"amortised over {c['amortised_chips']} chips: "
                       f"{ratio_text(am)}; at NIT's selected epoch: "
-                      f"{ratio_text(c.get('selected_epoch_ratio'))} (capped by the early fraction)")
+                      f"{ratio_text(c['selected_epoch_ratio'])} (capped by the early fraction)")
         elif key == "mapping_cost_reduction":
-            p = c.get("equal_accuracy_percent")
+            p = c["equal_accuracy_percent"]
             beside = ((f"SWIM reaches TSB at {p:.2g} % verified" if p is not None else
                        "no write-verify setting reaches TSB") +
-                      f"; vs full write-verify {ratio_text(c.get('full_wv_ratio'))}")
+                      f"; vs full write-verify {ratio_text(c['full_wv_ratio'])}")
         elif key == "wv_fraction_percent":
             beside = "; ".join(f"{p['setting']}: {p['wv_percent']:.3g} %, acc {p['acc_mean']:.3f}"
-                               for p in c.get("per_width", []))
+                               for p in c["per_width"])
         elif key.startswith("gap"):
-            beside = (f"paired bootstrap over {c.get('interval95', {}).get('chips', '?')} chips; "
+            beside = (f"paired bootstrap over {c['interval95']['chips']} chips; "
                       "pass needs its lower end above the claim")
-        rows.append({"claim": label, "model": MODEL_LABELS.get(model, model),
+        rows.append({"claim": claim.label, "model": MODEL_LABELS.get(model, model),
                      "compared with": against, "paper's claim": paper,
                      "our measured value [95 % interval]": measured,
-                     "meets?": verdict_text(c.get("meets_claim"), c.get("verdict_reason")),
+                     "meets?": verdict_text(c["meets_claim"], c["verdict_reason"]),
                      "beside it": beside})
     return rows
 
@@ -119,8 +118,7 @@ def fig_accuracy_gap(results: Results) -> Figure:
     grid = fig.add_gridspec(2 * len(models), 2, height_ratios=ratios)
     for row, model in enumerate(models):
         sigma = results.operating_sigma(model)
-        entry = results.claims_of(model)
-        per_baseline = entry.get("per_baseline", {})
+        per_baseline = results.claims_of(model)["per_baseline"]
         strongest = results.strongest_baseline(model)
         methods = _deployed_methods(results, model, sigma)
         methods = [m for m in methods if m != "tsb"] + (["tsb"] if "tsb" in methods else [])
@@ -155,8 +153,8 @@ def fig_accuracy_gap(results: Results) -> Figure:
                     text += "  (TSB)"
                 elif m in per_baseline and imp_key in per_baseline[m]:
                     text += f"  gap ratio {interval_text(per_baseline[m][imp_key])}"
-                    d = per_baseline[m].get("tsb_minus_baseline")
-                    if d and col == 1:
+                    d = per_baseline[m]["tsb_minus_baseline"]
+                    if col == 1:
                         text += (f"; TSB - it {100 * d['mean']:+.1f} pts "
                                  f"[{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]")
                 elif tsb is not None:
@@ -178,7 +176,7 @@ def claims_table(results: Results) -> pd.DataFrame:
     measured value (gap ratios with their 95 % bootstrap interval, e.g. '12.3x [8.10, 19.0]'),
     the verdict of claims.json ('pass' / 'falls short' / 'undecided'; gap ratios pass only when the
     interval's lower end clears the claim) and what is reported beside it."""
-    rows = [r for model in results.claims.get("models", {}) for r in _claims_rows(results, model)]
+    rows = [r for model in results.claims["models"] for r in _claims_rows(results, model)]
     return pd.DataFrame(rows, columns=["claim", "model", "compared with", "paper's claim",
                                        "our measured value [95 % interval]", "meets?", "beside it"])
 
@@ -186,16 +184,12 @@ def claims_table(results: Results) -> pd.DataFrame:
 def claims_definitions(results: Results) -> pd.DataFrame:
     """How each headline claim is measured (from claims.json), one row per claim."""
     rows = {}
-    for entry in results.claims.get("models", {}).values():
-        for key, label in CLAIM_LABELS.items():
-            c = entry.get(key)
-            if c is not None and label not in rows:
-                definition = c.get("definition", "")
-                for extra in ("epochs_definition", "amortised_definition"):
-                    if c.get(extra):
-                        definition += f"; {extra.split('_')[0]}: {c[extra]}"
-                rows[label] = {"claim": label, "paper's wording": c.get("paper_wording", ""),
-                               "definition": definition}
+    for entry in results.claims["models"].values():
+        for claim in schema.CLAIMS:
+            c = entry[claim.key]
+            if claim.label not in rows:
+                rows[claim.label] = {"claim": claim.label, "paper's wording": c["paper_wording"],
+                                     "definition": c["definition"]}
     return pd.DataFrame(list(rows.values()), columns=["claim", "paper's wording", "definition"])
 
 
@@ -206,13 +200,13 @@ def paired_table(results: Results) -> pd.DataFrame:
     out = []
     for model in results.models:
         c = results.claims_of(model)
-        tsb_time = c.get("tsb", {}).get("mapping_time_s")
-        for name, b in c.get("per_baseline", {}).items():
-            d = b.get("tsb_minus_baseline")
-            if not d or (name == "swim" and any(k.startswith("swim@") for k in c["per_baseline"])):
+        tsb_time = c["tsb"]["mapping_time_s"]
+        for name, b in c["per_baseline"].items():
+            d = b["tsb_minus_baseline"]
+            if name == "swim" and any(k.startswith("swim@") for k in c["per_baseline"]):
                 continue
             method, _, p = name.partition("@")
-            cheaper = tsb_time is not None and b.get("mapping_time_s") is not None and \
+            cheaper = tsb_time is not None and b["mapping_time_s"] is not None and \
                 b["mapping_time_s"] <= tsb_time
             word = ("TSB more accurate" if d["low"] > 0 else "baseline more accurate"
                     if d["high"] < 0 else "not resolved")
@@ -221,7 +215,7 @@ def paired_table(results: Results) -> pd.DataFrame:
             out.append({"model": MODEL_LABELS.get(model, model),
                         "baseline": method_label(method, results, model,
                                                  swim_p=float(p) if p else None),
-                        "acc ± CI95": _acc(b["acc_mean"], b.get("acc_ci95")),
+                        "acc ± CI95": _acc(b["acc_mean"], b["acc_ci95"]),
                         "TSB - baseline (points) [95 %]":
                             f"{100 * d['mean']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]",
                         "chips": str(d["chips"]),
@@ -239,9 +233,8 @@ def seeds_table(results: Results) -> pd.DataFrame:
     main evaluation; and TSB minus NIT (and NIT + BN recal) per seed."""
     out = []
     for model in results.models:
-        c = results.claims_of(model)
-        spread = c.get("seed_spread")
-        if not spread:
+        spread = results.claims_of(model)["seed_spread"]
+        if not spread:  # null without extra training seeds
             continue
         for name, m in spread["methods"].items():
             row = _method_row(results, model, name, results.operating_sigma(model))
@@ -264,12 +257,11 @@ def seeds_table(results: Results) -> pd.DataFrame:
 def _ratio_claim_text(c: dict[str, Any]) -> str:
     """'2.42x [1.10, 3.20]: falls short of the paper's > 20x', saying so plainly when TSB's gap
     reaches 0 (undecided) or is the larger one."""
-    iv = c.get("interval95")
-    value = interval_text(iv) if iv else ratio_text(c.get("measured"), bool(c.get("unbounded")))
-    text = (f"{value}: {verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} against the "
-            f"paper's {c['paper_claim']}x")
-    point = c.get("measured")
-    if iv and iv.get("tsb_gap_reaches_zero"):
+    iv = c["interval95"]
+    text = (f"{interval_text(iv)}: {verdict_text(c['meets_claim'], c['verdict_reason'])} against "
+            f"the paper's {c['paper_claim']}x")
+    point = c["measured"]
+    if iv["tsb_gap_reaches_zero"]:
         text += " (TSB's gap or its interval reaches 0, so the ratio is undefined)"
     elif point is not None and point < 1:
         text += " (below 1: TSB's gap is larger than the baseline's on this definition)"
@@ -282,31 +274,26 @@ def gap_sentence(results: Results, model: str) -> str:
     entry = results.claims_of(model)
     parts = []
     for key, name in (("gap_improvement_ideal", "ideal (headline)"), ("gap_improvement_own", "own")):
-        if entry.get(key) is not None:
-            parts.append(f"{name}-gap improvement over NIT {_ratio_claim_text(entry[key])}")
-    strongest = results.strongest_baseline(model)
-    if strongest:
-        label = method_label(strongest, results, model)
-        for key, name in (("gap_improvement_ideal_vs_strongest", "ideal"),
-                          ("gap_improvement_own_vs_strongest", "own")):
-            if entry.get(key) is not None:
-                parts.append(f"{name}-gap improvement over the strongest baseline without "
-                             f"write-verify ({label}) {_ratio_claim_text(entry[key])}")
+        parts.append(f"{name}-gap improvement over NIT {_ratio_claim_text(entry[key])}")
+    label = method_label(results.strongest_baseline(model), results, model)
+    for key, name in (("gap_improvement_ideal_vs_strongest", "ideal"),
+                      ("gap_improvement_own_vs_strongest", "own")):
+        parts.append(f"{name}-gap improvement over the strongest baseline without "
+                     f"write-verify ({label}) {_ratio_claim_text(entry[key])}")
     text = (f"{MODEL_LABELS.get(model, model)} at sigma = {results.operating_sigma(model):g} "
-            f"(95 % paired bootstrap intervals over {entry.get('paired_chips', '?')} chips): "
+            f"(95 % paired bootstrap intervals over {entry['paired_chips']} chips): "
             + "; ".join(parts) + ".")
     diffs = [f"{method_label(name, results, model)} {100 * b['tsb_minus_baseline']['mean']:+.1f} "
              f"[{100 * b['tsb_minus_baseline']['low']:+.1f}, {100 * b['tsb_minus_baseline']['high']:+.1f}]"
-             for name, b in entry.get("per_baseline", {}).items()
-             if "@" not in name and b.get("tsb_minus_baseline")]
+             for name, b in entry["per_baseline"].items() if "@" not in name]
     if diffs:
         text += (" TSB minus each baseline on the same chips, in accuracy points [95 % interval]: "
                  + "; ".join(diffs) + ".")
-    for loss in entry.get("loses_to", []):
+    for loss in entry["loses_to"]:
         text += (f" TSB loses to {loss['baseline']} at no more mapping time "
                  f"({100 * loss['tsb_minus_baseline']:+.1f} points).")
-    tsb = entry.get("tsb", {})
-    if tsb.get("clean_acc") is not None:
+    tsb = entry["tsb"]
+    if tsb["clean_acc"] is not None:
         text += (f" TSB's own-gap reference is backbone + block at sigma = 0: "
                  f"{float(tsb['clean_acc']):.3f}.")
     return text

@@ -108,7 +108,7 @@ def operating_point_table(results: Results, model: str) -> pd.DataFrame:
                     "verified %": _num(100 * r["wv_fraction"], ".3f"),
                     "mapping time (s)": _num(r["mapping_time_s"], ".3e"),
                     "train epochs (deployed)": str(int(r["train_epochs"])),
-                    "train FLOPs": _num(r.get("train_flops"), ".3e")})
+                    "train FLOPs": _num(r["train_flops"], ".3e")})
     return pd.DataFrame(out)
 
 

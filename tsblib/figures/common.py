@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import html
+import importlib
 import math
 import os
 import re
@@ -29,8 +30,9 @@ with warnings.catch_warnings():
     # import, inside a notebook kernel without ipywidgets. The figure notebooks show no progress
     # bar, and the warning (naming the site-packages path) would land in every executed notebook.
     warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
-    import tqdm.auto  # noqa: F401
+    importlib.import_module("tqdm.auto")
 
+from tsblib.config import DeviceConfig
 from tsblib.figures.loader import Results
 from tsblib.headline import ratio_number
 from tsblib.methods import registry
@@ -62,25 +64,6 @@ _ABLATION_DEFAULT_KEY = {"width": "width", "placement": "placement", "sharing": 
                          "mode": "mode", "read_noise": "sigma_read"}
 
 
-CLAIM_LABELS = {
-    "gap_improvement_ideal": "accuracy-gap improvement (ideal gap, the headline)",
-    "gap_improvement_own": "accuracy-gap improvement (own gap, second reading)",
-    "gap_improvement_ideal_vs_strongest": "accuracy-gap improvement (ideal gap), strongest baseline",
-    "gap_improvement_own_vs_strongest": "accuracy-gap improvement (own gap), strongest baseline",
-    "training_speedup": "training speed-up at equal accuracy (FLOPs, 1 chip)",
-    "wv_fraction_percent": "write-verified weights (%)",
-    "mapping_cost_reduction": "mapping-cost reduction at equal accuracy (time)",
-}
-"""The headline claims of the paper, in the order of its abstract (the gap claim against NIT, the
-paper's comparison, and against the most accurate baseline without write-verify), each read at
-equal accuracy on paired chips (DESIGN section 6)."""
-
-
-_CLAIM_UNITS = {"gap_improvement_own": "x", "gap_improvement_ideal": "x",
-                "gap_improvement_own_vs_strongest": "x", "gap_improvement_ideal_vs_strongest": "x",
-                "training_speedup": "x", "wv_fraction_percent": " %", "mapping_cost_reduction": "x"}
-
-
 VARIED_COLOUR = sns.color_palette("tab10")[0]
 """Colour of the varied (non-default) settings in the ablation figure."""
 
@@ -99,13 +82,8 @@ def _styled(fn: F) -> F:
 
 def _chips_text(results: Results, model: str) -> str:
     entry = results.claims_of(model)
-    base, tsb = entry.get("chips_baseline"), entry.get("chips_tsb")
-    if base is None or tsb is None:
-        rows = results.summary[(results.summary["model"] == model) & (results.summary["sigma"] > 0)]
-        base = int(rows[~rows["method"].str.startswith("tsb")]["chips"].max()) if len(rows) else None
-        tsb_rows = rows[rows["method"].str.startswith("tsb")]
-        tsb = int(tsb_rows["chips"].max()) if len(tsb_rows) else None
-    if tsb is None or tsb == base:
+    base, tsb = entry["chips_baseline"], entry["chips_tsb"]
+    if tsb == base:
         text = f"{base} chips per point"
     else:
         text = f"{base} chips per point (TSB and its variants: {tsb}, the first {tsb} of them)"
@@ -113,24 +91,17 @@ def _chips_text(results: Results, model: str) -> str:
 
 
 def _budget_text(results: Results, model: str) -> str:
-    """The per-chip data budget of the per-chip methods (claims.json, the configuration), or ''."""
-    speed = results.claims_of(model).get("training_speedup", {})
-    images, passes = speed.get("tsb_finetune_images"), speed.get("tsb_finetune_passes")
-    if images is None or passes is None:
-        return ""
-    recal = (results.experiment(model).get("methods", {}).get("params", {})
-             .get("nit_bnrecal", {}).get("images"))
+    """The per-chip data budget of the per-chip methods (claims.json, the configuration)."""
+    speed = results.claims_of(model)["training_speedup"]
+    images, passes = speed["tsb_finetune_images"], speed["tsb_finetune_passes"]
+    recal = results.experiment(model).methods.of("nit_bnrecal").images
     return (f"; per chip: block fine-tuning on {images} training images x {passes} passes"
             + (f", BN recalibration on {recal} images" if recal else ""))
 
 
-def device_model_text(device: dict[str, Any]) -> str:
-    """'<models> device error, ' from a profile's device block (provenance config), or ''."""
-    models = device.get("model") or device.get("noise_model")
-    if not models:
-        return ""
-    names = [models] if isinstance(models, str) else list(models)
-    return f"{'+'.join(names)} device error, "
+def device_model_text(device: DeviceConfig) -> str:
+    """'<models> device error, ' from a profile's device configuration."""
+    return f"{device.label} device error, "
 
 
 def caption(results: Results, model: str | None = None) -> str:
@@ -138,11 +109,8 @@ def caption(results: Results, model: str | None = None) -> str:
     point, what the shading means, and that these are our measurements, not the paper's."""
     models = [model] if model is not None else results.models
     conv = CONVENTION_LABELS.get(results.convention, f"sigma convention '{results.convention}'")
-    dev = results.provenance.get("config", {}).get("device", {})
-    bits = ""
-    if dev.get("weight_bits") and dev.get("device_bits"):
-        bits = f"{dev['weight_bits']}-bit weights on {dev['device_bits']}-bit devices, "
-    bits += device_model_text(dev)
+    dev = results.config.device
+    bits = f"{dev.weight_bits}-bit weights on {dev.device_bits}-bit devices, " + device_model_text(dev)
     parts = []
     for m in models:
         parts.append(f"{MODEL_LABELS.get(m, m)} on {results.dataset_name(m)}, {_chips_text(results, m)}")
@@ -234,23 +202,13 @@ def _improvement(base_gap: float, tsb_gap: float) -> str:
 
 
 def _early_epoch(results: Results, model: str) -> int:
-    """The epoch of NIT's snapshot that TSB uses as its backbone."""
-    c = results.claims_of(model).get("training_speedup", {})
-    if c.get("tsb_backbone_epochs") is not None:
-        return int(c["tsb_backbone_epochs"])
-    row = _method_row(results, model, "tsb", results.operating_sigma(model))
-    if row is not None and not pd.isna(row["train_epochs"]):
-        return int(row["train_epochs"])
-    exp = results.experiment(model)
-    return max(1, math.ceil(exp["methods"]["tsb_early_fraction"] * exp["train"]["epochs"] - 1e-9))
+    """The epoch of NIT's snapshot that TSB uses as its backbone (claims.json)."""
+    return int(results.claims_of(model)["training_speedup"]["tsb_backbone_epochs"])
 
 
 def _finetune_epochs(results: Results, model: str) -> int:
-    """Epochs of one chip's block fine-tuning."""
-    c = results.claims_of(model).get("training_speedup", {})
-    if c.get("tsb_finetune_passes") is not None:
-        return int(c["tsb_finetune_passes"])
-    return int(results.experiment(model).get("tsb", {}).get("epochs", 0))
+    """Epochs of one chip's block fine-tuning, as used (claims.json; chosen on validation)."""
+    return int(results.claims_of(model)["training_speedup"]["tsb_finetune_passes"])
 
 
 def _write_atomically(target: Path, write: Callable[[str], None]) -> None:

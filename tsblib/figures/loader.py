@@ -1,44 +1,93 @@
 """The results of a profile as the figures read them: every results file of results/<profile>/
-loaded once (`load_results`), with the configuration and claims beside them."""
+loaded once (`load_results`), checked against the results schema (`tsblib.schema`), with the
+profile's typed configuration (`tsblib.config.ProfileConfig`, parsed from provenance.json) and
+its claims beside them.
+
+Nothing here guesses: a table without a column of the schema, a claims.json or provenance.json
+without a key the figures read, or a configuration that does not parse, stops `load_results`
+with a `ResultsSchemaError` naming the file, what is missing and the command that rewrites it.
+"""
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
+from tsblib import schema
+from tsblib.config import ConfigError, ExperimentConfig, ProfileConfig
+from tsblib.profiles import profile_from_record
 
-RESULT_FILES = {
-    "summary": "summary.csv",
-    "ablations": "ablations.csv",
-    "training": "training.csv",
-    "recipes": "recipes.csv",
-    "tsb_lr": "tsb_lr.csv",
-    "mapping": "mapping.csv",
-    "overhead": "overhead.csv",
-    "claims": "claims.json",
-    "provenance": "provenance.json",
-    "robustness": "robustness.csv",
+
+TABLES: dict[str, schema.Table] = {
+    "summary": schema.SUMMARY,
+    "ablations": schema.ABLATIONS,
+    "training": schema.TRAINING,
+    "recipes": schema.RECIPES,
+    "tsb_lr": schema.TSB_LR,
+    "mapping": schema.MAPPING,
+    "overhead": schema.OVERHEAD,
+    "robustness": schema.ROBUSTNESS,
 }
-"""Attribute of `Results` -> file under results/<profile>/ it is read from."""
+"""Attribute of `Results` -> the results table (`tsblib.schema`) under results/<profile>/ it is
+read from; an absent `optional` table reads as an empty frame with its `result_columns`."""
+
+JSON_FILES: dict[str, str] = {"claims": schema.CLAIMS_FILE, "provenance": schema.PROVENANCE_FILE}
+"""Attribute of `Results` -> JSON file under results/<profile>/ it is read from."""
+
+RESULT_FILES: dict[str, str] = {**{attr: t.name for attr, t in TABLES.items()}, **JSON_FILES}
+"""Attribute of `Results` -> file under results/<profile>/ it is read from (the figure stages'
+dependencies)."""
 
 
-OPTIONAL_FILES = {
-    "recipes": ["model", "method", "candidate", "recipe", "epoch", "loss",
-                "val_clean_acc", "val_chip_acc_mean", "val_chip_acc_ci95", "selected"],
-    "tsb_lr": ["model", "width", "lr", "sigma", "chips", "val_acc_mean", "val_acc_ci95",
-               "selected"],
-    "robustness": ["model", "scenario", "device_model", "time_s", "compensation", "method",
-                   "sigma", "chips", "clean_acc", "acc_mean", "acc_std", "acc_ci95", "gap_own",
-                   "acc_p01", "acc_p05", "acc_p50", "yield_1pt", "yield_2pt", "wv_fraction",
-                   "mapping_time_s", "mapping_energy_j", "convention"],
+CLAIMS_KEYS = ("convention", "models")
+"""Keys of claims.json the figures read."""
+
+MODEL_CLAIMS_KEYS = ("operating_sigma", "chips_baseline", "chips_tsb", "paired_chips", "tsb",
+                     "strongest_baseline", "per_baseline", "loses_to", "frontier", "trajectory",
+                     "seed_spread", "selection") + tuple(c.key for c in schema.CLAIMS)
+"""Keys of each model's entry of claims.json (`models.<model>`) the figures read: every claim
+of `schema.CLAIMS` and what is reported beside them (`seed_spread` is null without extra
+training seeds)."""
+
+CLAIM_KEYS = ("measured", "unbounded", "paper_claim", "paper_wording", "meets_claim",
+              "verdict_reason", "definition")
+"""Keys of every claim entry (`tsblib.verdicts`); a claim the data cannot decide holds null
+values under them, never fewer keys."""
+
+CLAIM_EXTRA_KEYS: dict[str, tuple[str, ...]] = {
+    **{c.key: ("baseline", "interval95") for c in schema.CLAIMS if c.key.startswith("gap_")},
+    "training_speedup": ("tsb_backbone_epochs", "tsb_backbone_flops", "tsb_finetune_images",
+                         "tsb_finetune_passes", "tsb_finetune_flops_per_chip",
+                         "tsb_flops_one_chip", "nit_flops_per_epoch", "nit_schedule_epochs",
+                         "amortised_chips", "selected_epoch_ratio"),
+    "wv_fraction_percent": ("chosen_width", "width_chosen_on_validation", "per_width"),
+    "mapping_cost_reduction": ("equal_accuracy", "equal_accuracy_percent", "full_wv_ratio"),
 }
-"""Files that may be absent (the demo skips the validation sweeps; a single TSB learning rate
-has no evidence rows; the robustness stage may be left unrun): attribute -> columns of the empty
-frame read in their place."""
+"""Further keys of a claim entry the figures read. The training speed-up's `equal_accuracy`,
+`amortised` and `note` are not among them: results without the per-epoch trajectory have a
+`note` instead of the other two."""
+
+PROVENANCE_KEYS = ("config", "data")
+"""Keys of provenance.json the figures read: the profile's configuration and, per model, its
+data set (`data.<model>.name`)."""
+
+
+class ResultsSchemaError(ValueError):
+    """A results file lacks a column or key of the results schema (or has a column the schema
+    does not name); the message names the file, what is missing and the command that rewrites
+    it."""
+
+
+def _fix(profile: str, stage: str = "summarize") -> str:
+    rerun = f"rerun `dvc repro summarize` (or `python -m tsblib summarize --profile {profile}`)"
+    if stage != "summarize":
+        rerun += (f"; if the per-model tables lack it too, rerun the stage that writes it first: "
+                  f"`dvc repro {stage}`")
+    return rerun
 
 
 @dataclass
@@ -49,6 +98,9 @@ class Results:
     """Profile name (results/<profile>/)."""
     results_dir: Path
     """Folder the files were read from."""
+    config: ProfileConfig
+    """The profile's configuration the results were made with (provenance.json `config`,
+    parsed and validated as params.yaml is: `tsblib.profiles.profile_from_record`)."""
     summary: pd.DataFrame
     """summary.csv: one row per (model, method, swim p, sigma)."""
     ablations: pd.DataFrame
@@ -58,7 +110,8 @@ class Results:
     recipes: pd.DataFrame
     """recipes.csv: the validation sweeps (NIT recipes, NFT betas); empty when absent."""
     tsb_lr: pd.DataFrame
-    """tsb_lr.csv: validation accuracy of each TSB fine-tuning learning rate; may be empty."""
+    """tsb_lr.csv: validation accuracy of each TSB block width, learning rate and epochs; no rows
+    when nothing was searched."""
     mapping: pd.DataFrame
     """mapping.csv: expected mapping cost of every deployment plan and sigma."""
     overhead: pd.DataFrame
@@ -66,9 +119,11 @@ class Results:
     claims: dict[str, Any]
     """claims.json: the headline claims, measured per model."""
     provenance: dict[str, Any]
-    """provenance.json: the profile's configuration, data sources and machine."""
-    robustness: pd.DataFrame = None  # type: ignore[assignment]
-    """robustness.csv: every deployment under device models beyond the Gaussian; may be empty."""
+    """provenance.json: the profile's configuration (typed in `config`), data sources and
+    machine."""
+    robustness: pd.DataFrame
+    """robustness.csv: every deployment under device models beyond the Gaussian; empty when the
+    robustness stage was not run."""
 
     @property
     def models(self) -> list[str]:
@@ -78,57 +133,35 @@ class Results:
     @property
     def convention(self) -> str:
         """The device-variation convention ('device_range' or 'level_step')."""
-        cfg = self.provenance.get("config", {})
-        return str(cfg.get("device", {}).get("convention") or self.claims.get("convention")
-                   or self.summary["convention"].iloc[0])
+        return self.config.device.convention.value
 
-    def experiment(self, model: str) -> dict[str, Any]:
-        """The profile configuration of `model` (an entry of config['experiments'])."""
-        for exp in self.provenance.get("config", {}).get("experiments", []):
-            if exp.get("model") == model:
-                return exp
-        return {}
+    def experiment(self, model: str) -> ExperimentConfig:
+        """The configuration of `model`'s experiment."""
+        return self.config.experiment(model)
 
     def claims_of(self, model: str) -> dict[str, Any]:
-        """claims.json's entry of `model` (empty when it has none)."""
-        return self.claims.get("models", {}).get(model, {})
+        """claims.json's entry of `model`."""
+        return self.claims["models"][model]
 
     def operating_sigma(self, model: str) -> float:
         """The sigma at which `model`'s claims are measured."""
-        entry = self.claims_of(model)
-        if entry and "operating_sigma" in entry:
-            return float(entry["operating_sigma"])
-        return float(self.experiment(model)["evaluation"]["operating_sigma"])
+        return self.experiment(model).evaluation.operating_sigma
 
     def sigma_train(self, model: str) -> float:
         """The training sigma (the validation curves are measured on chips at it)."""
-        train = self.experiment(model).get("train", {})
-        return float(train.get("sigma_train", self.operating_sigma(model)))
-
-    def method_params(self, model: str, method: str) -> dict[str, Any]:
-        """`methods.params.<method>` of `model`'s configuration (empty when absent)."""
-        return self.experiment(model).get("methods", {}).get("params", {}).get(method) or {}
+        return self.experiment(model).train.sigma_train
 
     def swim_default_p(self, model: str) -> float:
         """The SWIM write-verify percentage drawn in the sigma sweep."""
-        p = self.method_params(model, "swim").get("default_p")
-        if p is not None:
-            return float(p)
-        swim = self.summary[(self.summary["model"] == model) & (self.summary["method"] == "swim")]
-        counts = swim.groupby("swim_p_percent")["sigma"].nunique()
-        return float(counts.idxmax()) if len(counts) else float("nan")
+        return self.experiment(model).methods.of("swim").default_p
 
-    def strongest_baseline(self, model: str) -> str | None:
+    def strongest_baseline(self, model: str) -> str:
         """The most accurate baseline without write-verify at the operating sigma (claims.json)."""
-        return self.claims_of(model).get("strongest_baseline")
+        return self.claims_of(model)["strongest_baseline"]
 
     def dataset_name(self, model: str) -> str:
-        """Name of `model`'s data set (e.g. 'mnist-embedded')."""
-        data = self.provenance.get("data", {}).get(model, {})
-        if data.get("name"):
-            return str(data["name"])
-        rows = self.summary[self.summary["model"] == model]
-        return str(rows["dataset"].iloc[0]) if len(rows) else "unknown data"
+        """Name of `model`'s data set (e.g. 'mnist-embedded'; provenance.json `data`)."""
+        return str(self.provenance["data"][model]["name"])
 
 
 def repo_root() -> Path:
@@ -149,30 +182,101 @@ def _resolve_results_dir(profile: str, results_dir: str | os.PathLike | None) ->
     return Path(results_dir).expanduser()  # load_results reports what is missing there
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_table(path: Path, table: schema.Table, profile: str) -> pd.DataFrame:
+    """Results table `table` from `path`, its columns checked against the schema (its
+    `result_columns`, in any order); `selected` read as booleans."""
     frame = pd.read_csv(path, keep_default_na=True)
+    expected = table.result_columns
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in expected]
+    if missing or extra:
+        what = "; ".join(part for part in (
+            f"lacks column(s) {missing}" if missing else "",
+            f"has column(s) {extra} that the schema does not name" if extra else "") if part)
+        raise ResultsSchemaError(
+            f"{path} {what} (tsblib/schema.py {table.name}: {list(expected)}); it was written by "
+            f"another version of tsblib: {_fix(profile, table.stage)}")
     if "selected" in frame.columns:  # the strings True/False (bool already when pandas sees both)
         frame["selected"] = frame["selected"].astype(str).str.strip().str.lower() == "true"
     return frame
 
 
+def _require(mapping: Any, keys: tuple[str, ...], where: str, path: Path, profile: str) -> None:
+    """Raise a ResultsSchemaError unless `mapping` (the part `where` of file `path`) is a
+    mapping holding every key of `keys`."""
+    if not isinstance(mapping, Mapping):
+        raise ResultsSchemaError(f"{path}: {where} is not a mapping; {_fix(profile)}")
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise ResultsSchemaError(f"{path}: {where} lacks key(s) {missing}; it was written by "
+                                 f"another version of tsblib: {_fix(profile)}")
+
+
+def check_claims(claims: Any, models: list[str], path: Path, profile: str) -> None:
+    """Every key of claims.json the figures read (`CLAIMS_KEYS`, `MODEL_CLAIMS_KEYS`,
+    `CLAIM_KEYS`, `CLAIM_EXTRA_KEYS`), for every model of summary.csv."""
+    _require(claims, CLAIMS_KEYS, "the top level", path, profile)
+    _require(claims["models"], tuple(models), "'models'", path, profile)
+    for model in models:
+        entry = claims["models"][model]
+        _require(entry, MODEL_CLAIMS_KEYS, f"models.{model}", path, profile)
+        for claim in schema.CLAIMS:
+            _require(entry[claim.key], CLAIM_KEYS + CLAIM_EXTRA_KEYS.get(claim.key, ()),
+                     f"models.{model}.{claim.key}", path, profile)
+        _require(entry["selection"], ("tsb_settings",), f"models.{model}.selection", path,
+                 profile)
+
+
+def check_provenance(provenance: Any, models: list[str], path: Path, profile: str) -> None:
+    """Every key of provenance.json the figures read (`PROVENANCE_KEYS`; a data set name per
+    model of summary.csv)."""
+    _require(provenance, PROVENANCE_KEYS, "the top level", path, profile)
+    _require(provenance["data"], tuple(models), "'data'", path, profile)
+    for model in models:
+        _require(provenance["data"][model], ("name",), f"data.{model}", path, profile)
+
+
+def parse_config(provenance: dict[str, Any], models: list[str], path: Path,
+                 profile: str) -> ProfileConfig:
+    """provenance.json's `config` as the typed, validated `ProfileConfig`
+    (`tsblib.profiles.profile_from_record`), with an experiment for every model of summary.csv."""
+    config = provenance["config"]
+    if not isinstance(config, dict):
+        raise ResultsSchemaError(f"{path}: 'config' is not a mapping; {_fix(profile)}")
+    try:
+        parsed = profile_from_record(config)
+        for model in models:
+            parsed.experiment(model)
+    except ConfigError as exc:
+        raise ResultsSchemaError(f"{path}: its 'config' is not a valid profile configuration "
+                                 f"of this tsblib ({exc}); {_fix(profile)}") from None
+    return parsed
+
+
 def load_results(profile: str, results_dir: str | os.PathLike | None = None) -> Results:
     """Read results/<profile>/ (or `results_dir`) into a `Results`; a missing file raises
-    FileNotFoundError naming it and the command that produces it (the optional files of
-    `OPTIONAL_FILES` are read as empty frames instead)."""
+    FileNotFoundError naming it and the command that produces it (an absent `optional` table of
+    the schema reads as an empty frame with its columns instead), and a file without a column
+    or key the figures read raises a `ResultsSchemaError`."""
     folder = _resolve_results_dir(profile, results_dir)
     loaded: dict[str, Any] = {}
     for attr, name in RESULT_FILES.items():
         path = folder / name
+        table = TABLES.get(attr)
         if not path.is_file():
-            if attr in OPTIONAL_FILES:
-                loaded[attr] = pd.DataFrame(columns=OPTIONAL_FILES[attr])
+            if table is not None and table.optional:
+                loaded[attr] = pd.DataFrame(columns=list(table.result_columns))
                 continue
             raise FileNotFoundError(
                 f"{path} not found: the results of profile '{profile}' are missing or incomplete; "
                 f"run `dvc repro` (or `python -m tsblib all --profile {profile}`) first")
-        if name.endswith(".json"):
+        if table is None:
             loaded[attr] = json.loads(path.read_text())
         else:
-            loaded[attr] = _read_csv(path)
-    return Results(profile=profile, results_dir=folder, **loaded)
+            loaded[attr] = read_table(path, table, profile)
+    models = list(dict.fromkeys(loaded["summary"]["model"]))
+    check_claims(loaded["claims"], models, folder / schema.CLAIMS_FILE, profile)
+    provenance_path = folder / schema.PROVENANCE_FILE
+    check_provenance(loaded["provenance"], models, provenance_path, profile)
+    config = parse_config(loaded["provenance"], models, provenance_path, profile)
+    return Results(profile=profile, results_dir=folder, config=config, **loaded)

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 
 from tsblib.figures.common import (CONVENTION_LABELS, MODEL_LABELS, _acc, _finish, _missing,
                                    _overlap, _style, _styled, device_model_text, method_label)
-from tsblib.figures.loader import OPTIONAL_FILES, Results
+from tsblib import schema
+from tsblib.figures.loader import Results
 from tsblib.methods import registry
 
 NAME = "robustness"
@@ -38,8 +39,8 @@ def robustness_frame(results: Results, model: str) -> pd.DataFrame:
     """robustness.csv rows of `model` (drift columns normalised: time_s float, compensation
     bool or NaN)."""
     frame = results.robustness
-    if frame is None or frame.empty:
-        return pd.DataFrame(columns=OPTIONAL_FILES["robustness"])
+    if frame.empty:
+        return pd.DataFrame(columns=list(schema.ROBUSTNESS.result_columns))
     frame = frame[frame["model"] == model].copy()
     frame["compensation"] = frame["compensation"].map(
         lambda v: v if isinstance(v, bool) or _missing(v) else str(v).strip().lower() == "true")
@@ -61,8 +62,7 @@ def robustness_caption(results: Results, model: str) -> str:
     chips = int(frame["chips"].max()) if len(frame) else 0
     sigma = float(frame["sigma"].iloc[0]) if len(frame) else float("nan")
     conv = CONVENTION_LABELS.get(results.convention, results.convention)
-    dev = results.provenance.get("config", {}).get("device", {})
-    trained = device_model_text(dev).rstrip(", ") or "the profile's device model"
+    trained = device_model_text(results.config.device).rstrip(", ")
     models = "; ".join(f"{name}: {dm}" for name, dm in
                        dict(zip(frame["scenario"], frame["device_model"])).items())
     return (f"Device models of the chips (scenario: models): {models}; {conv}, sigma = {sigma:g}; "

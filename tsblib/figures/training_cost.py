@@ -60,7 +60,7 @@ def _flops_per_epoch(results: Results, model: str, method: str) -> float | None:
     """Training FLOPs of one epoch of run `method` (summary.csv: FLOPs to its deployed epoch /
     that epoch; every epoch of a run costs the same); None when summary.csv lacks them."""
     row = _method_row(results, model, method, results.operating_sigma(model))
-    if row is None or _missing(row.get("train_flops")) or _missing(row.get("train_epochs")):
+    if row is None or _missing(row["train_flops"]) or _missing(row["train_epochs"]):
         return None
     epochs = float(row["train_epochs"])
     return float(row["train_flops"]) / epochs if epochs > 0 else None
@@ -69,7 +69,7 @@ def _flops_per_epoch(results: Results, model: str, method: str) -> float | None:
 def _tsb_pipeline_flops(results: Results, model: str) -> float | None:
     """FLOPs of the TSB pipeline for one chip (backbone + one chip's fine-tuning at the images
     and passes used), from claims.json."""
-    value = results.claims_of(model).get("training_speedup", {}).get("tsb_flops_one_chip")
+    value = results.claims_of(model)["training_speedup"]["tsb_flops_one_chip"]
     return None if _missing(value) else float(value)
 
 
@@ -77,15 +77,15 @@ def _speedup_box(c: dict[str, Any], results: Results, model: str) -> str:
     """The speed-up box of the training-cost figure: the equal-accuracy FLOPs ratio (the
     verdict), then the amortised ratio and the ratio at NIT's selected epoch (the wall-clock
     seconds depend on the machine's load and stay out of the figure)."""
-    verdict = (f"-> {verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} "
-               f"(paper: {c.get('paper_claim', '> 5')}x)")
+    verdict = (f"-> {verdict_text(c['meets_claim'], c['verdict_reason'])} "
+               f"(paper: {c['paper_claim']}x)")
     lines = ["training speed-up at equal accuracy (1 chip):",
              f"  FLOPs: {measured_text('training_speedup', c)}",
              *textwrap.wrap(verdict, 56, initial_indent="  ", subsequent_indent="     ")]
-    am = (c.get("amortised") or {}).get("measured")
+    am = (c.get("amortised") or {}).get("measured")  # absent without the trajectory
     if am is not None:
-        lines.append(f"  amortised over {c.get('amortised_chips', '?')} chips: {ratio_text(am)}")
-    if c.get("selected_epoch_ratio") is not None:
+        lines.append(f"  amortised over {c['amortised_chips']} chips: {ratio_text(am)}")
+    if c["selected_epoch_ratio"] is not None:
         lines.append(f"  at NIT's selected epoch: {ratio_text(c['selected_epoch_ratio'])} (capped")
         lines.append("  by the fixed early fraction; not a verdict)")
     return "\n".join(lines)
@@ -105,7 +105,7 @@ def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model
     tsb_row = _method_row(results, model, "tsb", results.operating_sigma(model))
     point = _tsb_end_point(results, model)
     tsb_colour = _style("tsb")[0]
-    speed = results.claims_of(model).get("training_speedup", {})
+    speed = results.claims_of(model)["training_speedup"]
     by_clean = [s.label for s in registry.ordered()
                 if s.selects_epoch_on == "clean" and s.name in set(t["method"])]
     for ax, xkey in ((ax_epochs, "epoch"), (ax_flops, "flops")):
@@ -155,7 +155,7 @@ def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{MODEL_LABELS.get(model, model)}: validation accuracy under variation vs "
                      f"{'epochs' if xkey == 'epoch' else 'training FLOPs'}", fontsize=11)
-    if speed and not results.claims_of(model).get("trajectory"):  # else beside the trajectory
+    if not results.claims_of(model)["trajectory"]:  # else beside the trajectory
         ax_flops.text(0.98, 0.04, _speedup_box(speed, results, model), transform=ax_flops.transAxes,
                         ha="right", va="bottom", fontsize=9.5, family="monospace",
                         bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.92))
@@ -168,16 +168,10 @@ _BETA_STYLES = ["-", "--", ":", "-."]
 
 
 def _stated_candidate(results: Results, model: str, method: str) -> str | None:
-    """The stated candidate of a sweep (claims selection; else the configuration)."""
-    stated = results.claims_of(model).get("selection", {}).get(method, {}).get("stated")
-    if stated:
-        return str(stated)
-    if method == "nit":
-        recipes = results.training[(results.training["model"] == model)
-                                   & (results.training["method"] == "nit")]["recipe"]
-        return f"recipe: {recipes.iloc[0]}" if len(recipes) else None
-    beta = results.method_params(model, method).get("beta")
-    return None if beta is None else f"beta: {float(beta):g}"
+    """The stated candidate of `method`'s validation sweep (claims.json `selection`), or None."""
+    # `selection` has an entry for each method with a validation sweep in recipes.csv only
+    check = results.claims_of(model)["selection"].get(method)
+    return None if check is None else str(check["stated"])
 
 
 def _best_candidate(sweep: pd.DataFrame) -> tuple[str, float] | None:
@@ -302,7 +296,7 @@ def fig_training_cost(results: Results) -> Figure:
     vary with the machine's load (they are in the timing tables, results/<profile>/timing/)."""
     models = results.models
     sweeps = {m: _has_sweeps(results, m) for m in models}
-    trajectory = {m: bool(results.claims_of(m).get("trajectory")) for m in models}
+    trajectory = {m: bool(results.claims_of(m)["trajectory"]) for m in models}
     nrows = sum(1 + int(sweeps[m]) + int(trajectory[m]) for m in models)
     fig, axes = plt.subplots(nrows, 2, figsize=(16, 5.4 * nrows + 1.6), squeeze=False)
     r = 0
@@ -321,7 +315,7 @@ def fig_training_cost(results: Results) -> Figure:
                 fig.delaxes(axes[r][1])
             r += 1
     handles, labels = curves_ax.get_legend_handles_labels()
-    chips = {results.experiment(m).get("train", {}).get("val_chips") for m in models} - {None}
+    chips = {results.experiment(m).train.val_chips for m in models}
     chips_text = f"{chips.pop()} validation chips" if len(chips) == 1 else "validation chips"
     fig.suptitle(("Training cost: " + ("first row of each model, accuracy on the paired test "
                                         "chips vs FLOPs (the equal-accuracy reading); then "
@@ -341,10 +335,10 @@ def _draw_equal_accuracy(ax_curve: Any, ax_text: Any, results: Results, model: s
     schedule annealed to its end), against training FLOPs (TSB: backbone + one chip's
     fine-tuning at the images and passes used); the speed-up box beside it."""
     c = results.claims_of(model)
-    speed = c.get("training_speedup", {})
-    traj = pd.DataFrame(c.get("trajectory", []))
-    per_epoch = float(speed.get("nit_flops_per_epoch") or np.nan)
-    ft = float(speed.get("tsb_finetune_flops_per_chip") or 0.0)
+    speed = c["training_speedup"]
+    traj = pd.DataFrame(c["trajectory"])
+    per_epoch = float(speed["nit_flops_per_epoch"])
+    ft = float(speed["tsb_finetune_flops_per_chip"])
     styles = {"nit": ("nit", "NIT after each epoch, programmed once"),
               "nit_bnrecal": ("nit_bnrecal", "NIT after each epoch + per-chip BN recalibration"),
               "tsb": ("tsb", "TSB from NIT's snapshot at that epoch"),
@@ -366,14 +360,13 @@ def _draw_equal_accuracy(ax_curve: Any, ax_text: Any, results: Results, model: s
                                      "schedule annealed to its end" if annealed else text))
             if not annealed:
                 ax_curve.plot(x, part["acc_mean"], color=colour, lw=1.8)
-    tsb = c.get("tsb", {})
-    if tsb.get("acc_mean") is not None:
-        ax_curve.axhline(tsb["acc_mean"], color=_style("tsb")[0], ls=":", lw=1.2,
-                         label=f"TSB as deployed: {_acc(tsb['acc_mean'], tsb.get('acc_ci95'))}")
+    tsb = c["tsb"]
+    ax_curve.axhline(tsb["acc_mean"], color=_style("tsb")[0], ls=":", lw=1.2,
+                     label=f"TSB as deployed: {_acc(tsb['acc_mean'], tsb['acc_ci95'])}")
     ax_curve.set_xscale("log")
     ax_curve.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded labels
     ax_curve.set_xlabel("training FLOPs, log scale (TSB: backbone + one chip's fine-tuning)")
-    ax_curve.set_ylabel(f"test split: mean accuracy on {c.get('chips_tsb', '?')} paired chips,\n"
+    ax_curve.set_ylabel(f"test split: mean accuracy on {c['chips_tsb']} paired chips,\n"
                         f"sigma = {results.operating_sigma(model):g}")
     ax_curve.set_title(f"{MODEL_LABELS.get(model, model)}: accuracy on chips vs training cost "
                        "(equal-accuracy reading)", fontsize=11)
@@ -382,8 +375,8 @@ def _draw_equal_accuracy(ax_curve: Any, ax_text: Any, results: Results, model: s
     lines = [_speedup_box(speed, results, model), "",
              f"NIT FLOPs per epoch: {per_epoch:.3e}",
              f"one chip's fine-tuning: {ft:.3e} FLOPs",
-             f"  ({speed.get('tsb_finetune_images', '?')} images x "
-             f"{speed.get('tsb_finetune_passes', '?')} passes)",
+             f"  ({speed['tsb_finetune_images']} images x "
+             f"{speed['tsb_finetune_passes']} passes)",
              "",
              textwrap.fill("A fixed early fraction alone caps 'NIT at its selected epoch / TSB' "
                            "near 1 / fraction; the verdict reads NIT's FLOPs to first reach TSB's "
@@ -403,21 +396,21 @@ def speedup_table(results: Results) -> pd.DataFrame:
         nit, tsb = _method_row(results, model, "nit", sigma), _method_row(results, model, "tsb", sigma)
         if nit is None or tsb is None:
             continue
-        c = results.claims_of(model).get("training_speedup", {})
-        eq = c.get("equal_accuracy") or {}
-        reached = eq.get("measured_nit_epochs")
+        c = results.claims_of(model)["training_speedup"]
+        eq = c.get("equal_accuracy")  # absent without the trajectory
+        reached = eq["measured_nit_epochs"] if eq else None
         out.append({"model": MODEL_LABELS.get(model, model),
                     "NIT epochs to TSB's accuracy": ("-" if not eq else str(reached) if reached
-                                                     else f"never in {c.get('nit_schedule_epochs')}"),
-                    "NIT FLOPs per epoch": _num(c.get("nit_flops_per_epoch"), ".3e"),
+                                                     else f"never in {c['nit_schedule_epochs']}"),
+                    "NIT FLOPs per epoch": _num(c["nit_flops_per_epoch"], ".3e"),
                     "TSB backbone epochs": str(int(tsb["train_epochs"])),
-                    "TSB backbone FLOPs": _num(c.get("tsb_backbone_flops"), ".3e"),
-                    "fine-tuning per chip": f"{c.get('tsb_finetune_images', '?')} images x "
+                    "TSB backbone FLOPs": _num(c["tsb_backbone_flops"], ".3e"),
+                    "fine-tuning per chip": f"{c['tsb_finetune_images']} images x "
                                             f"{_finetune_epochs(results, model)}",
                     "TSB pipeline FLOPs (1 chip)": _num(_tsb_pipeline_flops(results, model), ".3e"),
                     "speed-up at equal accuracy [95 %]": measured_text("training_speedup", c),
-                    "meets?": verdict_text(c.get("meets_claim"), c.get("verdict_reason")),
-                    f"amortised ({c.get('amortised_chips', '?')} chips)":
+                    "meets?": verdict_text(c["meets_claim"], c["verdict_reason"]),
+                    f"amortised ({c['amortised_chips']} chips)":
                         ratio_text((c.get("amortised") or {}).get("measured"))})
     return pd.DataFrame(out)
 
@@ -446,7 +439,7 @@ def training_runs_table(results: Results) -> pd.DataFrame:
                         "val acc on chips ± CI95": "-" if c is None else _acc(c["val_chip_acc_mean"],
                                                                               c["val_chip_acc_ci95"]),
                         "val noise-free acc": "-" if c is None else _num(c["val_clean_acc"]),
-                        "FLOPs to it": "-" if row is None else _num(row.get("train_flops"), ".3e")})
+                        "FLOPs to it": "-" if row is None else _num(row["train_flops"], ".3e")})
     return pd.DataFrame(out)
 
 
@@ -478,7 +471,7 @@ def tsb_lr_table(results: Results) -> pd.DataFrame:
     (tsb_lr.csv) and the chosen setting of the stated width."""
     out = []
     for _, r in results.tsb_lr.iterrows():
-        epochs = r.get("epochs")
+        epochs = r["epochs"]
         out.append({"model": MODEL_LABELS.get(r["model"], r["model"]), "width": str(int(r["width"])),
                     "lr": f"{float(r['lr']):g}",
                     "epochs": "-" if _missing(epochs) else str(int(epochs)),
@@ -495,14 +488,14 @@ def edges_table(results: Results) -> pd.DataFrame:
     widened before the choice is trusted)."""
     out = []
     for model in results.models:
-        settings = results.claims_of(model).get("selection", {}).get("tsb_settings", {})
+        settings = results.claims_of(model)["selection"]["tsb_settings"]
         for name, v in settings.items():
-            searched = v.get("searched") or []
+            searched = v["searched"]
             out.append({"model": MODEL_LABELS.get(model, model), "setting": name,
-                        "chosen": f"{v.get('chosen'):g}" if v.get("chosen") is not None else "-",
+                        "chosen": f"{v['chosen']:g}" if v["chosen"] is not None else "-",
                         "searched": ", ".join(f"{x:g}" for x in searched),
                         "at an edge?": {"upper": "yes, the largest", "lower": "yes, the smallest"}
-                        .get(v.get("at_edge"), "no" if len(searched) > 1 else "one value")})
+                        .get(v["at_edge"], "no" if len(searched) > 1 else "one value")})
     return pd.DataFrame(out, columns=["model", "setting", "chosen", "searched", "at an edge?"])
 
 
@@ -514,33 +507,34 @@ def training_sentence(results: Results, model: str) -> str:
     nit, tsb = _method_row(results, model, "nit", sigma), _method_row(results, model, "tsb", sigma)
     if nit is None or tsb is None:
         return f"{MODEL_LABELS.get(model, model)}: NIT or TSB not measured."
-    c = results.claims_of(model).get("training_speedup", {})
+    c = results.claims_of(model)["training_speedup"]
     t = results.training
     nit_run = t[(t["model"] == model) & (t["method"] == "nit")]
     ran = f" of {int(nit_run['epoch'].max())}" if len(nit_run) else ""
     text = (f"{MODEL_LABELS.get(model, model)}: NIT deploys epoch {int(nit['train_epochs'])}{ran} "
-            f"(chosen on validation; {_num(nit.get('train_flops'), '.3e')} FLOPs) "
+            f"(chosen on validation; {_num(nit['train_flops'], '.3e')} FLOPs) "
             f"and reaches {_acc(nit['acc_mean'], nit['acc_ci95'])} on test chips at sigma = {sigma:g}; "
             f"the TSB backbone is NIT's snapshot at epoch {int(tsb['train_epochs'])} "
-            f"({_num(tsb.get('train_flops'), '.3e')} FLOPs), plus "
+            f"({_num(tsb['train_flops'], '.3e')} FLOPs), plus "
             f"{_finetune_epochs(results, model)} fine-tuning epoch(s) per chip, and reaches "
             f"{_acc(tsb['acc_mean'], tsb['acc_ci95'])}: {_compare('TSB', tsb, 'NIT', nit)}.")
-    if c:
-        text += (f" Training speed-up at equal accuracy (FLOPs for NIT to first reach TSB's "
-                 f"accuracy on the same chips / TSB's, one chip): "
-                 f"{measured_text('training_speedup', c)}, "
-                 f"{verdict_text(c.get('meets_claim'), c.get('verdict_reason'))} against the "
-                 f"paper's {c.get('paper_claim', '> 5')}x.")
-        if c.get("note"):
-            text += f" ({c['note']}.)"
-        am, n = (c.get("amortised") or {}).get("measured"), c.get("amortised_chips")
-        if am is not None and n:
-            text += (f" With {n} chips each fine-tuned: {ratio_text(am)}"
-                     + (" (the TSB pipeline then costs more than NIT)." if am < 1 else "."))
-        if c.get("selected_epoch_ratio") is not None:
-            text += (f" Read at NIT's validation-selected epoch instead, the ratio would be "
-                     f"{ratio_text(c['selected_epoch_ratio'])}, a number capped near "
-                     f"1 / tsb_early_fraction whatever TSB does.")
+    text += (f" Training speed-up at equal accuracy (FLOPs for NIT to first reach TSB's "
+             f"accuracy on the same chips / TSB's, one chip): "
+             f"{measured_text('training_speedup', c)}, "
+             f"{verdict_text(c['meets_claim'], c['verdict_reason'])} against the "
+             f"paper's {c['paper_claim']}x.")
+    # `note` and `amortised`: results without the per-epoch trajectory have a note (why the
+    # speed-up is undecided) instead of the amortised reading
+    if c.get("note"):
+        text += f" ({c['note']}.)"
+    am, n = (c.get("amortised") or {}).get("measured"), c["amortised_chips"]
+    if am is not None and n:
+        text += (f" With {n} chips each fine-tuned: {ratio_text(am)}"
+                 + (" (the TSB pipeline then costs more than NIT)." if am < 1 else "."))
+    if c["selected_epoch_ratio"] is not None:
+        text += (f" Read at NIT's validation-selected epoch instead, the ratio would be "
+                 f"{ratio_text(c['selected_epoch_ratio'])}, a number capped near "
+                 f"1 / tsb_early_fraction whatever TSB does.")
     return text
 
 
@@ -561,7 +555,8 @@ def selection_sentence(results: Results, model: str) -> str:
             parts.append(f"TSB fine-tuning learning rate {float(c['lr']):g} chosen on validation "
                          f"({_acc(c['val_acc_mean'], c['val_acc_ci95'])} on {int(c['chips'])} chips at "
                          f"sigma = {float(c['sigma']):g}, of {len(lr)} candidates)")
-        check = results.claims_of(model).get("selection", {}).get("tsb")
+        # `selection.tsb` only where the finetune stage compared block widths on validation
+        check = results.claims_of(model)["selection"].get("tsb")
         if check:
             parts.append(f"TSB block {check['stated']} stated; "
                          + ("the best on validation" if check["stated_is_best"] else

@@ -81,6 +81,9 @@ class MethodSpec:
     """Its mapping plan, called as plan(exp, swim_p, tsb_cfg): how many weights it maps,
     write-verifies and reads back (the shapes of `tsblib.deployment`); None = programmed once,
     nothing verified (`tsblib.deployment.programmed_once`)."""
+    plan_percents: Callable[[ExperimentConfig], tuple[float, ...]] | None = None
+    """The write-verify percentages its plan is priced and evaluated at, passed to `plan` as
+    swim_p (SWIM's p sweep); None = one plan without a percentage."""
     robustness: tuple[RobustSpec, ...] = ()
     """The deployments it adds to the robustness stage (none: it does not join it)."""
     finetune: Callable[[FinetuneContext], list[dict]] | None = None
@@ -119,6 +122,14 @@ def register(spec: MethodSpec) -> MethodSpec:
     if (spec.objective is None) == (spec.trained_from == spec.name):
         raise ValueError(f"method {spec.name!r}: trained_from must be its own name exactly when "
                          f"it has a training objective")
+    missing = [f for f in ("label", "color", "marker", "description") if not getattr(spec, f)]
+    if spec.evaluate is None:
+        missing.append("evaluate (how it deploys onto chips)")
+    if missing:
+        raise ValueError(f"method {spec.name!r}: its MethodSpec lacks {', '.join(missing)}; "
+                         f"every field is documented in tsblib/methods/registry.py")
+    if spec.plan_percents is not None and spec.plan is None:
+        raise ValueError(f"method {spec.name!r}: plan_percents without a plan; set plan= too")
     METHODS[spec.name] = spec
     return spec
 

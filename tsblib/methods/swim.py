@@ -223,4 +223,5 @@ SPEC = register(MethodSpec(
     description="NIT model, top p % of weights by diagonal second-order sensitivity "
                 "write-verified", trained_from="nit", evaluate=evaluate, params=SwimParams,
     claims_baseline=True, write_verify=True, plan=verify_top,
+    plan_percents=lambda exp: tuple(exp.methods.of("swim").p_percent),
     robustness=(RobustSpec("swim", _robust, _robust_plan),)))

@@ -414,11 +414,6 @@ class Selection:
     """Evidence (tsb_lr.csv rows); empty when nothing was searched."""
 
 
-TSB_LR_COLUMNS = ["model", "width", "lr", "epochs", "sigma", "chips", "val_acc_mean",
-                  "val_acc_ci95", "selected"]
-"""Columns of tsb_lr.csv (one row per (width, lr, epochs) fine-tuned on validation)."""
-
-
 def _best(rows: list[dict]) -> dict:
     """Best mean validation accuracy; ties: fewer epochs, then smaller lr."""
     return min(rows, key=lambda r: (-float(r["val_acc_mean"]), int(r["epochs"]), float(r["lr"])))

@@ -77,9 +77,10 @@ STAGES: tuple[Stage, ...] = (
           ("evaluation", "methods", "tsb", "ablation", "device", "write_verify", "runtime",
            "models", "train.extra_seeds")),
     Stage("mapping", "tsblib.stages:mapping_stage",
-          "expected weights-to-device mapping cost of every deployment plan",
-          ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas", "models",
-           "ablation.widths")),
+          "the costs that need no trained weights: expected weights-to-device mapping cost of "
+          "every deployment plan, the block's overhead and every training run's FLOPs per epoch",
+          ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas",
+           "evaluation.operating_sigma", "models", "ablation")),
     Stage("robustness", "tsblib.robustness:robustness_stage",
           "every deployment at the operating sigma under device models beyond the Gaussian "
           "(level-dependent, stuck-at, read noise, drift vs time); reads the test split",
