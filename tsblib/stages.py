@@ -25,33 +25,21 @@ from tsblib.deployment import NO_VERIFY, DeployPlan, programmed_once
 from tsblib.methods.context import (EvalContext, FinetuneContext, TrainContext,
                                     load_trained_model, split_batches)
 from tsblib.methods.registry import EXTRA_LABELS, MethodSpec, get_method, ordered
-from tsblib.methods.training import early_epoch, train
-from tsblib.methods.tsb_finetune import check_finetune_images, select_settings, tsb_variants
+from tsblib.methods.studies import (TrainingJob, all_studies, studies_of, training_jobs,
+                                    training_runs)
+from tsblib.methods.training import train
+from tsblib.methods.tsb_finetune import check_finetune_images, select_settings
 from tsblib.models import INPUT_SHAPES, experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import note_finished
 from tsblib.pipeline.force import RETRAIN_ENV, retrain_requested
 from tsblib.provenance import code_fingerprint
 from tsblib.runtime import configure, use_channels_last
-from tsblib.seeds import backbone_run, evaluate_seeds, finetune_seeds, nit_run, write_seeds
-from tsblib.trajectory import (annealed_epochs, evaluate_trajectory, finetune_ages,
-                               write_trajectory)
 from tsblib.tsb import insert_tsb, tsb_overhead
 
 log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- helpers
-
-def _needs(exp: ExperimentConfig, method: str) -> bool:
-    return method in exp.methods.methods
-
-
-def training_runs(exp: ExperimentConfig) -> list[MethodSpec]:
-    """Training runs of `exp`: clean (the ideal-gap reference) and NIT (reused by most methods)
-    always, plus every selected method with its own objective, in figure order."""
-    names = {"clean", "nit"} | {m for m in exp.methods.methods if get_method(m).trains}
-    return ordered(names)
-
 
 def _data(paths: ProfilePaths, exp: ExperimentConfig, with_test: bool = False) -> PreparedData:
     return load_prepared(paths.prepared_file(exp.model), with_test=with_test)
@@ -154,41 +142,6 @@ def run_fingerprint(exp: ExperimentConfig, spec: MethodSpec, profile: ProfileCon
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainingJob:
-    """One training run of the train stage."""
-
-    run: str
-    """Its name: the checkpoint and log name ('nit', 'tsb_backbone_annealed', ...)."""
-    spec: MethodSpec
-    """The method whose objective it trains."""
-    cfg: TrainConfig
-    """Its recipe (the annealed TSB backbone: NIT's with fewer epochs)."""
-    files: tuple[str, ...]
-    """Checkpoints it saves (names for `ProfilePaths.train_checkpoint`), all needed to reuse it."""
-
-
-def training_jobs(exp: ExperimentConfig) -> list[TrainingJob]:
-    """The train stage's runs, in order: every run of `training_runs` (NIT also saves its early
-    snapshot, the TSB backbone, and its state after every epoch, 'nit_epochs', for the
-    training-cost trajectory) and, with TSB and `methods.tsb_annealed`, a short NIT schedule of
-    the TSB backbone's length annealed to its end ('tsb_backbone_annealed')."""
-    jobs = []
-    for spec in training_runs(exp):
-        files = (spec.name, "tsb_backbone", "nit_epochs") if spec.name == "nit" else (spec.name,)
-        jobs.append(TrainingJob(spec.name, spec, spec.train_config(exp), files))
-        if spec.name == "nit" and _needs(exp, "tsb") and exp.methods.tsb_annealed:
-            cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
-            jobs.append(TrainingJob("tsb_backbone_annealed", spec, cfg,
-                                    ("tsb_backbone_annealed",)))
-        if spec.name == "nit":  # further training seeds (tsblib.seeds)
-            for seed in exp.train.extra_seeds:
-                cfg = dataclasses.replace(exp.train, seed=seed, extra_seeds=())
-                jobs.append(TrainingJob(nit_run(seed), spec, cfg,
-                                        (nit_run(seed), backbone_run(seed))))
-    return jobs
-
-
 def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
                   fingerprint: str) -> list[dict] | None:
     """The per-epoch curve of this exact run if a previous, possibly interrupted, invocation
@@ -211,26 +164,21 @@ def _finished_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
 
 def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, result,
               fingerprint: str) -> None:
-    """Save the checkpoints of a finished job. No wall-clock time in the checkpoints (identical
-    training, identical bytes): the curve with its seconds goes to the log, saved last."""
+    """Save the checkpoints of a finished job (`TrainingJob.files`). No wall-clock time in the
+    checkpoints (identical training, identical bytes): the curve with its seconds goes to the
+    log, saved last."""
     model = exp.model
-    if job.run in [nit_run(s) for s in exp.train.extra_seeds]:  # a further seed: its backbone
-        early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
-        io.save_checkpoint(paths.train_checkpoint(model, backbone_run(job.cfg.seed)),
-                           {"model": model, "method": "tsb_backbone",
-                            "state": result.snapshots[early], "epochs": early,
-                            "selected_epoch": early, "fingerprint": fingerprint})
-    if job.run == "nit":
-        early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
-        io.save_checkpoint(paths.train_checkpoint(model, "tsb_backbone"),
-                           {"model": model, "method": "tsb_backbone",
-                            "state": result.snapshots[early], "epochs": early,
-                            "selected_epoch": early, "fingerprint": fingerprint})
-        io.save_checkpoint(paths.train_checkpoint(model, "nit_epochs"),
-                           {"model": model, "method": "nit_epochs",
+    for snap in job.snapshots:  # another method's training run (the TSB backbone)
+        io.save_checkpoint(paths.train_checkpoint(model, snap.file),
+                           {"model": model, "method": snap.method,
+                            "state": result.snapshots[snap.epoch], "epochs": snap.epoch,
+                            "selected_epoch": snap.epoch, "fingerprint": fingerprint})
+    if job.every_epoch:
+        io.save_checkpoint(paths.train_checkpoint(model, job.every_epoch),
+                           {"model": model, "method": job.every_epoch,
                             "states": {e: result.snapshots[e] for e in range(1, result.epochs + 1)},
                             "fingerprint": fingerprint})
-    if job.run == "tsb_backbone_annealed":  # the end of its (annealed) schedule
+    if job.deploys_last:  # the end of its schedule
         io.save_checkpoint(paths.train_checkpoint(model, job.run),
                            {"model": model, "method": job.run,
                             "state": result.snapshots[job.cfg.epochs], "epochs": job.cfg.epochs,
@@ -243,18 +191,6 @@ def _save_run(paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob, resu
     io.write_json(paths.train_log(model, job.run), {"fingerprint": fingerprint, "curve": result.curve})
 
 
-def _snapshot_epochs(exp: ExperimentConfig, job: TrainingJob) -> tuple[int, ...]:
-    """The epochs after which `job` keeps its state: NIT every epoch (the trajectory), the
-    annealed backbone its last, a further seed its early snapshot (its TSB backbone)."""
-    if job.run == "nit":
-        return tuple(range(1, job.cfg.epochs + 1))
-    if job.run == "tsb_backbone_annealed":
-        return (job.cfg.epochs,)
-    if job.run.startswith("nit_seed"):
-        return (early_epoch(job.cfg.epochs, exp.methods.tsb_early_fraction),)
-    return ()
-
-
 def _run_job(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig, job: TrainingJob,
              fingerprint: str, device: torch.device, progress: bool,
              on_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -262,7 +198,7 @@ def _run_job(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
     data = _data(paths, exp)
     result = _train_one(job.spec, exp, job.cfg, data, profile, device,
                         f"{exp.model}/{job.run}", progress,
-                        snapshot_epochs=_snapshot_epochs(exp, job), on_epoch=on_epoch)
+                        snapshot_epochs=job.snapshot_epochs, on_epoch=on_epoch)
     _save_run(paths, exp, job, result, fingerprint)
 
 
@@ -344,7 +280,7 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
     """
     device = configure(profile.runtime)
     retrain = retrain_requested()
-    rows, annealed_rows = [], []
+    rows, extra_rows = [], []
     for exp in profile.experiments:
         data = _data(paths, exp)
         keep, pending, jobs = set(), [], []
@@ -377,18 +313,14 @@ def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = Tr
                 raise io.StageInputError(f"{exp.model}/{job.run} finished but its saved run "
                                          f"cannot be read back; rerun the 'train' stage")
             row = {"model": exp.model, "method": job.run, "recipe": job.cfg.recipe}
-            if job.run == "tsb_backbone_annealed":  # its backbone is the end of its schedule
-                annealed_rows += [{**row, **r, "selected": r["epoch"] == job.cfg.epochs}
-                                  for r in curve]
-            elif job.run != job.spec.name:  # a further training seed
-                annealed_rows += [{**row, **r} for r in curve]
-            else:
-                rows += [{**row, **r} for r in curve]
+            if job.deploys_last:  # the end of its schedule is what it keeps
+                curve = [{**r, "selected": r["epoch"] == job.cfg.epochs} for r in curve]
+            (extra_rows if job.extra else rows).extend({**row, **r} for r in curve)
         for stale in paths.train_checkpoint_dir(exp.model).glob("*.pt"):
             if stale.name not in keep:  # a method no longer selected: not an output any more
                 stale.unlink()
     io.write_table(paths, schema.TRAINING, rows)
-    io.write_table(paths, schema.TRAINING_EXTRA, annealed_rows)
+    io.write_table(paths, schema.TRAINING_EXTRA, extra_rows)
 
 
 def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
@@ -396,7 +328,7 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
     `tsb.select_epochs` candidates), once per model, then run every listed method's own block
     fine-tuning with that choice (`MethodSpec.finetune`: TSB per chip, or once in shared-noise
     mode, for every variant and sigma; the BN-recalibrated block methods), and the default TSB on
-    every backbone age and seed of the training-cost trajectory (`tsblib.trajectory`)."""
+    every backbone age and seed of the training-cost trajectory (`tsblib.methods.studies`)."""
     device = configure(profile.runtime)
     for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
         io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
@@ -415,11 +347,9 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
         ctx = FinetuneContext(profile, exp, paths, device, data, backbone, lr, epochs, progress)
         for spec in finetuned:  # in figure order: TSB, then the BN-recalibrated block methods
             rows += spec.finetune(ctx)
-        if _needs(exp, "tsb"):  # TSB from every backbone age and every seed, the same choice
-            chosen_exp = dataclasses.replace(exp, tsb=dataclasses.replace(exp.tsb, epochs=epochs))
-            finetune_ages(profile, paths, chosen_exp, data, lr, device, progress,
-                          stated=backbone, reuse=ctx.reuse)
-            finetune_seeds(profile, paths, chosen_exp, data, lr, device, progress)
+        for study in studies_of(exp):  # TSB from every backbone age and seed, the same choice
+            if study.finetune is not None:
+                study.finetune(ctx)
     io.write_table(paths, schema.FINETUNE, rows)
     io.write_table(paths, schema.TSB_LR, lr_rows)
 
@@ -427,14 +357,15 @@ def finetune_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
 def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
     """Monte Carlo accuracy of every method over the sigma sweep (and ablations at the
     operating point) on the test split, the only stage that reads it; writes chips.csv (one row
-    per chip) and evaluation.csv (statistics); with TSB, the training-cost trajectory
-    (trajectory.csv, trajectory_chips.csv; `tsblib.trajectory`)."""
+    per chip) and evaluation.csv (statistics); and the tables of the selected methods' studies
+    (`tsblib.methods.studies`: TSB's training-cost trajectory and training seeds; every
+    registered study's tables are written, without rows where no selected method runs it)."""
     device = configure(profile.runtime)
     for exp in profile.experiments:  # a corrupt input is named now, not minutes into the stage
         io.check_checkpoints([paths.train_checkpoint_dir(exp.model)], "train")
         io.check_checkpoints([paths.finetune_checkpoint_dir(exp.model)], "finetune")
-    chip_rows, stat_rows, trajectory_rows, trajectory_chips = [], [], [], []
-    seed_rows, seed_chips = [], []
+    chip_rows, stat_rows = [], []
+    study_rows: dict[str, list[dict]] = {t.name: [] for s in all_studies() for t in s.tables}
     for exp in profile.experiments:
         data = _data(paths, exp, with_test=True)
         cl = use_channels_last(profile.runtime, device)
@@ -451,17 +382,14 @@ def evaluate_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool =
                 stat_rows.append({**base, "chips": point.stats.chips, "clean_acc": point.clean_acc,
                                   "acc_mean": point.stats.mean, "acc_std": point.stats.std,
                                   "acc_ci95": point.stats.ci95})
-        if _needs(exp, "tsb"):  # the training-cost trajectory (tsblib.trajectory)
-            rows, chips = evaluate_trajectory(ctx)
-            trajectory_rows += rows
-            trajectory_chips += chips
-            rows, chips = evaluate_seeds(ctx)  # the further training seeds (tsblib.seeds)
-            seed_rows += rows
-            seed_chips += chips
+        for study in studies_of(exp):
+            if study.evaluate is not None:
+                for name, rows in study.evaluate(ctx).items():
+                    study_rows[name] += rows
     io.write_table(paths, schema.CHIPS, chip_rows)
     io.write_table(paths, schema.EVALUATION, stat_rows)
-    write_trajectory(paths, trajectory_rows, trajectory_chips)
-    write_seeds(paths, seed_rows, seed_chips)
+    for name, rows in study_rows.items():
+        io.write_table(paths, schema.TABLES[name], rows)
 
 
 def verify_plan(exp: ExperimentConfig, method: str, swim_p: float | None = None,
@@ -486,24 +414,27 @@ def deployment_plans(exp: ExperimentConfig) -> list[tuple[str, float | None, Dep
     """Every plan a results row of `exp` deploys with, as (plan name, swim p, plan): programmed
     once ('no_verify', every method without a plan of its own), full write-verify (the mapping
     comparison's reference), each selected method with a plan of its own (at each of its
-    `plan_percents`) and each TSB ablation variant (`tsblib.methods.tsb_finetune.tsb_variants`)."""
+    `plan_percents`) and each of its `variants` (TSB's ablation variants)."""
     out: list[tuple[str, float | None, DeployPlan]] = [(NO_VERIFY, None, programmed_once(exp))]
+    variants = []
     for spec in ordered({"full_wv"} | {m for m in exp.methods.methods if get_method(m).plan}):
         percents = spec.plan_percents(exp) if spec.plan_percents else (None,)
         out += [(spec.name, p, verify_plan(exp, spec.name, p)) for p in percents]
-    if _needs(exp, "tsb"):
-        out += [(v.name, None, v.plan(exp)) for v in tsb_variants(exp) if v.name != "tsb"]
-    return out
+        if spec.name in exp.methods.methods and spec.variants is not None:
+            variants += [(name, None, spec.plan(exp, None, cfg))
+                         for name, cfg in spec.variants(exp).items()]
+    return out + variants
 
 
 def plan_name(exp: ExperimentConfig, method: str) -> str:
-    """The mapping.csv plan of results row `method` (`deployment_plans`): a TSB variant's or a
-    method's own plan, else 'no_verify'."""
-    if method in {v.name for v in tsb_variants(exp)}:
-        return method
-    if method == NO_VERIFY or method in EXTRA_LABELS or not get_method(method).plan:
+    """The mapping.csv plan of results row `method` (`deployment_plans`): a method's own plan or
+    one of its variants', else 'no_verify'."""
+    if method == NO_VERIFY or method in EXTRA_LABELS:
         return NO_VERIFY
-    return method
+    if any(spec.variants is not None and method in spec.variants(exp)
+           for spec in ordered(exp.methods.methods)):
+        return method
+    return method if get_method(method).plan else NO_VERIFY
 
 
 def flops_rows(exp: ExperimentConfig, overhead: dict[str, Any], train_images: int) -> list[dict]:

@@ -24,9 +24,13 @@ def _constant(tree: ast.Module, name: str) -> object:
     return None
 
 
-def figure_names(folder: Path | None = None) -> tuple[str, ...]:
-    """The figure modules' `NAME`s in `ORDER`, read from their source (nothing is imported)."""
+def figure_names(folder: Path | None = None, notebooks: Path | None = None) -> tuple[str, ...]:
+    """The figure modules' `NAME`s in `ORDER`, read from their source (nothing is imported).
+    Each must have its notebook template `<NAME>.ipynb` in `notebooks` (default: the
+    repository's notebooks/, checked where that folder exists: not in an installed copy of
+    tsblib without the repository)."""
     folder = folder or Path(__file__).parent
+    notebooks = notebooks or Path(__file__).resolve().parents[2] / "notebooks"
     found = []
     for path in sorted(folder.glob("*.py")):
         if path.stem.startswith("_") or path.stem in SUPPORT:
@@ -36,5 +40,10 @@ def figure_names(folder: Path | None = None) -> tuple[str, ...]:
         if name != path.stem or not isinstance(order, int):
             raise ValueError(f"{path} is a figure module, so it must set NAME = {path.stem!r} "
                              f"and ORDER = <its number>, an integer")
+        if notebooks.is_dir() and not (notebooks / f"{name}.ipynb").is_file():
+            raise ValueError(f"{path} is a figure module without its notebook template "
+                             f"{notebooks / f'{name}.ipynb'}: add one (a `parameters` cell, "
+                             f"then cells that call tsblib.figures; docs/extending.md), or "
+                             f"remove the module")
         found.append((order, name))
     return tuple(name for _, name in sorted(found))

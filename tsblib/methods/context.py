@@ -114,7 +114,7 @@ class EvalContext:
     points: dict[tuple[str, float], ChipStats] = field(default_factory=dict)
     """Chip statistics of the points this stage has evaluated so far, by (method, sigma)
     (SWIM's non-default p left out): the training-cost trajectory reuses the ones it would
-    otherwise compute again on the same chips (`tsblib.trajectory`)."""
+    otherwise compute again on the same chips (`tsblib.methods.tsb_trajectory`)."""
     _models: dict[str, tuple[nn.Module, float]] = field(default_factory=dict)
 
     @property
@@ -233,4 +233,4 @@ class FinetuneContext:
     reuse: dict[str, tuple[dict, dict | None]] = field(default_factory=dict)
     """Blocks (and BatchNorm statistics) fine-tuned on the stated backbone at the operating
     sigma, by method: the training-cost trajectory takes them instead of fine-tuning them again
-    (`tsblib.trajectory.finetune_ages`)."""
+    (`tsblib.methods.tsb_trajectory.finetune_ages`)."""

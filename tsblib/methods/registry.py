@@ -81,6 +81,9 @@ class MethodSpec:
     """Its mapping plan, called as plan(exp, swim_p, tsb_cfg): how many weights it maps,
     write-verifies and reads back (the shapes of `tsblib.deployment`); None = programmed once,
     nothing verified (`tsblib.deployment.programmed_once`)."""
+    variants: Callable[[ExperimentConfig], dict[str, Any]] | None = None
+    """The results rows its `evaluate` yields under other names (its ablation variants) -> the
+    setting its `plan` is called with as tsb_cfg for that row; None = none."""
     plan_percents: Callable[[ExperimentConfig], tuple[float, ...]] | None = None
     """The write-verify percentages its plan is priced and evaluated at, passed to `plan` as
     swim_p (SWIM's p sweep); None = one plan without a percentage."""

@@ -34,6 +34,8 @@ from tsblib.methods import bnrecal
 from tsblib.methods.context import (Deployed, EvalContext, FinetuneContext, Point,
                                     RobustContext, split_batches)
 from tsblib.methods.registry import MethodSpec, RobustSpec, register, register_extra
+from tsblib.methods.studies import SnapshotSpec, register_snapshot
+from tsblib.methods.training import early_epoch
 from tsblib.models import experiment_model
 from tsblib.runtime import autocast, use_channels_last
 from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
@@ -687,6 +689,7 @@ SPEC = register(MethodSpec(
     name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
     description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
     trained_from="tsb_backbone", evaluate=evaluate, check=_check, plan=verified_block,
+    variants=lambda exp: {v.name: v.cfg for v in tsb_variants(exp) if v.name != "tsb"},
     finetune=_finetune,
     robustness=(
         RobustSpec("tsb", _robust_per_chip, verified_block,
@@ -694,5 +697,9 @@ SPEC = register(MethodSpec(
         RobustSpec("tsb_gaussian", _robust_gaussian, verified_block,
                    label="TSB (b): one block knowing only a Gaussian model",
                    color="#ff9896", marker="X"))))
+BACKBONE = register_snapshot(SnapshotSpec(
+    run="tsb_backbone", source="nit",
+    epoch=lambda exp, cfg: early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)))
+"""TSB's backbone is NIT's state after its early epoch (`methods.tsb_early_fraction`)."""
 register_extra("tsb_backbone_only", "TSB backbone, no block", "#ff7f0e", "h")
 register_extra("tsb_backbone_bnrecal", "TSB backbone + BN recalibration", "#e377c2", "d")

@@ -12,6 +12,7 @@ trajectory_chips.csv. Verdicts and figures are computed from these tables elsewh
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -24,7 +25,9 @@ from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
 from tsblib.evaluate import ChipStats, accuracy, same_tensors, summarize
 from tsblib.methods import bnrecal
-from tsblib.methods.context import EvalContext, calibration_batches
+from tsblib.methods.context import EvalContext, FinetuneContext, calibration_batches
+from tsblib.methods.studies import (Study, TrainingJob, insert_after, register_study,
+                                    replace_job)
 from tsblib.methods.training import early_epoch
 from tsblib.methods.tsb_bnrecal import block_cfg
 from tsblib.methods.tsb_finetune import (backbone_names, finetune_chip_runs, finetune_chips,
@@ -290,7 +293,33 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     return stat_rows, chip_rows
 
 
-def write_trajectory(paths: ProfilePaths, stat_rows: list[dict], chip_rows: list[dict]) -> None:
-    """Write trajectory.csv and trajectory_chips.csv (atomically; headers only when empty)."""
-    io.write_table(paths, schema.TRAJECTORY, stat_rows)
-    io.write_table(paths, schema.TRAJECTORY_CHIPS, chip_rows)
+def _jobs(exp: ExperimentConfig, jobs: list[TrainingJob]) -> list[TrainingJob]:
+    """NIT keeps its state after every epoch ('nit_epochs'); with `methods.tsb_annealed`, the
+    short NIT schedule of the TSB backbone's length annealed to its end
+    ('tsb_backbone_annealed') follows NIT's run."""
+    jobs = replace_job(jobs, "nit", every_epoch="nit_epochs")
+    if not exp.methods.tsb_annealed:
+        return jobs
+    nit = next(j for j in jobs if j.run == "nit")
+    cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
+    return insert_after(jobs, "nit", [TrainingJob("tsb_backbone_annealed", nit.spec, cfg,
+                                                  deploys_last=True, extra=True)])
+
+
+def _finetune(ctx: FinetuneContext) -> None:
+    """The default block on every backbone age, with the learning rate and epochs chosen once
+    for the model on validation."""
+    exp = dataclasses.replace(ctx.exp, tsb=dataclasses.replace(ctx.exp.tsb, epochs=ctx.epochs))
+    finetune_ages(ctx.profile, ctx.paths, exp, ctx.data, ctx.lr, ctx.device, ctx.progress,
+                  stated=ctx.backbone, reuse=ctx.reuse)
+
+
+def _evaluate(ctx: EvalContext) -> dict[str, list[dict]]:
+    stat_rows, chip_rows = evaluate_trajectory(ctx)
+    return {schema.TRAJECTORY.name: stat_rows, schema.TRAJECTORY_CHIPS.name: chip_rows}
+
+
+STUDY = register_study(Study(
+    name="training-cost trajectory", method="tsb", order=1,
+    tables=(schema.TRAJECTORY, schema.TRAJECTORY_CHIPS), jobs=_jobs, finetune=_finetune,
+    evaluate=_evaluate))

@@ -1,6 +1,6 @@
-"""The training-cost trajectory (tsblib.trajectory): NIT's state after every epoch and TSB from
-backbones of several ages, on the same chips as every other method; LeNet-3 on a few hundred
-embedded digits, on the CPU."""
+"""The training-cost trajectory (tsblib/methods/tsb_trajectory.py): NIT's state after every
+epoch and TSB from backbones of several ages, on the same chips as every other method; LeNet-3
+on a few hundred embedded digits, on the CPU."""
 import csv
 
 import pytest
@@ -13,9 +13,9 @@ from tsblib.profiles import load_profile, profile_from_dict
 from tsblib.paths import ProfilePaths
 from tsblib.schema import TRAINING_EXTRA, TRAJECTORY, TRAJECTORY_CHIPS
 from tsblib.pipeline import run_stage
-from tsblib.stages import training_jobs
-from tsblib.trajectory import (AGES_CHECKPOINT, age_epochs, backbones,
-                               trajectory_epochs)
+from tsblib.methods.studies import training_jobs
+from tsblib.methods.tsb_trajectory import (AGES_CHECKPOINT, age_epochs, backbones,
+                                           trajectory_epochs)
 
 EPOCHS = 4
 PROFILE = {
