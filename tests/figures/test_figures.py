@@ -96,7 +96,7 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
     timing tables' wall-clock times multiplied by `seconds_scale` (as on a busier machine);
     returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    summary, ablations, training, recipes, tsb_lr, mapping, overhead = [], [], [], [], [], [], []
+    summary, ablations, training, recipes, tsb_lr, mapping, overhead, flops = ([] for _ in range(8))
     claims: dict = {"profile": "tiny", "convention": "device_range", "note": "synthetic", "models": {}}
     for model in MODELS:
         rows = []
@@ -121,6 +121,9 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
                               **{k: r[k] for k in ("method", "sigma", "chips", "acc_mean", "acc_std",
                                                    "acc_ci95", "wv_fraction")}})
         for method in ["clean", "nit", "nft_ovf", "nft_irs", "correctnet"]:
+            flops.append({"model": model, "run": method, "forwards_per_step": 1.0,
+                          "macs_per_image": 100, "train_images": 1000,
+                          "flops_per_epoch": {"nft_ovf": 4e9}.get(method, 1e9) / SELECTED})
             for epoch in range(1, EPOCHS + 1):
                 training.append({"model": model, "method": method, "recipe": STATED_RECIPE[8:],
                                  "epoch": epoch, "seconds": float(epoch), "loss": 1.0 / epoch,
@@ -228,6 +231,7 @@ def write_results(folder: Path, gap_own: float = 25.0, gap_own_low: float | None
     pd.DataFrame(tsb_lr, columns=list(TSB_LR.result_columns)).to_csv(folder / "tsb_lr.csv", index=False)
     pd.DataFrame(mapping).to_csv(folder / "mapping.csv", index=False)
     pd.DataFrame(overhead).to_csv(folder / "overhead.csv", index=False)
+    pd.DataFrame(flops).to_csv(folder / "flops.csv", index=False)
     (folder / "claims.json").write_text(json.dumps(claims))
     config = {"name": "tiny",
               "device": {"weight_bits": 8, "device_bits": 2, "convention": "device_range"},

@@ -30,6 +30,7 @@ TABLES: dict[str, schema.Table] = {
     "tsb_lr": schema.TSB_LR,
     "mapping": schema.MAPPING,
     "overhead": schema.OVERHEAD,
+    "flops": schema.FLOPS,
     "robustness": schema.ROBUSTNESS,
 }
 """Attribute of `Results` -> the results table (`tsblib.schema`) under results/<profile>/ it is
@@ -116,6 +117,8 @@ class Results:
     """mapping.csv: expected mapping cost of every deployment plan and sigma."""
     overhead: pd.DataFrame
     """overhead.csv: weights and MACs added by the block."""
+    flops: pd.DataFrame
+    """flops.csv: every training run's FLOPs per epoch."""
     claims: dict[str, Any]
     """claims.json: the headline claims, measured per model."""
     provenance: dict[str, Any]

@@ -56,16 +56,6 @@ def _tsb_end_point(results: Results, model: str) -> _Point | None:
     return None
 
 
-def _flops_per_epoch(results: Results, model: str, method: str) -> float | None:
-    """Training FLOPs of one epoch of run `method` (summary.csv: FLOPs to its deployed epoch /
-    that epoch; every epoch of a run costs the same); None when summary.csv lacks them."""
-    row = _method_row(results, model, method, results.operating_sigma(model))
-    if row is None or _missing(row["train_flops"]) or _missing(row["train_epochs"]):
-        return None
-    epochs = float(row["train_epochs"])
-    return float(row["train_flops"]) / epochs if epochs > 0 else None
-
-
 def _tsb_pipeline_flops(results: Results, model: str) -> float | None:
     """FLOPs of the TSB pipeline for one chip (backbone + one chip's fine-tuning at the images
     and passes used), from claims.json."""
@@ -96,9 +86,8 @@ def _draw_training_curves(ax_epochs: Any, ax_flops: Any, results: Results, model
     wall-clock seconds, which vary with the machine's load), the deployed epoch of each marked,
     NIT's early snapshot (the TSB backbone) and TSB after fine-tuning."""
     t = results.training[results.training["model"] == model].copy()
-    per_epoch = {m: _flops_per_epoch(results, model, m) for m in set(t["method"])}
-    t["flops"] = [e * per_epoch[m] if per_epoch[m] is not None else np.nan
-                  for m, e in zip(t["method"], t["epoch"])]
+    runs = results.flops[results.flops["model"] == model]
+    t["flops"] = t["epoch"] * t["method"].map(runs.set_index("run")["flops_per_epoch"])
     early = _early_epoch(results, model)
     ft_epochs = _finetune_epochs(results, model)
     sigma_train = results.sigma_train(model)
