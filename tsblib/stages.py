@@ -266,10 +266,10 @@ def _drain_epochs(epochs: Any, bar: tqdm, title: str) -> None:
 
 
 def train_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool = True) -> None:
-    """Train every method with its own training run (clean and NIT always; the early NIT
-    snapshot is the TSB backbone, and NIT's state after every epoch is kept for the
-    training-cost trajectory; with TSB, also the short annealed backbone run); each deploys its
-    best epoch on validation.
+    """Train every job of `training_jobs`: clean and NIT always and every method with its own
+    run, each deploying its best epoch on validation; NIT also saves the snapshots taken from it
+    (the TSB backbone), and the selected methods' studies add theirs (with TSB: NIT's state
+    after every epoch, the short annealed backbone run, the further training seeds).
 
     Each run is saved as soon as it finishes, with a fingerprint of everything that determines
     it (`run_fingerprint`); a rerun reuses saved runs with the same fingerprint, so an
