@@ -77,8 +77,13 @@ def verified_block(exp: ExperimentConfig, swim_p: float | None = None,
     return DeployPlan(n_backbone + n_block, n_block, n_backbone)
 
 
-def _percent(text: str) -> float | None:
-    return float(text) if text not in ("", None) else None
+def _missing(model: str, plan: str, swim_p: float | None, where: str) -> io.StageInputError:
+    """The error of a plan mapping.csv lacks (`where`: at which sigma), naming the fix."""
+    at_p = "" if swim_p is None else f" at p = {swim_p:g} %"
+    return io.StageInputError(
+        f"mapping.csv of model {model!r} has no plan {plan!r}{at_p}{where}; it predates this "
+        f"plan or sigma: run `dvc repro mapping@{model}` (or `python -m tsblib mapping --models "
+        f"{model}`), then summarize")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,19 +98,15 @@ class PricedPlans:
     @classmethod
     def from_rows(cls, rows: list[dict[str, str]]) -> "PricedPlans":
         """Index the rows of mapping.csv."""
-        return cls({(r["model"], r["plan"], _percent(r["swim_p_percent"]), float(r["sigma"])): r
-                    for r in rows})
+        return cls({(r["model"], r["plan"], io.cell_float(r["swim_p_percent"]),
+                     float(r["sigma"])): r for r in rows})
 
     def row(self, model: str, plan: str, swim_p: float | None, sigma: float) -> dict[str, str]:
         """The mapping.csv row of `plan` (at SWIM percentage `swim_p`) at `sigma`; a missing one
         names the stage that writes it."""
         key = (model, plan, None if swim_p is None else float(swim_p), float(sigma))
         if key not in self.rows:
-            raise io.StageInputError(
-                f"mapping.csv of model {model!r} has no plan {plan!r}"
-                f"{'' if swim_p is None else f' at p = {swim_p:g} %'} at sigma = {sigma:g}; it "
-                f"predates this plan or sigma: run `dvc repro mapping@{model}` (or `python -m "
-                f"tsblib mapping --models {model}`), then summarize")
+            raise _missing(model, plan, swim_p, f" at sigma = {sigma:g}")
         return self.rows[key]
 
     def plan(self, model: str, plan: str, swim_p: float | None = None) -> DeployPlan:
@@ -114,7 +115,7 @@ class PricedPlans:
         r = next((r for (m, name, p, _), r in self.rows.items()
                   if (m, name, p) == (model, plan, swim_p)), None)
         if r is None:
-            self.row(model, plan, swim_p, float("nan"))  # raises, naming the fix
+            raise _missing(model, plan, swim_p, "")
         return DeployPlan(int(r["weights"]), int(r["verified_weights"]),
                           int(r["read_back_weights"]))
 

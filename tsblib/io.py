@@ -70,6 +70,11 @@ def _fmt(value: Any, exact: bool = False) -> Any:
     return "" if value is None else value
 
 
+def cell_float(value: str | None) -> float | None:
+    """A CSV cell as written by `write_csv` read back as a float; an empty cell is None."""
+    return float(value) if value not in ("", None) else None
+
+
 def write_csv(path: str | Path, rows: Iterable[dict[str, Any]], columns: Sequence[str],
               exact: bool = False) -> None:
     """Write dict rows with exactly `columns` (missing values empty), atomically; floats to 10

@@ -20,10 +20,6 @@ from tsblib.provenance import machine_info
 from tsblib.stages import plan_name
 from tsblib.verdicts import claims, training_plateau
 
-def _f(value: str) -> float | None:
-    return float(value) if value not in ("", None) else None
-
-
 def _training_run(method: str) -> str:
     """Which training run a results row's model comes from."""
     if method in all_methods():
@@ -99,7 +95,7 @@ def _typed_trajectory(rows: list[dict[str, str]]) -> dict[str, list[dict[str, An
         out.setdefault(r["model"], []).append(
             {"curve": r["curve"], "backbone": r["backbone"], "epochs": int(float(r["epochs"])),
              "chips": int(float(r["chips"])), "acc_mean": float(r["acc_mean"]),
-             "acc_ci95": _f(r["acc_ci95"])})
+             "acc_ci95": io.cell_float(r["acc_ci95"])})
     return out
 
 
@@ -122,8 +118,8 @@ def _model_table(paths: ProfilePaths, model: str, name: str, stage: str) -> list
 
 def merge_model_results(profile: ProfileConfig, paths: ProfilePaths
                         ) -> tuple[dict[str, list[dict[str, str]]], dict[str, Any]]:
-    """Concatenate every model's per-model tables (`schema.MERGED_TABLES`, in the profile's model order)
-    into results/<profile>/<file>, their timing tables (`schema.TIMED_TABLES`) into
+    """Concatenate every model's per-model tables (`schema.MERGED_TABLES`, in the profile's
+    model order) into results/<profile>/<file>, their timing tables (`schema.TIMED_TABLES`) into
     results/<profile>/timing/<file>, and their data.json files into results/<profile>/data.json;
     return the merged rows by file name and the merged data summary (what was written, not read
     back)."""
@@ -195,14 +191,14 @@ def summarize_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool 
     for r in evaluation:
         model, method, sigma = r["model"], r["method"], float(r["sigma"])
         exp = exps[model]
-        p = _f(r["swim_p_percent"])
+        p = io.cell_float(r["swim_p_percent"])
         priced = plans.row(model, plan_name(exp, method), p, sigma)
         train_cost = costs[(model, _training_run(method))]
         clean_acc, mean = float(r["clean_acc"]), float(r["acc_mean"])
         rows.append({"profile": profile.name, "dataset": data[model]["name"], "model": model,
                      "method": method, "swim_p_percent": p, "sigma": sigma, "chips": int(r["chips"]),
                      "clean_acc": clean_acc, "acc_mean": mean, "acc_std": float(r["acc_std"]),
-                     "acc_ci95": _f(r["acc_ci95"]), "gap_own": clean_acc - mean,
+                     "acc_ci95": io.cell_float(r["acc_ci95"]), "gap_own": clean_acc - mean,
                      "gap_ideal": clean_ref[model] - mean,
                      "wv_fraction": int(priced["verified_weights"]) / int(priced["weights"]),
                      "train_epochs": train_cost.epochs, "train_flops": train_cost.flops,
@@ -230,7 +226,7 @@ def _chip_accuracies(chips: list[dict[str, str]]) -> dict[tuple, list[float]]:
     """(model, method, swim p, sigma) -> accuracy of every chip, from chips.csv."""
     out: dict[tuple, list[float]] = {}
     for r in chips:
-        key = (r["model"], r["method"], _f(r["swim_p_percent"]), float(r["sigma"]))
+        key = (r["model"], r["method"], io.cell_float(r["swim_p_percent"]), float(r["sigma"]))
         out.setdefault(key, []).append(float(r["acc"]))
     return out
 
@@ -377,7 +373,7 @@ def plot_tables(profile: ProfileConfig, rows: list[dict[str, Any]],
             methods = plot_methods(plot)
             table: dict[float, dict[str, Any]] = {}
             if plot == "training":
-                source = [(int(r["epoch"]), r["method"], _f(r[value]))
+                source = [(int(r["epoch"]), r["method"], io.cell_float(r[value]))
                           for r in training if r["model"] == model]
             else:
                 source = [(r["sigma"], r["method"], r[value]) for r in rows

@@ -421,7 +421,7 @@ def deployment_plans(exp: ExperimentConfig) -> list[tuple[str, float | None, Dep
         percents = spec.plan_percents(exp) if spec.plan_percents else (None,)
         out += [(spec.name, p, verify_plan(exp, spec.name, p)) for p in percents]
         if spec.name in exp.methods.methods and spec.variants is not None:
-            variants += [(name, None, spec.plan(exp, None, cfg))
+            variants += [(name, None, verify_plan(exp, spec.name, tsb_cfg=cfg))
                          for name, cfg in spec.variants(exp).items()]
     return out + variants
 

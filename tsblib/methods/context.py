@@ -3,7 +3,7 @@
 `FinetuneContext` (block fine-tuning), `RobustContext` and `Deployed` (robustness)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -234,3 +234,8 @@ class FinetuneContext:
     """Blocks (and BatchNorm statistics) fine-tuned on the stated backbone at the operating
     sigma, by method: the training-cost trajectory takes them instead of fine-tuning them again
     (`tsblib.methods.tsb_trajectory.finetune_ages`)."""
+
+    @property
+    def chosen_exp(self) -> ExperimentConfig:
+        """The experiment with the block's fine-tuning epochs chosen on validation."""
+        return replace(self.exp, tsb=replace(self.exp.tsb, epochs=self.epochs))

@@ -115,8 +115,8 @@ def _jobs(exp: ExperimentConfig, jobs: list[TrainingJob]) -> list[TrainingJob]:
 def _finetune(ctx: FinetuneContext) -> None:
     """The default block on every seed's backbone, with the learning rate and epochs chosen
     once for the model on validation."""
-    exp = dataclasses.replace(ctx.exp, tsb=dataclasses.replace(ctx.exp.tsb, epochs=ctx.epochs))
-    finetune_seeds(ctx.profile, ctx.paths, exp, ctx.data, ctx.lr, ctx.device, ctx.progress)
+    finetune_seeds(ctx.profile, ctx.paths, ctx.chosen_exp, ctx.data, ctx.lr, ctx.device,
+                   ctx.progress)
 
 
 def _evaluate(ctx: EvalContext) -> dict[str, list[dict]]:

@@ -309,9 +309,8 @@ def _jobs(exp: ExperimentConfig, jobs: list[TrainingJob]) -> list[TrainingJob]:
 def _finetune(ctx: FinetuneContext) -> None:
     """The default block on every backbone age, with the learning rate and epochs chosen once
     for the model on validation."""
-    exp = dataclasses.replace(ctx.exp, tsb=dataclasses.replace(ctx.exp.tsb, epochs=ctx.epochs))
-    finetune_ages(ctx.profile, ctx.paths, exp, ctx.data, ctx.lr, ctx.device, ctx.progress,
-                  stated=ctx.backbone, reuse=ctx.reuse)
+    finetune_ages(ctx.profile, ctx.paths, ctx.chosen_exp, ctx.data, ctx.lr, ctx.device,
+                  ctx.progress, stated=ctx.backbone, reuse=ctx.reuse)
 
 
 def _evaluate(ctx: EvalContext) -> dict[str, list[dict]]:
