@@ -12,7 +12,18 @@ peak, and every figure after it is stated as a fraction of it. Then, in the same
   (`tsblib.runtime.fast_path`: bf16 autocast + channels-last where the CPU has bf16 units,
   else fp32), FLOPs counted as 6 x forward MACs per image;
 - the Monte Carlo evaluation of chips (`tsblib.evaluate.monte_carlo`, chips stacked), on both
-  paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images.
+  paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images;
+- per-chip TSB fine-tuning (`tsblib.methods.tsb_finetune.finetune`, chips batched, one epoch),
+  FLOPs counted as 4 x forward MACs per chip-image (forward and the input gradient; the frozen
+  backbone's weight gradients are not computed, the blocks' are negligible);
+- BN recalibration (`tsblib.methods.bnrecal.recalibrate_chips`, one forward per chip in training
+  mode), FLOPs counted as 2 x forward MACs per chip-image.
+
+Besides the peak, the script times the same layers' *training* work alone (forward, weight
+gradient and, past the first layer, input gradient, at the training batch, channels-last): the
+rate a training step would reach if everything around the matrix kernels (BatchNorm, pooling,
+activations, the noise draw, the optimiser) took no time. It is the ceiling of the training
+fraction on this CPU with these kernels, printed beside it.
 
     python benchmarks/bench_cpu_peak.py [--models lenet3 vgg8 resnet18] [--widths 0.25 1.0]
 
@@ -33,12 +44,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import timed  # noqa: E402
 
-from tsblib.config import DeviceConfig, RuntimeConfig  # noqa: E402
-from tsblib.data import Batches, Split  # noqa: E402
+from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig  # noqa: E402
+from tsblib.data import Batches, PreparedData, Split  # noqa: E402
 from tsblib.evaluate import monte_carlo  # noqa: E402
+from tsblib.methods.bnrecal import recalibrate_chips  # noqa: E402
+from tsblib.methods.tsb_finetune import finetune, programmed_backbones  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
 from tsblib.runtime import cpu_isa, fast_path, use_channels_last  # noqa: E402
-from tsblib.variation import mapped_weight_names  # noqa: E402
+from tsblib.tsb import insert_tsb  # noqa: E402
+from tsblib.variation import chip_seed, mapped_weight_names, sample_chips  # noqa: E402
 
 DEVICE = DeviceConfig(weight_bits=8, device_bits=2, convention="device_range")
 CPU = torch.device("cpu")
@@ -81,6 +95,33 @@ def layers_rate(layers: list[tuple[nn.Module, tuple]], dtype: torch.dtype) -> fl
     return total_flops / total_seconds
 
 
+def training_kernels_seconds(layers: list[tuple[nn.Module, tuple]], dtype: torch.dtype) -> float:
+    """Seconds of the layers' own training work run alone, in `dtype`, channels-last: forward,
+    weight gradient and, past the first layer (whose input needs none), input gradient."""
+    total = 0.0
+    for index, (layer, shape) in enumerate(layers):
+        x = torch.randn(shape, dtype=dtype)
+        w = layer.weight.detach().to(dtype)
+        if isinstance(layer, nn.Conv2d):
+            x = x.contiguous(memory_format=torch.channels_last)
+            w = w.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_(index > 0)
+        w.requires_grad_(True)
+
+        def forward(x=x, w=w, layer=layer) -> torch.Tensor:
+            if isinstance(layer, nn.Conv2d):
+                return nn.functional.conv2d(x, w, None, layer.stride, layer.padding)
+            return x @ w.t()
+
+        grad = torch.randn_like(forward())
+
+        def run(forward=forward, grad=grad) -> None:
+            forward().backward(grad)
+
+        total += timed(run, CPU, repeats=5, warmup=2)
+    return total
+
+
 def forward_macs(layers: list[tuple[nn.Module, tuple]]) -> float:
     """Forward MACs per image of the convolution and linear layers."""
     macs = 0.0
@@ -116,6 +157,57 @@ def chip_seconds(name: str, width: float, runtime: RuntimeConfig, images: int, c
     return timed(run, CPU, repeats=2, warmup=1) / chips
 
 
+def random_data(name: str, images: int) -> PreparedData:
+    """Random images of model `name`'s input shape as a prepared data set (every split the same)."""
+    shape = INPUT_SHAPES[name]
+    split = Split(torch.randint(0, 255, (images, *shape), dtype=torch.uint8),
+                  torch.randint(0, 10, (images,)))
+    return PreparedData(train=split, val=split, test=split, name="random", num_classes=10,
+                        mean=(0.5,) * shape[0], std=(0.25,) * shape[0], source="random",
+                        checksum="")
+
+
+def tsb_backbone(name: str, width: float) -> nn.Module:
+    """Model `name` at `width` with a zero-initialised block of width 8 (LeNet-3) or 16."""
+    block = TSBConfig(width=8 if name == "lenet3" else 16)
+    return insert_tsb(build_model(name, width=width, seed=0), block).eval()
+
+
+def finetune_seconds(name: str, width: float, runtime: RuntimeConfig, images: int,
+                     chips: int) -> float:
+    """Seconds per chip of one epoch of per-chip TSB fine-tuning on `images` images (batch 64,
+    `chips` chips batched in one pass)."""
+    model = tsb_backbone(name, width)
+    data = random_data(name, images)
+    cfg = TSBConfig(width=8 if name == "lenet3" else 16, epochs=1, batch_size=64,
+                    chip_batch=chips)
+    seeds = [chip_seed(0, 0.3, k) for k in range(chips)]
+    programmed = programmed_backbones(model, 0.3, DEVICE, seeds)
+
+    def run() -> None:
+        finetune(model, data, cfg, 0.3, DEVICE, WriteVerifyConfig(), chip_params=programmed,
+                 seed=0, device=CPU, runtime=runtime, progress=False)
+
+    return timed(run, CPU, repeats=2, warmup=1) / chips
+
+
+def recalibration_seconds(name: str, width: float, runtime: RuntimeConfig, images: int,
+                          chips: int) -> float:
+    """Seconds per chip of BN recalibration on `images` training images (batches of 500)."""
+    model = build_model(name, width=width, seed=0).eval()
+    data = random_data(name, images)
+    cl = use_channels_last(runtime, CPU)
+    batches = list(Batches(data.train, 500, mean=data.mean, std=data.std, channels_last=cl))
+    seeds = [chip_seed(0, 0.3, k) for k in range(chips)]
+    stacked = sample_chips(dict(model.named_parameters()), mapped_weight_names(model), 0.3, DEVICE,
+                           seeds)
+
+    def run() -> None:
+        recalibrate_chips(model, stacked, batches, runtime)
+
+    return timed(run, CPU, repeats=2, warmup=1) / chips
+
+
 def main() -> None:
     parser = common.parser(__doc__)
     parser.add_argument("--models", nargs="+", default=["lenet3", "vgg8", "resnet18"])
@@ -142,6 +234,8 @@ def main() -> None:
             fp32 = max(layers_rate(layers, torch.float32), layers_rate(large, torch.float32))
             bf16 = max(layers_rate(layers, torch.bfloat16), layers_rate(large, torch.bfloat16))
             peak = max(fp32, bf16)
+            kernels = min(training_kernels_seconds(layers, torch.float32),
+                          training_kernels_seconds(layers, torch.bfloat16))
             small = width < 1 or name == "lenet3"
             steps = 5 if small else 1
             t_plain = train_rate(name, width, plain, args.batch, steps)
@@ -149,22 +243,41 @@ def main() -> None:
             images, chips = (2000, 10) if small else (500, 4)
             e_plain = chip_seconds(name, width, plain, images, chips)
             e_fast = chip_seconds(name, width, fast, images, chips)
+            tune_images, tune_chips = (1024, 5) if small else (128, 2)
+            f_plain = finetune_seconds(name, width, plain, tune_images, tune_chips)
+            f_fast = finetune_seconds(name, width, fast, tune_images, tune_chips)
+            recal_images = 2000 if small else 500
+            r_plain = recalibration_seconds(name, width, plain, recal_images, 2)
+            r_fast = recalibration_seconds(name, width, fast, recal_images, 2)
             first = len(lines)
             label = name if name == "lenet3" else f"{name} width {width:g}"
-            train_frac = 6 * macs * t_fast / peak
-            eval_rate = 2 * macs * images / e_fast
+            ceiling = 6 * macs * args.batch / kernels / peak
+            fractions = {"train": 6 * macs * t_fast / peak,
+                         "eval": 2 * macs * images / e_fast / peak,
+                         "tune": 4 * macs * tune_images / f_fast / peak,
+                         "recal": 2 * macs * recal_images / r_fast / peak}
             lines += [
                 f"- **{label}** ({macs / 1e6:.1f} M forward MACs per image): layers alone fp32 "
                 f"{fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s (bf16 / fp32 "
                 f"{bf16 / fp32:.2f}x); peak {peak / 1e9:.0f} GFLOP/s",
+                f"  - the same layers' training work alone (forward and both gradients, batch "
+                f"{args.batch}, the faster dtype): {args.batch / kernels:,.0f} img/s = "
+                f"{ceiling:.0%} of peak, the ceiling of a training step with these kernels",
                 f"  - NIT training step, batch {args.batch}: straightforward {t_plain:,.0f} img/s, "
                 f"fast path {t_fast:,.0f} img/s (fast / straightforward {t_fast / t_plain:.2f}x) = "
-                f"{train_frac:.0%} of peak",
+                f"{fractions['train']:.0%} of peak, {fractions['train'] / ceiling:.0%} of the "
+                f"ceiling",
                 f"  - Monte Carlo, {chips} chips stacked on {images:,} images: straightforward "
                 f"{e_plain * 10_000 / images:.2f} s, fast path {e_fast * 10_000 / images:.2f} s per "
                 f"chip for 10,000 test images (ratio {e_plain / e_fast:.2f}x) = "
-                f"{eval_rate / peak:.0%} of peak"]
-            if max(train_frac, eval_rate / peak) > 1:
+                f"{fractions['eval']:.0%} of peak",
+                f"  - TSB fine-tuning, {tune_chips} chips batched, one epoch of {tune_images:,} "
+                f"images (batch 64): straightforward {f_plain:.2f} s, fast path {f_fast:.2f} s per "
+                f"chip (ratio {f_plain / f_fast:.2f}x) = {fractions['tune']:.0%} of peak",
+                f"  - BN recalibration on {recal_images:,} images: straightforward "
+                f"{r_plain:.2f} s, fast path {r_fast:.2f} s per chip (ratio "
+                f"{r_plain / r_fast:.2f}x) = {fractions['recal']:.0%} of peak"]
+            if max(fractions.values()) > 1:
                 lines.append("  - above 100 % of the layers-alone peak: that peak is too low a "
                              "reference here (timed at too small a size); compare the ratios")
             print(*lines[first:], sep="\n", flush=True)

@@ -1,0 +1,171 @@
+"""Where a noise-injection training step's time goes on the CPU fast path, and what the
+candidate speed-ups give, each against the step as tsblib runs it, in one run.
+
+For LeNet-3 and VGG-8 / ResNet-18 at width 0.25 (cifar-cpu's models), on the runtime's fast path
+(`tsblib.runtime.fast_path`: bf16 autocast + channels-last where the CPU has bf16 units):
+
+1. the step as the train stage runs it (`nit_objective`, Adam, batch 128), split by the torch
+   profiler into the matrix kernels (convolutions and matmuls, forward and backward) and the
+   rest (BatchNorm, pooling, activations, the noise draw, the optimiser, everything else);
+2. candidates, each timed alternately with that step (median of rounds) and stated as the ratio
+   candidate / as-is images per second:
+   - `fused Adam`: `torch.optim.Adam(fused=True)` (one kernel over all parameters);
+   - `torch.compile`: the forward and its backward compiled by inductor (fused elementwise
+     kernels around oneDNN's convolutions; the noise is drawn outside, as tsblib draws it);
+   - `batch 256`: twice the batch, which amortises per-call costs (changes the recipe).
+
+    python benchmarks/bench_train_step.py [--models lenet3 vgg8 resnet18] [--rounds 3]
+
+FLOPs are counted as 6 x forward MACs per image; fractions are of the model's own peak as
+`bench_cpu_peak.py` measures it (best of its layers alone, forward, fp32 and bf16).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from bench_cpu_peak import CPU, DEVICE, forward_macs, layer_shapes, layers_rate  # noqa: E402
+
+from tsblib.config import RuntimeConfig  # noqa: E402
+from tsblib.methods.nit import nit_objective  # noqa: E402
+from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
+from tsblib.runtime import autocast, cpu_isa, fast_path, use_channels_last  # noqa: E402
+from tsblib.variation import mapped_weight_names, training_noise  # noqa: E402
+
+FAST = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+MATRIX_OPS = ("convolution", "mm", "addmm", "bmm", "linear", "matmul")
+"""Profiler op names (substrings) counted as matrix kernels."""
+GROUPS = {"BatchNorm": ("batch_norm",), "pooling": ("pool",),
+          "activations": ("threshold", "relu", "clamp"), "noise draw": ("normal",),
+          "optimiser": ("Optimizer.step",)}
+"""The rest of a step, by profiler op name (substrings); what matches none is 'other'."""
+
+
+class Step:
+    """One noise-injection training step of model `name` on the fast path, in a variant."""
+
+    def __init__(self, name: str, width: float, *, batch: int = 128, fused: bool = False,
+                 compiled: bool = False) -> None:
+        self.batch = batch
+        cl = use_channels_last(FAST, CPU)
+        model = build_model(name, width=width, seed=0).train()
+        self.model = model.to(memory_format=torch.channels_last) if cl else model
+        self.names = mapped_weight_names(self.model)
+        self.objective = nit_objective(self.names, 0.3, DEVICE)
+        self.params = dict(self.model.named_parameters())
+        self.opt = torch.optim.Adam(list(self.params.values()), lr=1e-3, fused=fused or None)
+        self.gen = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, *INPUT_SHAPES[name])
+        self.x = x.contiguous(memory_format=torch.channels_last) if cl else x
+        self.y = torch.randint(0, 10, (batch,))
+        self.loss = self._compiled() if compiled else self._eager
+
+    def _eager(self) -> torch.Tensor:
+        with autocast(FAST, CPU):
+            return self.objective(self.model, self.params, self.x, self.y, self.gen)
+
+    def _compiled(self) -> Callable[[], torch.Tensor]:
+        def forward(params: dict, noisy: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with autocast(FAST, CPU):
+                return nn.functional.cross_entropy(
+                    functional_call(self.model, {**params, **noisy}, (x,)), y)
+
+        compiled = torch.compile(forward)
+
+        def loss() -> torch.Tensor:
+            noisy = training_noise(self.params, self.names, 0.3, DEVICE, self.gen)
+            return compiled(self.params, noisy, self.x, self.y)
+
+        return loss
+
+    def __call__(self, steps: int = 1) -> None:
+        for _ in range(steps):
+            loss = self.loss()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+
+    def rate(self, steps: int) -> float:
+        """Images/s over `steps` steps."""
+        start = time.perf_counter()
+        self(steps)
+        return self.batch * steps / (time.perf_counter() - start)
+
+
+def breakdown(step: Step, steps: int) -> dict[str, float]:
+    """Share of the step's profiled CPU time: 'matrix kernels', the `GROUPS` and 'other'."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step(steps)
+    shares: dict[str, float] = {"matrix kernels": 0.0, **{g: 0.0 for g in GROUPS}, "other": 0.0}
+    for event in prof.key_averages():
+        name = event.key
+        seconds = event.self_cpu_time_total
+        if any(op in name for op in MATRIX_OPS):
+            shares["matrix kernels"] += seconds
+            continue
+        group = next((g for g, ops in GROUPS.items() if any(op in name for op in ops)), "other")
+        shares[group] += seconds
+    total = sum(shares.values())
+    return {k: v / total for k, v in shares.items()}
+
+
+def compare(base: Step, other: Step, steps: int, rounds: int) -> tuple[float, float]:
+    """Median images/s of `base` and `other`, timed alternately over `rounds` rounds."""
+    base(2)
+    other(3)  # warm-up (and compilation)
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(base.rate(steps))
+        b.append(other.rate(steps))
+    return sorted(a)[rounds // 2], sorted(b)[rounds // 2]
+
+
+def main() -> None:
+    parser = common.parser(__doc__)
+    parser.add_argument("--models", nargs="+", default=["lenet3", "vgg8", "resnet18"])
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    lines = [f"- CPU ISA flags: {' '.join(cpu_isa()) or 'none found'}; fast path on this CPU: "
+             f"{fast_path(FAST, CPU)}; NIT step at sigma 0.3, Adam, batch 128 unless stated; "
+             f"{args.rounds} alternating rounds, median; ratio = candidate / as-is img/s"]
+    started = time.perf_counter()
+    for name in args.models:
+        width = 1.0 if name == "lenet3" else args.width
+        model = build_model(name, width=width, seed=0)
+        layers = layer_shapes(model, 128, INPUT_SHAPES[name])
+        macs = forward_macs(layers)
+        peak = max(layers_rate(layers, dt) for dt in (torch.float32, torch.bfloat16))
+        steps = 20 if name == "lenet3" else 4
+        base = Step(name, width)
+        base(2)
+        shares = breakdown(base, steps)
+        label = name if name == "lenet3" else f"{name} width {width:g}"
+        first = len(lines)
+        lines.append(f"- **{label}** (peak {peak / 1e9:.0f} GFLOP/s, its layers alone): where "
+                     f"the as-is step's CPU time goes: "
+                     + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+        for title, candidate in (("fused Adam", Step(name, width, fused=True)),
+                                 ("torch.compile", Step(name, width, compiled=True)),
+                                 ("batch 256", Step(name, width, batch=256))):
+            before, after = compare(base, candidate, steps, args.rounds)
+            lines.append(f"  - {title}: as-is {before:,.0f} img/s ({6 * macs * before / peak:.0%}"
+                         f" of peak), candidate {after:,.0f} img/s ({6 * macs * after / peak:.0%}"
+                         f"), ratio {after / before:.2f}x")
+        print(*lines[first:], sep="\n", flush=True)
+    lines.append(f"- the whole benchmark took {time.perf_counter() - started:.0f} s")
+    common.finish("Where a training step's time goes, and the candidate speed-ups "
+                  "(bench_train_step.py)", CPU, lines, args.no_record)
+
+
+if __name__ == "__main__":
+    main()
