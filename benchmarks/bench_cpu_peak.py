@@ -144,11 +144,7 @@ def train_rate(name: str, width: float, runtime: RuntimeConfig, batch: int, step
 def chip_seconds(name: str, width: float, runtime: RuntimeConfig, images: int, chips: int) -> float:
     """Seconds per chip of the Monte Carlo evaluation on `images` test images (chips stacked)."""
     model = build_model(name, width=width, seed=0).eval()
-    shape = INPUT_SHAPES[name]
-    split = Split(torch.randint(0, 255, (images, *shape), dtype=torch.uint8),
-                  torch.randint(0, 10, (images,)))
-    batches = list(Batches(split, 500, mean=(0.5,) * shape[0], std=(0.25,) * shape[0],
-                           channels_last=use_channels_last(runtime, CPU)))
+    batches = random_batches(name, images, runtime)
 
     def run() -> None:
         monte_carlo(model, mapped_weight_names(model), 0.3, DEVICE, batches, chips=chips, seed=0,
@@ -165,6 +161,13 @@ def random_data(name: str, images: int) -> PreparedData:
     return PreparedData(train=split, val=split, test=split, name="random", num_classes=10,
                         mean=(0.5,) * shape[0], std=(0.25,) * shape[0], source="random",
                         checksum="")
+
+
+def random_batches(name: str, images: int, runtime: RuntimeConfig) -> list:
+    """`random_data`'s images in normalised batches of 500, in `runtime`'s memory format."""
+    data = random_data(name, images)
+    return list(Batches(data.train, 500, mean=data.mean, std=data.std,
+                        channels_last=use_channels_last(runtime, CPU)))
 
 
 def tsb_backbone(name: str, width: float) -> nn.Module:
@@ -195,9 +198,7 @@ def recalibration_seconds(name: str, width: float, runtime: RuntimeConfig, image
                           chips: int) -> float:
     """Seconds per chip of BN recalibration on `images` training images (batches of 500)."""
     model = build_model(name, width=width, seed=0).eval()
-    data = random_data(name, images)
-    cl = use_channels_last(runtime, CPU)
-    batches = list(Batches(data.train, 500, mean=data.mean, std=data.std, channels_last=cl))
+    batches = random_batches(name, images, runtime)
     seeds = [chip_seed(0, 0.3, k) for k in range(chips)]
     stacked = sample_chips(dict(model.named_parameters()), mapped_weight_names(model), 0.3, DEVICE,
                            seeds)

@@ -233,8 +233,10 @@ class RuntimeConfig:
     the CPU, for training, per-chip fine-tuning, BN recalibration and the Monte Carlo evaluation
     (oneDNN's bf16 kernels: 2-3x faster on CPUs with AMX or AVX-512 BF16; weights, optimiser
     state and accumulations stay fp32). On a CPU without bf16 units it warns once and runs fp32
-    (`tsblib.runtime.cpu_bf16_supported`). Off by default, so that the embedded and paper
-    profiles stay fp32 on the CPU; bf16's effect on accuracy is measured in benchmarks/."""
+    (`tsblib.runtime.cpu_bf16_supported`). Off by default (a profile states it): the embedded
+    and cifar-cpu profiles turn it on; the paper profile, meant for a GPU (where `bf16` applies
+    anyway), leaves it off. bf16's effect on accuracy is measured in benchmarks/
+    (bench_bf16_training.py)."""
     channels_last: bool = True
     """Use channels_last memory format for training and data batches on CUDA (ignored on the
     CPU). The chip-parallel pass of evaluation and per-chip fine-tuning (`tsblib.chipbatch`) is
