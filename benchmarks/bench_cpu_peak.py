@@ -170,20 +170,15 @@ def random_batches(name: str, images: int, runtime: RuntimeConfig) -> list:
                         channels_last=use_channels_last(runtime, CPU)))
 
 
-def tsb_backbone(name: str, width: float) -> nn.Module:
-    """Model `name` at `width` with a zero-initialised block of width 8 (LeNet-3) or 16."""
-    block = TSBConfig(width=8 if name == "lenet3" else 16)
-    return insert_tsb(build_model(name, width=width, seed=0), block).eval()
-
-
 def finetune_seconds(name: str, width: float, runtime: RuntimeConfig, images: int,
                      chips: int) -> float:
     """Seconds per chip of one epoch of per-chip TSB fine-tuning on `images` images (batch 64,
-    `chips` chips batched in one pass)."""
-    model = tsb_backbone(name, width)
-    data = random_data(name, images)
+    `chips` chips batched in one pass), with a zero-initialised block of width 8 (LeNet-3) or
+    16."""
     cfg = TSBConfig(width=8 if name == "lenet3" else 16, epochs=1, batch_size=64,
                     chip_batch=chips)
+    model = insert_tsb(build_model(name, width=width, seed=0), cfg).eval()
+    data = random_data(name, images)
     seeds = [chip_seed(0, 0.3, k) for k in range(chips)]
     programmed = programmed_backbones(model, 0.3, DEVICE, seeds)
 

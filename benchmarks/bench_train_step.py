@@ -24,11 +24,8 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
-from torch import nn
-from torch.func import functional_call
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,10 +33,8 @@ import common  # noqa: E402
 from bench_cpu_peak import CPU, DEVICE, forward_macs, layer_shapes, layers_rate  # noqa: E402
 
 from tsblib.config import RuntimeConfig  # noqa: E402
-from tsblib.methods.nit import nit_objective  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
-from tsblib.runtime import autocast, cpu_isa, fast_path, use_channels_last  # noqa: E402
-from tsblib.variation import mapped_weight_names, training_noise  # noqa: E402
+from tsblib.runtime import cpu_isa, fast_path  # noqa: E402
 
 FAST = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
 MATRIX_OPS = ("convolution", "mm", "addmm", "bmm", "linear", "matmul")
@@ -50,58 +45,15 @@ GROUPS = {"BatchNorm": ("batch_norm",), "pooling": ("pool",),
 """The rest of a step, by profiler op name (substrings); what matches none is 'other'."""
 
 
-class Step:
-    """One noise-injection training step of model `name` on the fast path, in a variant."""
-
-    def __init__(self, name: str, width: float, *, batch: int = 128, fused: bool = False,
-                 compiled: bool = False) -> None:
-        self.batch = batch
-        cl = use_channels_last(FAST, CPU)
-        model = build_model(name, width=width, seed=0).train()
-        self.model = model.to(memory_format=torch.channels_last) if cl else model
-        self.names = mapped_weight_names(self.model)
-        self.objective = nit_objective(self.names, 0.3, DEVICE)
-        self.params = dict(self.model.named_parameters())
-        self.opt = torch.optim.Adam(list(self.params.values()), lr=1e-3, fused=fused or None)
-        self.gen = torch.Generator().manual_seed(0)
-        x = torch.randn(batch, *INPUT_SHAPES[name])
-        self.x = x.contiguous(memory_format=torch.channels_last) if cl else x
-        self.y = torch.randint(0, 10, (batch,))
-        self.loss = self._compiled() if compiled else self._eager
-
-    def _eager(self) -> torch.Tensor:
-        with autocast(FAST, CPU):
-            return self.objective(self.model, self.params, self.x, self.y, self.gen)
-
-    def _compiled(self) -> Callable[[], torch.Tensor]:
-        def forward(params: dict, noisy: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            with autocast(FAST, CPU):
-                return nn.functional.cross_entropy(
-                    functional_call(self.model, {**params, **noisy}, (x,)), y)
-
-        compiled = torch.compile(forward)
-
-        def loss() -> torch.Tensor:
-            noisy = training_noise(self.params, self.names, 0.3, DEVICE, self.gen)
-            return compiled(self.params, noisy, self.x, self.y)
-
-        return loss
-
-    def __call__(self, steps: int = 1) -> None:
-        for _ in range(steps):
-            loss = self.loss()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-
-    def rate(self, steps: int) -> float:
-        """Images/s over `steps` steps."""
-        start = time.perf_counter()
-        self(steps)
-        return self.batch * steps / (time.perf_counter() - start)
+def nit_step(name: str, width: float, *, batch: int = 128, fused: bool = False,
+             compiled: bool = False) -> common.NITStep:
+    """A NIT step of model `name` at `width` on the fast path, in a variant (Adam, lr 1e-3)."""
+    return common.NITStep(build_model(name, width=width, seed=0), name, FAST, CPU, batch, DEVICE,
+                          lambda p: torch.optim.Adam(p, lr=1e-3, fused=fused or None),
+                          compiled=compiled)
 
 
-def breakdown(step: Step, steps: int) -> dict[str, float]:
+def breakdown(step: common.NITStep, steps: int) -> dict[str, float]:
     """Share of the step's profiled CPU time: 'matrix kernels', the `GROUPS` and 'other'.
 
     Ops are attributed by their own (self) time. The optimiser's elementwise ops (lerp, addcdiv,
@@ -125,7 +77,8 @@ def breakdown(step: Step, steps: int) -> dict[str, float]:
     return {k: v / total for k, v in shares.items()}
 
 
-def compare(base: Step, other: Step, steps: int, rounds: int) -> tuple[float, float]:
+def compare(base: common.NITStep, other: common.NITStep, steps: int,
+            rounds: int) -> tuple[float, float]:
     """Median images/s of `base` and `other`, timed alternately over `rounds` rounds."""
     base(2)
     other(3)  # warm-up (and compilation)
@@ -153,7 +106,7 @@ def main() -> None:
         macs = forward_macs(layers)
         peak = max(layers_rate(layers, dt) for dt in (torch.float32, torch.bfloat16))
         steps = 20 if name == "lenet3" else 4
-        base = Step(name, width)
+        base = nit_step(name, width)
         base(2)
         shares = breakdown(base, steps)
         label = name if name == "lenet3" else f"{name} width {width:g}"
@@ -161,9 +114,9 @@ def main() -> None:
         lines.append(f"- **{label}** (peak {peak / 1e9:.0f} GFLOP/s, its layers alone): where "
                      f"the as-is step's CPU time goes: "
                      + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
-        for title, candidate in (("fused Adam", Step(name, width, fused=True)),
-                                 ("torch.compile", Step(name, width, compiled=True)),
-                                 ("batch 256", Step(name, width, batch=256))):
+        for title, candidate in (("fused Adam", nit_step(name, width, fused=True)),
+                                 ("torch.compile", nit_step(name, width, compiled=True)),
+                                 ("batch 256", nit_step(name, width, batch=256))):
             before, after = compare(base, candidate, steps, args.rounds)
             lines.append(f"  - {title}: as-is {before:,.0f} img/s ({6 * macs * before / peak:.0%}"
                          f" of peak), candidate {after:,.0f} img/s ({6 * macs * after / peak:.0%}"

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.func import functional_call
 
 from tsblib.config import DeviceConfig, RuntimeConfig
 from tsblib.methods.nit import nit_objective
 from tsblib.models import INPUT_SHAPES
 from tsblib.provenance import machine_info
 from tsblib.runtime import autocast, use_channels_last
-from tsblib.variation import mapped_weight_names
+from tsblib.variation import mapped_weight_names, training_noise
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -77,34 +78,71 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int = 3, warm
     return sorted(times)[len(times) // 2]
 
 
+class NITStep:
+    """Noise-injection training steps (`nit_objective` at sigma 0.3: forward with a fresh weight
+    error, backward, `optimizer` step) of `model` (model `name`'s input shape) on random data,
+    on `runtime`'s path (channels-last and autocast as it says). With `compiled`, the forward
+    and its backward are compiled by `torch.compile`; the noise is drawn outside it, as tsblib
+    draws it."""
+
+    def __init__(self, model: torch.nn.Module, name: str, runtime: RuntimeConfig,
+                 device: torch.device, batch: int, device_model: DeviceConfig,
+                 optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+                 compiled: bool = False) -> None:
+        self.runtime, self.device = runtime, device
+        self.batch, self.device_model = batch, device_model
+        cl = use_channels_last(runtime, device)
+        model = model.to(device).train()
+        self.model = model.to(memory_format=torch.channels_last) if cl else model
+        self.names = mapped_weight_names(self.model)
+        self.objective = nit_objective(self.names, 0.3, device_model)
+        self.params = dict(self.model.named_parameters())
+        self.opt = optimizer(list(self.params.values()))
+        self.gen = torch.Generator(device=device).manual_seed(0)
+        x = torch.randn(batch, *INPUT_SHAPES[name], device=device)
+        self.x = x.contiguous(memory_format=torch.channels_last) if cl else x
+        self.y = torch.randint(0, 10, (batch,), device=device)
+        self.loss = self._compiled() if compiled else self._eager
+
+    def _eager(self) -> torch.Tensor:
+        with autocast(self.runtime, self.device):
+            return self.objective(self.model, self.params, self.x, self.y, self.gen)
+
+    def _compiled(self) -> Callable[[], torch.Tensor]:
+        def forward(params: dict, noisy: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with autocast(self.runtime, self.device):
+                return torch.nn.functional.cross_entropy(
+                    functional_call(self.model, {**params, **noisy}, (x,)), y)
+
+        compiled = torch.compile(forward)
+
+        def loss() -> torch.Tensor:
+            noisy = training_noise(self.params, self.names, 0.3, self.device_model, self.gen)
+            return compiled(self.params, noisy, self.x, self.y)
+
+        return loss
+
+    def __call__(self, steps: int = 1) -> None:
+        for _ in range(steps):
+            loss = self.loss()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+
+    def rate(self, steps: int) -> float:
+        """Images/s over `steps` steps, timed once."""
+        start = time.perf_counter()
+        self(steps)
+        sync(self.device)
+        return self.batch * steps / (time.perf_counter() - start)
+
+
 def nit_step_rate(model: torch.nn.Module, name: str, runtime: RuntimeConfig,
                   device: torch.device, batch: int, steps: int, device_model: DeviceConfig,
                   optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer]) -> float:
-    """Images/s of noise-injection training steps (`nit_objective` at sigma 0.3: forward with a
-    fresh weight error, backward, `optimizer` step) of `model` (model `name`'s input shape) on
-    random data, on `runtime`'s path (channels-last and autocast as it says); median of 3."""
-    model = model.to(device).train()
-    cl = use_channels_last(runtime, device)
-    if cl:
-        model = model.to(memory_format=torch.channels_last)
-    obj = nit_objective(mapped_weight_names(model), 0.3, device_model)
-    params = dict(model.named_parameters())
-    opt = optimizer(list(params.values()))
-    gen = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(batch, *INPUT_SHAPES[name], device=device)
-    if cl:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,), device=device)
-
-    def run() -> None:
-        for _ in range(steps):
-            with autocast(runtime, device):
-                loss = obj(model, params, x, y, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    return batch * steps / timed(run, device, repeats=3)
+    """Images/s of `NITStep`s, `steps` per run; median of 3 runs."""
+    step = NITStep(model, name, runtime, device, batch, device_model, optimizer)
+    return batch * steps / timed(lambda: step(steps), device, repeats=3)
 
 
 def machine_line(device: torch.device) -> str:
