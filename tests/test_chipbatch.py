@@ -220,3 +220,61 @@ def test_read_noise_is_drawn_afresh_at_every_forward_in_the_chip_parallel_pass()
     with torch.no_grad():
         runner = chip_batched(model, chips, read=lambda s: dict(s))  # a noiseless read
         assert torch.allclose(runner(x), plain, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- ReLUs in place
+
+class _PreActivationKept(torch.nn.Module):
+    """A ReLU whose input is read again afterwards (a pre-activation skip): it must not be
+    computed in place, or the skip would read the rectified values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.act = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = self.bn(self.conv(x))
+        return self.fc((torch.relu(y) + y + self.act(y)).mean((2, 3)))
+
+
+def _in_place_relus(runner) -> int:
+    graph = getattr(runner.inference, "graph", None)
+    return 0 if graph is None else sum(n.target is torch.relu_ for n in graph.nodes)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_relus_run_in_place_without_gradients_with_the_same_bits(name, monkeypatch):
+    import tsblib.chipbatch as chipbatch
+
+    model = _randomised(name, Sharing.SHARED)
+    chips = _chips(model, mapped_weight_names(model))
+    x = torch.randn(4, *INPUT_SHAPES[name], generator=torch.Generator().manual_seed(2))
+    runner = chip_batched(model, chips)
+    assert _in_place_relus(runner) >= 2  # every ReLU of these models follows a fresh tensor
+    calls = []
+    runner.inference.register_forward_hook(lambda *_: calls.append("inference"))
+    runner.inner.register_forward_hook(lambda *_: calls.append("inner"))
+    with torch.no_grad():
+        out = runner(x)
+    assert calls == ["inference"]
+    with torch.enable_grad():  # fine-tuning runs the model's own forward
+        runner(x)
+    assert calls == ["inference", "inner"]
+    monkeypatch.setattr(chipbatch, "_relus_in_place", lambda work, graph: work)
+    plain = chip_batched(model, chips)
+    assert _in_place_relus(plain) == 0
+    with torch.no_grad():
+        assert torch.equal(out, plain(x))
+
+
+def test_a_relu_whose_input_is_read_again_stays_out_of_place():
+    model = _with_statistics(_PreActivationKept())
+    chips = _chips(model, ["conv.weight", "fc.weight"])
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    runner = chip_batched(model, chips)
+    assert _in_place_relus(runner) == 0
+    with torch.no_grad():
+        assert torch.allclose(runner(x), _per_chip(model, chips, x), rtol=1e-4, atol=1e-5)

@@ -14,12 +14,18 @@ Three things make the pass fast on the CPU as well as on a GPU (`benchmarks/benc
   traced simply runs its BatchNorms unfolded);
 - a convolution whose input is shared by all chips (the first layer) and whose reduction is short
   (e.g. LeNet-3's 1 x 5 x 5) is one im2col and one matrix product with the K stacked filters,
-  instead of a direct convolution with a single input channel, which oneDNN runs slowly.
+  instead of a direct convolution with a single input channel, which oneDNN runs slowly;
+- without gradients (Monte Carlo evaluation), a ReLU whose input is a fresh tensor that nothing
+  else reads runs in place, so the K-times wider activations are not written to newly allocated
+  memory once more (the pass runs the model's `torch.fx` graph with these ReLUs rewritten; the
+  values are the same bits). With gradients (per-chip fine-tuning) the model's own forward runs:
+  there the rewrite measured slower (`benchmarks/bench_relu_in_place.py`).
 """
 from __future__ import annotations
 
 import copy
 import logging
+import operator
 from typing import Any, Callable, Mapping
 
 import torch
@@ -268,6 +274,57 @@ def _reason(graph: fx.Graph | None) -> str | None:
     return None
 
 
+_RELUS = {torch.relu, torch.nn.functional.relu}
+"""Out-of-place ReLU functions a model's forward may call (`torch.relu`, `F.relu`)."""
+
+_FRESH_FUNCTIONS = {operator.add, torch.add, torch.nn.functional.max_pool2d,
+                    torch.nn.functional.avg_pool2d}
+"""Functions whose output is a new tensor (never a view of their input)."""
+
+_FRESH_MODULES = ("_ChipConv", "_ChipLinear", "_ChipBatchNorm", "MaxPool2d", "AvgPool2d",
+                  "AdaptiveAvgPool2d")
+"""Modules of the chip-parallel copy whose output is a new tensor."""
+
+
+def _is_relu(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return type(modules[node.target]) is nn.ReLU
+    if node.op == "call_function":
+        return node.target in _RELUS and not node.kwargs.get("inplace", False)
+    return node.op == "call_method" and node.target == "relu"
+
+
+def _fresh_and_private(node: Any, modules: dict[str, nn.Module]) -> bool:
+    """Whether `node`'s output is a new tensor read by one node only (so overwriting it in place
+    changes nothing else); an identity (a folded BatchNorm) passes its input through."""
+    if not isinstance(node, fx.Node) or len(node.users) != 1:
+        return False
+    if node.op == "call_module":
+        module = modules[node.target]
+        if type(module) is nn.Identity:
+            return _fresh_and_private(node.args[0], modules)
+        return type(module).__name__ in _FRESH_MODULES
+    return node.op == "call_function" and node.target in _FRESH_FUNCTIONS
+
+
+def _relus_in_place(work: nn.Module, graph: fx.Graph) -> nn.Module:
+    """`work` run from its `graph` with every ReLU whose input is fresh and private computed in
+    place (`torch.relu_`); `work` itself when there is no such ReLU. `graph` is rewritten; `work`
+    and its forward are not (the result shares its modules)."""
+    modules = dict(work.named_modules())
+    relus = [n for n in graph.nodes if _is_relu(n, modules)
+             and _fresh_and_private(n.args[0], modules)]
+    if not relus:
+        return work
+    for node in relus:
+        with graph.inserting_after(node):
+            new = graph.call_function(torch.relu_, (node.args[0],))
+        node.replace_all_uses_with(new)
+        graph.erase_node(node)
+    graph.lint()
+    return fx.GraphModule(work, graph, class_name=type(work).__name__)
+
+
 Read = Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]
 """One read of the chips' stacked programmed weights (per-inference read noise)."""
 
@@ -355,17 +412,23 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
     layers = {f"{name}.weight": m for name, m in replacements.items()
               if isinstance(m, (_ChipConv, _ChipLinear))}
     return ChipBatchedModel(work, k, block_map, read, layers,
-                            {n: get(n) for n in list(layers) + list(block_map)})
+                            {n: get(n) for n in list(layers) + list(block_map)},
+                            inference=_relus_in_place(work, graph))
 
 
 class ChipBatchedModel(nn.Module):
-    """K chips of a model in one pass: images [N, C, H, W] -> logits [K, N, classes]."""
+    """K chips of a model in one pass: images [N, C, H, W] -> logits [K, N, classes].
+
+    `inner` is the chip-parallel copy of the model; `inference`, when given, computes the same
+    with its ReLUs in place and runs instead of it whenever gradients are off."""
 
     def __init__(self, inner: nn.Module, chips: int, blocks: dict[str, "_ChipBlock"],
                  read: Read | None = None, layers: dict[str, nn.Module] | None = None,
-                 weights: dict[str, torch.Tensor] | None = None) -> None:
+                 weights: dict[str, torch.Tensor] | None = None,
+                 inference: nn.Module | None = None) -> None:
         super().__init__()
         self.inner = inner
+        self.inference = inner if inference is None else inference
         self.chips = chips
         self._blocks = blocks
         self._read = read
@@ -391,7 +454,7 @@ class ChipBatchedModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if self._read is not None:
             self._apply_read()
-        logits = self.inner(x)
+        logits = (self.inner if torch.is_grad_enabled() else self.inference)(x)
         return logits.reshape(x.shape[0], self.chips, -1).transpose(0, 1)
 
 
