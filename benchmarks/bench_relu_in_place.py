@@ -5,10 +5,10 @@ channels-last where the CPU has bf16 units, else fp32).
 The chip-stacked activations are K times a model's own (up to 160 MB per VGG-8 layer at width
 0.25, ten chips and 500 images, bf16), and an out-of-place ReLU writes each of them to freshly
 allocated memory once more; `chipbatch` rewrites every ReLU whose input is a fresh tensor nothing
-else reads into `torch.relu_` for passes without gradients. The script also checks that the chips' accuracies
-are the same bits both ways. (Per-chip fine-tuning, with gradients, keeps the model's own
-forward: with the rewrite it measured 0.94-0.95x on VGG-8 and ResNet-18, the first record of this
-script in RESULTS.md.)
+else reads into `torch.relu_` for passes without gradients. The script also checks that the
+chips' accuracies are the same bits both ways. (Per-chip fine-tuning, with gradients, keeps the
+model's own forward: with the rewrite it measured 0.94-0.95x on VGG-8 and ResNet-18, the first
+record of this script in RESULTS.md.)
 
     python benchmarks/bench_relu_in_place.py [--models lenet3 vgg8 resnet18] [--width 0.25]
 """

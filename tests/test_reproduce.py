@@ -50,3 +50,12 @@ def test_a_summary_without_the_yield_columns_still_compares(tmp_path):
     assert ok and n == 1
     ok, lines, _ = compare(_write(tmp_path / "a.csv"), _write(tmp_path / "b.csv", yield_1pt="0.5"))
     assert not ok and any("yield_1pt" in line for line in lines)
+
+
+def test_every_summary_column_is_keyed_compared_or_knowingly_ignored():
+    # a new summary.csv column must say how check-repro treats it, or it would go unchecked
+    from tsblib.reproduce import EXACT, IGNORED, KEY, TOLERANCE
+
+    groups = [set(KEY), set(EXACT), set(TOLERANCE), set(IGNORED)]
+    assert sum(len(g) for g in groups) == len(set().union(*groups)), "a column is in two groups"
+    assert set().union(*groups) == set(SUMMARY_COLUMNS)

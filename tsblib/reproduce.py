@@ -31,7 +31,9 @@ IGNORED = ("train_epochs", "train_flops")
 """Never compared (only `EXACT` and `TOLERANCE` columns are): the deployed epoch and the FLOPs
 that follow from it (chosen on validation accuracy, so a rounding difference on another CPU may
 move it by an epoch; the accuracies it leads to are compared). Wall-clock seconds are not in
-summary.csv at all (timing tables, `tsblib.schema.TIMED_TABLES`)."""
+summary.csv at all (timing tables, `tsblib.schema.TIMED_TABLES`). `KEY`, `EXACT`, `TOLERANCE` and
+this name every summary.csv column once (tests/test_reproduce.py), so a new column cannot go
+unchecked unnoticed."""
 
 
 def _read(path: Path) -> dict[tuple, dict[str, str]]:
