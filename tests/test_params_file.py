@@ -6,6 +6,8 @@ import difflib
 import importlib.util
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -108,6 +110,7 @@ def test_dvc_exp_run_set_param_reruns_only_the_stages_that_declare_it(tmp_path):
     """DVC's lock records each stage's declared parameters; after `-S` sets
     evaluation.chips, `dvc status` finds exactly the stages declaring it changed (the same
     stages as the hand edit in tests/pipeline/test_pipeline.py)."""
+    sys.path.insert(0, str(Path(__file__).parent / "pipeline"))  # also when run on its own
     from test_pipeline import DVC, _dvc_stages, _expected, _lock_for, _params_changed
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -55,3 +55,44 @@ def test_cpu_isa_names_only_known_flags():
     from tsblib.runtime import CPU_ISA_FLAGS, cpu_isa
 
     assert set(cpu_isa()) <= set(CPU_ISA_FLAGS)
+
+
+def test_configure_keeps_freed_memory_on_the_cpu_unless_told_not_to(monkeypatch):
+    from tsblib import runtime
+
+    calls = []
+    monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1) or True)
+    runtime.configure(RuntimeConfig(device="cpu", deterministic=False))
+    assert calls == [1]
+    runtime.configure(RuntimeConfig(device="cpu", deterministic=False, keep_freed_memory=False))
+    assert calls == [1]
+
+
+def test_keep_freed_memory_applies_glibc_settings_and_does_nothing_elsewhere(monkeypatch):
+    import ctypes
+    import sys
+
+    from tsblib import runtime
+
+    applied = []
+
+    class _Libc:
+        def mallopt(self, param, value):
+            applied.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: _Libc())
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert runtime.keep_freed_memory.__wrapped__() is True
+    assert dict(applied) == runtime.MALLOC_SETTINGS
+    assert runtime.MALLOC_SETTINGS[-3] <= 32 * 2 ** 20  # glibc refuses a larger mmap threshold
+    monkeypatch.setattr(sys, "platform", "darwin")
+    applied.clear()
+    assert runtime.keep_freed_memory.__wrapped__() is False and not applied
+
+    def no_libc(name):
+        raise OSError(name)
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)  # e.g. musl: no libc.so.6
+    assert runtime.keep_freed_memory.__wrapped__() is False
