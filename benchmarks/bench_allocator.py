@@ -1,5 +1,5 @@
-"""malloc keeping freed memory (`runtime.keep_freed_memory`, `tsblib.runtime.keep_freed_memory`)
-against glibc's defaults: a NIT training step and the Monte Carlo evaluation per chip, for
+"""malloc keeping freed memory (`tsblib.runtime.keep_freed_memory`, which every stage applies on
+the CPU) against glibc's defaults: a NIT training step and the Monte Carlo evaluation per chip, for
 LeNet-3 and VGG-8 / ResNet-18 at width 0.25, on the CPU fast path.
 
 The setting cannot be undone inside a process, so each variant runs in its own child process,

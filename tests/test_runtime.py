@@ -57,19 +57,18 @@ def test_cpu_isa_names_only_known_flags():
     assert set(cpu_isa()) <= set(CPU_ISA_FLAGS)
 
 
-def test_configure_keeps_freed_memory_on_the_cpu_unless_told_not_to(monkeypatch):
+def test_configure_keeps_freed_memory_on_the_cpu(monkeypatch):
     from tsblib import runtime
 
     calls = []
     monkeypatch.setattr(runtime, "keep_freed_memory", lambda: calls.append(1) or True)
     runtime.configure(RuntimeConfig(device="cpu", deterministic=False))
     assert calls == [1]
-    runtime.configure(RuntimeConfig(device="cpu", deterministic=False, keep_freed_memory=False))
-    assert calls == [1]
 
 
 def test_keep_freed_memory_applies_glibc_settings_and_does_nothing_elsewhere(monkeypatch):
     import ctypes
+    import os
     import sys
 
     from tsblib import runtime
@@ -83,9 +82,16 @@ def test_keep_freed_memory_applies_glibc_settings_and_does_nothing_elsewhere(mon
 
     monkeypatch.setattr(ctypes, "CDLL", lambda name: _Libc())
     monkeypatch.setattr(sys, "platform", "linux")
+    for name in [k for k in os.environ if k == "GLIBC_TUNABLES" or k.startswith("MALLOC_")]:
+        monkeypatch.delenv(name)
     assert runtime.keep_freed_memory.__wrapped__() is True
     assert dict(applied) == runtime.MALLOC_SETTINGS
     assert runtime.MALLOC_SETTINGS[-3] <= 32 * 2 ** 20  # glibc refuses a larger mmap threshold
+    applied.clear()
+    for tuned in ("MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):  # the user's own malloc settings
+        monkeypatch.setenv(tuned, "131072")
+        assert runtime.keep_freed_memory.__wrapped__() is False and not applied
+        monkeypatch.delenv(tuned)
     monkeypatch.setattr(sys, "platform", "darwin")
     applied.clear()
     assert runtime.keep_freed_memory.__wrapped__() is False and not applied

@@ -251,12 +251,6 @@ class RuntimeConfig:
     machine (but fp32 sums may differ in the last bits with the thread count)."""
     deterministic: bool = True
     """Ask torch for deterministic algorithms (bit-reproducible CPU runs)."""
-    keep_freed_memory: bool = True
-    """On the CPU under Linux (glibc), have malloc serve blocks up to 32 MiB from its heap and keep
-    memory freed by one layer for the next instead of returning it to the system
-    (`tsblib.runtime.keep_freed_memory`): activations then reuse pages rather than fault in
-    fresh zeroed ones. Same numbers; faster memory-bound work (benchmarks/bench_allocator.py);
-    the process keeps its peak memory until it ends. False leaves malloc as it is."""
 
     def validate(self) -> None:
         _check(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),

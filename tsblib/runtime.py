@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import functools
 import logging
+import os
 import sys
 from typing import Iterator
 
@@ -90,10 +91,16 @@ steps)."""
 
 @functools.lru_cache(maxsize=1)
 def keep_freed_memory() -> bool:
-    """Apply `MALLOC_SETTINGS` once per process, where the C library is glibc on Linux; returns
-    whether it did (elsewhere, e.g. musl, macOS or Windows, it does nothing). Allocation only:
-    no computed value changes (torch aligns every CPU tensor to 64 bytes either way)."""
-    if not sys.platform.startswith("linux"):
+    """Have malloc keep freed memory for reuse: apply `MALLOC_SETTINGS` once per process, where
+    the C library is glibc on Linux, so that activations reuse pages instead of faulting in fresh
+    zeroed ones (faster memory-bound work, benchmarks/bench_allocator.py; the process keeps its
+    peak memory until it ends). Returns whether it did. It does nothing elsewhere (musl, macOS,
+    Windows) and where the user tunes malloc already (`GLIBC_TUNABLES` or a `MALLOC_*_`
+    variable in the environment: set e.g. `MALLOC_TRIM_THRESHOLD_=131072`, glibc's default, to
+    keep glibc's behaviour). Allocation only: no computed value changes (torch aligns every CPU
+    tensor to 64 bytes either way)."""
+    if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ or any(
+            k.startswith("MALLOC_") and k.endswith("_") for k in os.environ):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
@@ -105,12 +112,12 @@ def keep_freed_memory() -> bool:
 
 
 def configure(cfg: RuntimeConfig) -> torch.device:
-    """Apply threads, determinism and (on the CPU, `cfg.keep_freed_memory`) malloc settings once,
-    and return the device to use."""
+    """Apply threads, determinism and (on the CPU, `keep_freed_memory`) malloc settings once, and
+    return the device to use."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg)
-    if cfg.keep_freed_memory and device.type == "cpu":
+    if device.type == "cpu":
         keep_freed_memory()
     if cfg.deterministic and device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
