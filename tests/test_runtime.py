@@ -88,7 +88,7 @@ def test_keep_freed_memory_applies_glibc_settings_and_does_nothing_elsewhere(mon
     assert dict(applied) == runtime.MALLOC_SETTINGS
     assert runtime.MALLOC_SETTINGS[-3] <= 32 * 2 ** 20  # glibc refuses a larger mmap threshold
     applied.clear()
-    for tuned in ("MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"):  # the user's own malloc settings
+    for tuned in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX", "GLIBC_TUNABLES"):  # the user's own
         monkeypatch.setenv(tuned, "131072")
         assert runtime.keep_freed_memory.__wrapped__() is False and not applied
         monkeypatch.delenv(tuned)

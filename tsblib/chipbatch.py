@@ -304,7 +304,8 @@ def _fresh_and_private(node: Any, modules: dict[str, nn.Module]) -> bool:
         if type(module) is nn.Identity:
             return _fresh_and_private(node.args[0], modules)
         return type(module).__name__ in _FRESH_MODULES
-    return node.op == "call_function" and node.target in _FRESH_FUNCTIONS
+    return (node.op == "call_function" and node.target in _FRESH_FUNCTIONS
+            and "out" not in node.kwargs)  # add(..., out=t) returns t
 
 
 def _relus_in_place(work: nn.Module, graph: fx.Graph) -> nn.Module:

@@ -95,12 +95,12 @@ def keep_freed_memory() -> bool:
     the C library is glibc on Linux, so that activations reuse pages instead of faulting in fresh
     zeroed ones (faster memory-bound work, benchmarks/bench_allocator.py; the process keeps its
     peak memory until it ends). Returns whether it did. It does nothing elsewhere (musl, macOS,
-    Windows) and where the user tunes malloc already (`GLIBC_TUNABLES` or a `MALLOC_*_`
+    Windows) and where the user tunes malloc already (`GLIBC_TUNABLES` or a `MALLOC_*`
     variable in the environment: set e.g. `MALLOC_TRIM_THRESHOLD_=131072`, glibc's default, to
     keep glibc's behaviour). Allocation only: no computed value changes (torch aligns every CPU
     tensor to 64 bytes either way)."""
     if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ or any(
-            k.startswith("MALLOC_") and k.endswith("_") for k in os.environ):
+            k.startswith("MALLOC_") for k in os.environ):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
