@@ -1,7 +1,8 @@
 """The embedded pipeline end to end: `dvc repro` cold (fresh copy, empty cache) and again with
-nothing changed (everything cached), in a temporary clone of the working tree; with
-`--fast-path`, a second cold run with the CPU fast path switched on (`runtime.cpu_bf16: true`
-in the clone's params.yaml), stage by stage against the committed setting.
+nothing changed (everything cached), in a temporary clone of the working tree, stage by stage;
+with `--fast-path`, a second cold run with the CPU fast path switched the other way
+(`runtime.cpu_bf16` in the clone's params.yaml: off, as the embedded profile commits it on),
+stage by stage against the committed setting.
 
     python benchmarks/bench_pipeline.py [--fast-path] [--keep]
 
@@ -34,16 +35,31 @@ def _run(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def _clone(fast: bool) -> Path:
-    """A fresh clone of the repository without the embedded results; `fast` switches the
-    embedded profile's CPU fast path on."""
+_EMBEDDED_RUNTIME = r"(\n  embedded:\n(?:    .*\n)*?    runtime:\n(?:      .*\n)*?)"
+"""The embedded profile's params.yaml text up to a line of its runtime block."""
+
+
+def committed_fast_path() -> bool:
+    """Whether the committed params.yaml turns the embedded profile's CPU fast path on."""
+    found = re.search(_EMBEDDED_RUNTIME + r"      cpu_bf16: (true|false)\n",
+                      (ROOT / "params.yaml").read_text())
+    return bool(found) and found.group(2) == "true"
+
+
+def _clone(cpu_bf16: bool | None = None) -> Path:
+    """A fresh clone of the repository without the embedded results; `cpu_bf16`, when given,
+    sets the embedded profile's `runtime.cpu_bf16` in it."""
     work = Path(tempfile.mkdtemp(prefix="tsb-bench-")) / "repo"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(work)], check=True)
     shutil.rmtree(work / "results" / "embedded", ignore_errors=True)
-    if fast:
+    if cpu_bf16 is not None:
         params = work / "params.yaml"
-        text, n = re.subn(r"(\n  embedded:\n(?:    .*\n)*?    runtime:\n)", r"\1      cpu_bf16: true\n",
-                          params.read_text(), count=1)
+        value = "true" if cpu_bf16 else "false"
+        text, n = re.subn(_EMBEDDED_RUNTIME + r"      cpu_bf16: (true|false)\n",
+                          rf"\1      cpu_bf16: {value}\n", params.read_text(), count=1)
+        if n != 1:
+            text, n = re.subn(r"(\n  embedded:\n(?:    .*\n)*?    runtime:\n)",
+                              rf"\1      cpu_bf16: {value}\n", params.read_text(), count=1)
         if n != 1:
             raise SystemExit("bench_pipeline: embedded profile's runtime block not found in params.yaml")
         params.write_text(text)
@@ -62,29 +78,38 @@ def stage_seconds(work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fast-path", action="store_true",
-                        help="also run cold with runtime.cpu_bf16: true and compare stage times")
+                        help="also run cold with runtime.cpu_bf16 the other way and compare "
+                             "stage times")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary clones (their paths are printed)")
     args = parser.parse_args()
-    work = _clone(fast=False)
+    fast = committed_fast_path()
+    setting = f"runtime.cpu_bf16: {'true' if fast else 'false'}, as committed"
+    work = _clone()
     cold = _run(["dvc", "repro", "--force"], work)
     cached = _run(["dvc", "repro"], work)
-    lines = [f"- cold `dvc repro` (all stages, figures included): {cold:.1f} s",
+    stages = stage_seconds(work)
+    lines = [f"- cold `dvc repro` (all stages, figures included; {setting}): {cold:.1f} s; per "
+             f"stage: " + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in stages.items())
+             + f", the rest (DVC, validate, the figures) {cold - sum(stages.values()):.1f} s",
              f"- second `dvc repro`, nothing changed: {cached:.1f} s",
              f"- ratio cold / cached: {cold / cached:.0f}x"]
     if args.fast_path:
-        stages = stage_seconds(work)
-        fast_work = _clone(fast=True)
-        fast = _run(["dvc", "repro", "--force"], fast_work)
-        fast_stages = stage_seconds(fast_work)
-        lines.append(f"- cold with the fast path (runtime.cpu_bf16: true): {fast:.1f} s "
-                     f"(committed fp32 / fast {cold / fast:.2f}x); per stage, fp32 -> fast:")
-        for stage, seconds in stages.items():
-            after = fast_stages.get(stage, float("nan"))
+        other_work = _clone(cpu_bf16=not fast)
+        other = _run(["dvc", "repro", "--force"], other_work)
+        other_stages = stage_seconds(other_work)
+        timings = {True: (cold, stages), False: (other, other_stages)} if fast else \
+            {True: (other, other_stages), False: (cold, stages)}
+        (fp32, fp32_stages), (bf16, bf16_stages) = timings[False], timings[True]
+        lines.append(f"- cold with runtime.cpu_bf16: {'false' if fast else 'true'}: {other:.1f} s; "
+                     f"fp32 {fp32:.1f} s / fast path {bf16:.1f} s = {fp32 / bf16:.2f}x; per "
+                     f"stage, fp32 -> fast:")
+        for stage, seconds in fp32_stages.items():
+            after = bf16_stages.get(stage, float("nan"))
             lines.append(f"  - {stage}: {seconds:.1f} s -> {after:.1f} s ({seconds / after:.2f}x)")
-        rest, fast_rest = cold - sum(stages.values()), fast - sum(fast_stages.values())
+        rest, fast_rest = fp32 - sum(fp32_stages.values()), bf16 - sum(bf16_stages.values())
         lines.append(f"  - the rest (DVC, validate, the figures): {rest:.1f} s -> {fast_rest:.1f} s")
-        _remove(fast_work, args.keep)
+        _remove(other_work, args.keep)
     record("Embedded pipeline end to end (bench_pipeline.py)", torch.device("cpu"), lines)
     _remove(work, args.keep)
 
