@@ -1,4 +1,5 @@
-"""tsblib.runtime: bf16 autocast and channels_last, on the CPU only when asked (cpu_bf16)."""
+"""tsblib.runtime: bf16 autocast and channels_last, on the CPU only when asked (cpu_bf16); malloc
+keeping freed memory on the CPU (keep_freed_memory)."""
 import torch
 
 from tsblib.config import RuntimeConfig
