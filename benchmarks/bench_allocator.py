@@ -19,11 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_cpu_peak import CPU, chip_seconds, train_rate  # noqa: E402
 
-from tsblib.config import RuntimeConfig  # noqa: E402
 from tsblib.runtime import fast_path, keep_freed_memory  # noqa: E402
 
-FAST = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
-"""The CPU fast path (bf16 autocast + channels-last where the CPU has bf16 units)."""
+FAST = common.CPU_FAST
 
 
 def child(variant: str, models: list[str]) -> dict:

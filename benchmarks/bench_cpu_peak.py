@@ -213,7 +213,7 @@ def main() -> None:
                         help="a second, larger batch at which the layers are timed for the peak")
     args = parser.parse_args()
     plain = RuntimeConfig(device="cpu", bf16=False, channels_last=False)
-    fast = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+    fast = common.CPU_FAST
     lines = [f"- CPU ISA flags: {' '.join(cpu_isa()) or 'none found'}; fast path on this CPU: "
              f"{fast_path(fast, CPU)}; straightforward path: {fast_path(plain, CPU)}",
              f"- peak = the best of fp32 and bf16 for the model's own convolutions and matmuls "

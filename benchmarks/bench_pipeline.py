@@ -54,12 +54,12 @@ def _clone(cpu_bf16: bool | None = None) -> Path:
     shutil.rmtree(work / "results" / "embedded", ignore_errors=True)
     if cpu_bf16 is not None:
         params = work / "params.yaml"
-        value = "true" if cpu_bf16 else "false"
+        value, old = ("true" if cpu_bf16 else "false"), params.read_text()
         text, n = re.subn(_EMBEDDED_RUNTIME + r"      cpu_bf16: (true|false)\n",
-                          rf"\1      cpu_bf16: {value}\n", params.read_text(), count=1)
-        if n != 1:
+                          rf"\1      cpu_bf16: {value}\n", old, count=1)
+        if n != 1:  # no cpu_bf16 key yet: add one at the top of the runtime block
             text, n = re.subn(r"(\n  embedded:\n(?:    .*\n)*?    runtime:\n)",
-                              rf"\1      cpu_bf16: {value}\n", params.read_text(), count=1)
+                              rf"\1      cpu_bf16: {value}\n", old, count=1)
         if n != 1:
             raise SystemExit("bench_pipeline: embedded profile's runtime block not found in params.yaml")
         params.write_text(text)
@@ -98,8 +98,7 @@ def main() -> None:
         other_work = _clone(cpu_bf16=not fast)
         other = _run(["dvc", "repro", "--force"], other_work)
         other_stages = stage_seconds(other_work)
-        timings = {True: (cold, stages), False: (other, other_stages)} if fast else \
-            {True: (other, other_stages), False: (cold, stages)}
+        timings = {fast: (cold, stages), not fast: (other, other_stages)}
         (fp32, fp32_stages), (bf16, bf16_stages) = timings[False], timings[True]
         lines.append(f"- cold with runtime.cpu_bf16: {'false' if fast else 'true'}: {other:.1f} s; "
                      f"fp32 {fp32:.1f} s / fast path {bf16:.1f} s = {fp32 / bf16:.2f}x; per "

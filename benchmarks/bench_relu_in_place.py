@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--chips", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="alternating timings per variant")
     args = parser.parse_args()
-    runtime = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+    runtime = common.CPU_FAST
     lines = [f"- path: {fast_path(runtime, CPU)}; "
              f"{args.chips} chips stacked; Monte Carlo on {args.images} random images (seconds "
              f"per chip per 10,000 images); best of {args.rounds} alternating runs each"]

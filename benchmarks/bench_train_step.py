@@ -32,11 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_cpu_peak import CPU, DEVICE, forward_macs, layer_shapes, layers_rate  # noqa: E402
 
-from tsblib.config import RuntimeConfig  # noqa: E402
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
 from tsblib.runtime import cpu_isa, fast_path  # noqa: E402
 
-FAST = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+FAST = common.CPU_FAST
 MATRIX_OPS = ("convolution", "mm", "addmm", "bmm", "linear", "matmul")
 """Profiler op names (substrings) counted as matrix kernels."""
 GROUPS = {"BatchNorm": ("batch_norm",), "pooling": ("pool",),

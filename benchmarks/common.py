@@ -19,6 +19,10 @@ from tsblib.variation import mapped_weight_names, training_noise
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
+CPU_FAST = RuntimeConfig(device="cpu", bf16=True, channels_last=True, cpu_bf16=True)
+"""The runtime of the CPU fast path (bf16 autocast + channels-last where the CPU has bf16 units,
+else fp32 with one warning), as the embedded and cifar-cpu profiles set it."""
+
 
 def measured_peak_flops(device: torch.device, size: int = 4096, repeats: int = 10) -> float:
     """FLOP/s of a large matmul: fp32 on the CPU, bf16 on a GPU (the script's own peak)."""

@@ -281,8 +281,8 @@ _FRESH_FUNCTIONS = {operator.add, torch.add, torch.nn.functional.max_pool2d,
                     torch.nn.functional.avg_pool2d}
 """Functions whose output is a new tensor (never a view of their input)."""
 
-_FRESH_MODULES = ("_ChipConv", "_ChipLinear", "_ChipBatchNorm", "MaxPool2d", "AvgPool2d",
-                  "AdaptiveAvgPool2d")
+_FRESH_MODULES = (_ChipConv, _ChipLinear, _ChipBatchNorm, nn.MaxPool2d, nn.AvgPool2d,
+                  nn.AdaptiveAvgPool2d)
 """Modules of the chip-parallel copy whose output is a new tensor."""
 
 
@@ -303,7 +303,7 @@ def _fresh_and_private(node: Any, modules: dict[str, nn.Module]) -> bool:
         module = modules[node.target]
         if type(module) is nn.Identity:
             return _fresh_and_private(node.args[0], modules)
-        return type(module).__name__ in _FRESH_MODULES
+        return type(module) in _FRESH_MODULES
     return (node.op == "call_function" and node.target in _FRESH_FUNCTIONS
             and "out" not in node.kwargs)  # add(..., out=t) returns t
 
