@@ -23,10 +23,12 @@ from tsblib.config import RuntimeConfig
 
 from tsblib.profiles import load_profile  # noqa: E402
 from tsblib.data import load_prepared  # noqa: E402
-from tsblib.evaluate import ChipStats, monte_carlo  # noqa: E402
+from tsblib.chipstats import ChipStats  # noqa: E402
+from tsblib.execution.evaluate import monte_carlo  # noqa: E402
 from tsblib.paths import ProfilePaths  # noqa: E402
 from tsblib.runtime import use_channels_last  # noqa: E402
-from tsblib.stages import evaluation_batches, load_trained_model  # noqa: E402
+from tsblib.execution.context import load_trained_model  # noqa: E402
+from tsblib.stages.evaluate import evaluation_batches  # noqa: E402
 from tsblib.variation import mapped_weight_names  # noqa: E402
 
 

@@ -28,10 +28,10 @@ import common  # noqa: E402
 from tsblib.bootstrap import paired_difference  # noqa: E402
 from tsblib.profiles import load_profile  # noqa: E402
 from tsblib.data import load_prepared  # noqa: E402
-from tsblib.evaluate import monte_carlo  # noqa: E402
-from tsblib.methods.context import TrainContext, load_trained_model, split_batches  # noqa: E402
+from tsblib.execution.evaluate import monte_carlo  # noqa: E402
+from tsblib.execution.context import TrainContext, load_trained_model, split_batches  # noqa: E402
 from tsblib.methods.registry import get_method  # noqa: E402
-from tsblib.methods.training import train  # noqa: E402
+from tsblib.execution.training import train  # noqa: E402
 from tsblib.models import experiment_model  # noqa: E402
 from tsblib.paths import ProfilePaths  # noqa: E402
 from tsblib.runtime import configure, cpu_bf16_supported, fast_path  # noqa: E402

@@ -11,7 +11,7 @@ peak, and every figure after it is stated as a fraction of it. Then, in the same
   Adam) on the straightforward path (fp32, NCHW) and on the runtime's fast path
   (`tsblib.runtime.fast_path`: bf16 autocast + channels-last where the CPU has bf16 units,
   else fp32), FLOPs counted as 6 x forward MACs per image;
-- the Monte Carlo evaluation of chips (`tsblib.evaluate.monte_carlo`, chips stacked), on both
+- the Monte Carlo evaluation of chips (`tsblib.execution.evaluate.monte_carlo`, chips stacked), on both
   paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images;
 - per-chip TSB fine-tuning (`tsblib.methods.tsb_finetune.finetune`, chips batched, one epoch),
   FLOPs counted as 4 x forward MACs per chip-image (forward and the input gradient; the frozen
@@ -46,9 +46,9 @@ from common import timed  # noqa: E402
 
 from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig  # noqa: E402
 from tsblib.data import Batches, PreparedData, Split  # noqa: E402
-from tsblib.evaluate import monte_carlo  # noqa: E402
-from tsblib.methods.bnrecal import recalibrate_chips  # noqa: E402
-from tsblib.methods.tsb_finetune import finetune, programmed_backbones  # noqa: E402
+from tsblib.execution.evaluate import monte_carlo  # noqa: E402
+from tsblib.execution.bnrecal import recalibrate_chips
+from tsblib.execution.tsb_finetune import finetune, programmed_backbones
 from tsblib.models import INPUT_SHAPES, build_model  # noqa: E402
 from tsblib.runtime import cpu_isa, fast_path, use_channels_last  # noqa: E402
 from tsblib.tsb import insert_tsb  # noqa: E402

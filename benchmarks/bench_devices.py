@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r'''
 import json, sys, time, torch
 from tsblib.config import DeviceConfig
-from tsblib.evaluate import monte_carlo
+from tsblib.execution.evaluate import monte_carlo
 from tsblib.models import build_model
 from tsblib.variation import chip_seed, mapped_weight_names, sample_chips, training_noise
 

@@ -17,7 +17,7 @@ from common import device_from_args, sync  # noqa: E402
 
 from tsblib.config import DataConfig, DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig  # noqa: E402
 from tsblib.data import load_dataset  # noqa: E402
-from tsblib.methods.tsb_finetune import finetune, programmed_backbones  # noqa: E402
+from tsblib.execution.tsb_finetune import finetune, programmed_backbones
 from tsblib.models import build_model  # noqa: E402
 from tsblib.tsb import insert_tsb  # noqa: E402
 from tsblib.variation import chip_seed  # noqa: E402

@@ -1,5 +1,5 @@
 """Monte Carlo evaluation of LeNet-3 on 10,000 test images with 100 chips: seconds per chip,
-chip-batched (tsblib.chipbatch) vs one model copy per chip, and the fraction of the matmul peak.
+chip-batched (tsblib.execution.chipbatch) vs one model copy per chip, and the fraction of the matmul peak.
 
     python benchmarks/bench_monte_carlo.py [--device auto] [--chips 100] [--chip-batch 8]
 """
@@ -17,7 +17,7 @@ import common  # noqa: E402
 from common import device_from_args, peak_lines, sync  # noqa: E402
 
 from tsblib.config import DeviceConfig, RuntimeConfig  # noqa: E402
-from tsblib.evaluate import monte_carlo  # noqa: E402
+from tsblib.execution.evaluate import monte_carlo  # noqa: E402
 from tsblib.models import build_model  # noqa: E402
 from tsblib.tsb import insert_tsb, tsb_overhead  # noqa: E402
 from tsblib.config import TSBConfig  # noqa: E402

@@ -1,4 +1,4 @@
-"""ReLUs computed in place in the chip-stacked pass (`tsblib.chipbatch`): the Monte Carlo evaluation
+"""ReLUs computed in place in the chip-stacked pass (`tsblib.execution.chipbatch`): the Monte Carlo evaluation
 with and without them, timed alternately in one run, on the runtime's fast path (bf16 autocast +
 channels-last where the CPU has bf16 units, else fp32).
 
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from bench_cpu_peak import CPU, DEVICE, chip_seconds, random_batches  # noqa: E402
 
-from tsblib import chipbatch  # noqa: E402
+from tsblib.execution import chipbatch  # noqa: E402
 from tsblib.config import RuntimeConfig  # noqa: E402
-from tsblib.evaluate import monte_carlo  # noqa: E402
+from tsblib.execution.evaluate import monte_carlo  # noqa: E402
 from tsblib.models import build_model  # noqa: E402
 from tsblib.runtime import fast_path  # noqa: E402
 from tsblib.variation import mapped_weight_names  # noqa: E402

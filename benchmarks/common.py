@@ -11,7 +11,7 @@ import torch
 from torch.func import functional_call
 
 from tsblib.config import DeviceConfig, RuntimeConfig
-from tsblib.methods.nit import nit_objective
+from tsblib.execution.nit import nit_objective
 from tsblib.models import INPUT_SHAPES
 from tsblib.provenance import machine_info
 from tsblib.runtime import autocast, use_channels_last

@@ -16,12 +16,14 @@ import time
 from tsblib.config import Optimizer
 
 from tsblib.profiles import load_profile
-from tsblib.evaluate import accuracy
+from tsblib.execution.evaluate import accuracy
 from tsblib.methods.registry import get_method
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
 from tsblib.runtime import configure, use_channels_last
-from tsblib.stages import _data, _train_one, evaluation_batches
+from tsblib.stages.common import prepared_data
+from tsblib.stages.evaluate import evaluation_batches
+from tsblib.stages.train import _train_one
 from tsblib.models import experiment_model
 
 
@@ -45,7 +47,7 @@ def main() -> None:
                "weight_decay": args.weight_decay, "epochs": args.epochs}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})
     device = configure(profile.runtime)
-    data = _data(ProfilePaths(profile.name), exp, with_test=True)
+    data = prepared_data(ProfilePaths(profile.name), exp, with_test=True)
     start = time.perf_counter()
     result = _train_one(spec, exp, cfg, data, profile, device, f"{args.model}/{args.method}",
                         progress=True)

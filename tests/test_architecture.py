@@ -1,7 +1,8 @@
 """The library's imports go one way (DESIGN section 8): no import circle, the schema imports no
-other part of tsblib, the device models know nothing of methods, and methods nothing of stages,
-results or figures. Edges are the import statements of each module, function-local ones
-included (`tsblib.pipeline.code_deps.imports`)."""
+other part of tsblib, the device models know nothing of methods, the method specs nothing of
+their execution code, and neither of stages, results or figures. Edges are the import
+statements of each module, function-local ones included, `if TYPE_CHECKING:` ones not
+(`tsblib.pipeline.code_deps.imports`)."""
 from __future__ import annotations
 
 import pytest
@@ -67,8 +68,10 @@ def test_the_schema_imports_no_other_part_of_the_library():
     ("tsblib.datasets", ("tsblib.data", "tsblib.devices", "tsblib.methods", "tsblib.profiles",
                          "tsblib.stages")),
     ("tsblib.variation", ("tsblib.tsb", "tsblib.methods")),
-    ("tsblib.methods", ("tsblib.stages", "tsblib.pipeline", "tsblib.profiles", "tsblib.report",
-                        "tsblib.figures", "tsblib.robustness", "tsblib.verdicts")),
+    ("tsblib.methods", ("tsblib.execution", "tsblib.stages", "tsblib.pipeline", "tsblib.profiles",
+                        "tsblib.report", "tsblib.figures", "tsblib.robustness", "tsblib.verdicts")),
+    ("tsblib.execution", ("tsblib.stages", "tsblib.pipeline", "tsblib.profiles", "tsblib.report",
+                          "tsblib.figures", "tsblib.robustness", "tsblib.verdicts")),
 ])
 def test_lower_layers_do_not_import_upper_ones(lower, upper):
     def within(module: str, package: str) -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from tsblib.deployment import PricedPlans
 from tsblib.profiles import profile_from_dict
-from tsblib.stages import mapping_rows
+from tsblib.stages.mapping import mapping_rows
 from tsblib.verdicts import (equal_accuracy_percent, equal_accuracy_speedup, losses, model_claims,
                              seed_spread, training_plateau)
 

@@ -3,7 +3,7 @@ them it write-verifies, how many it reads back, and the expected mapping cost of
 
 Each method states its own plan in its `MethodSpec` (`plan`), built from the four shapes here;
 the mapping stage, the summary, the robustness stage and the verdicts all read plans through
-`tsblib.stages.verify_plan`, so a plan is written once.
+`tsblib.stages.mapping.verify_plan`, so a plan is written once.
 """
 from __future__ import annotations
 

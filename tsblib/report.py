@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from tsblib import io, schema
+from tsblib.chipstats import chip_yield
 from tsblib.config import ExperimentConfig, ProfileConfig, to_dict
 from tsblib.deployment import PricedPlans
-from tsblib.evaluate import chip_yield
 from tsblib.methods.registry import all_methods, get_method, ordered
-from tsblib.methods.training import early_epoch
+from tsblib.methods.studies import early_epoch
 from tsblib.methods.tsb_finetune import selection_edges, tsb_variants
 from tsblib.paths import ProfilePaths
 from tsblib.provenance import machine_info
-from tsblib.stages import plan_name
+from tsblib.stages.mapping import plan_name
 from tsblib.verdicts import claims, training_plateau
+
 
 def _training_run(method: str) -> str:
     """Which training run a results row's model comes from."""

@@ -19,12 +19,13 @@ from tqdm.auto import tqdm
 from tsblib import io, mapping, schema
 from tsblib.config import DeviceConfig, ProfileConfig, Scenario
 from tsblib.devices.base import params_of, stack_of
-from tsblib.evaluate import ChipStats, chip_yield
-from tsblib.methods.context import EvalContext, RobustContext
+from tsblib.chipstats import ChipStats, chip_yield
+from tsblib.execution.context import EvalContext, RobustContext
 from tsblib.methods.registry import robust_deployments
 from tsblib.paths import ProfilePaths
 from tsblib.runtime import configure, use_channels_last
-from tsblib.stages import _data, evaluation_batches
+from tsblib.stages.common import prepared_data
+from tsblib.stages.evaluate import evaluation_batches
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def robustness_stage(profile: ProfileConfig, paths: ProfilePaths, progress: bool
         io.check_checkpoints([paths.finetune_checkpoint_dir(exp.model)], "finetune")
     rows = []
     for exp in profile.experiments:
-        data = _data(paths, exp, with_test=True)
+        data = prepared_data(paths, exp, with_test=True)
         cl = use_channels_last(profile.runtime, device)
         ctx = EvalContext(profile, exp, paths, device, data,
                           evaluation_batches(data, exp, device, cl), progress)

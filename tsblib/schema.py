@@ -158,7 +158,7 @@ SUMMARY = Table("summary.csv", "summarize",
                 "one row per (model, deployment, swim p, sigma): evaluation.csv joined with "
                 "mapping.csv (the deployment's plan) and flops.csv (its training run up to the "
                 "deployed epoch); `clean_acc` is the deployed model's noise-free accuracy (TSB: "
-                "backbone plus block at sigma = 0); chip yield (`tsblib.evaluate.chip_yield`): "
+                "backbone plus block at sigma = 0); chip yield (`tsblib.chipstats.chip_yield`): "
                 "`acc_p01/p05/p50` the 1st, 5th and 50th percentile of chip accuracy, "
                 "`yield_1pt/2pt` the fraction of chips within 1 and 2 points of `clean_acc`",
                 per_model=False)

@@ -1,7 +1,7 @@
 import torch
 
 from tsblib.data import Batches
-from tsblib.methods.bnrecal import bn_buffer_names, recalibrate, recalibrate_chips
+from tsblib.execution.bnrecal import bn_buffer_names, recalibrate, recalibrate_chips
 from tsblib.models import build_model
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from tsblib.chipbatch import chip_batched, conv_batchnorm_pairs
+from tsblib.execution.chipbatch import chip_batched, conv_batchnorm_pairs
 from tsblib.config import DeviceConfig, Sharing, TSBConfig
 from tsblib.models import INPUT_SHAPES, MODELS, build_model
 from tsblib.tsb import insert_tsb
@@ -182,14 +182,14 @@ def test_a_module_called_twice_is_not_folded_and_stays_exact():
 
 
 def test_channel_concatenation_falls_back_to_one_pass_per_chip(caplog):
-    from tsblib.chipbatch import ChipLoopModel, unfoldable_reason
+    from tsblib.execution.chipbatch import ChipLoopModel, unfoldable_reason
 
     model = _Concat().eval()
     assert "cat(dim=1)" in unfoldable_reason(model)
     assert unfoldable_reason(build_model("resnet18")) is None
     chips = _chips(model, ["a.weight", "b.weight", "fc.weight"])
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    with caplog.at_level("WARNING", logger="tsblib.chipbatch"):
+    with caplog.at_level("WARNING", logger="tsblib.execution.chipbatch"):
         runner = chip_batched(model, chips)
     assert isinstance(runner, ChipLoopModel) and "one by one" in caplog.text
     with torch.no_grad():
@@ -247,7 +247,7 @@ def _in_place_relus(runner) -> int:
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_relus_run_in_place_without_gradients_with_the_same_bits(name, monkeypatch):
-    import tsblib.chipbatch as chipbatch
+    import tsblib.execution.chipbatch as chipbatch
 
     model = _randomised(name, Sharing.SHARED)
     chips = _chips(model, mapped_weight_names(model))

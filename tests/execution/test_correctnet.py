@@ -5,7 +5,8 @@ from torch import nn
 from torch.func import functional_call
 
 from tsblib.config import DeviceConfig
-from tsblib.methods.correctnet import DEFAULT_WEIGHT, correctnet_objective, orthogonality_penalty
+from tsblib.methods.correctnet import DEFAULT_WEIGHT
+from tsblib.execution.correctnet import correctnet_objective, orthogonality_penalty
 from tsblib.models import build_model
 from tsblib.variation import mapped_weight_names, training_noise
 

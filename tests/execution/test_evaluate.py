@@ -4,7 +4,8 @@ from scipy import stats
 
 from tsblib.config import DeviceConfig
 from tsblib.data import Batches
-from tsblib.evaluate import accuracy, monte_carlo, summarize
+from tsblib.chipstats import summarize
+from tsblib.execution.evaluate import accuracy, monte_carlo
 from tsblib.models import build_model
 from tsblib.variation import mapped_weight_names
 
@@ -41,7 +42,7 @@ def test_monte_carlo_at_sigma_zero_equals_clean_accuracy(setup):
 
 
 def _counting_chip_accuracies(monkeypatch):
-    import tsblib.evaluate as evaluate_module
+    import tsblib.execution.evaluate as evaluate_module
 
     calls = []
     real = evaluate_module.chip_accuracies
@@ -113,7 +114,7 @@ def test_summary_statistics_match_scipy():
 
 
 def test_chip_yield_percentiles_and_fractions_within_one_and_two_points():
-    from tsblib.evaluate import chip_yield
+    from tsblib.chipstats import chip_yield
 
     accs = [0.90, 0.95, 0.96, 0.97, 0.98] * 20  # 100 chips
     out = chip_yield(accs, reference=0.97)

@@ -5,8 +5,8 @@ from torch import nn
 from torch.func import functional_call
 
 from tsblib.config import DeviceConfig
-from tsblib.methods.nft import (AUTHORS_BETA, IRS_TAPS, OVF_OFFSETS, AuxHeads, authors_beta,
-                                nft_irs_objective, nft_ovf_objective)
+from tsblib.methods.nft import AUTHORS_BETA, OVF_OFFSETS, authors_beta
+from tsblib.execution.nft import IRS_TAPS, AuxHeads, nft_irs_objective, nft_ovf_objective
 from tsblib.models import INPUT_SHAPES, build_model
 from tsblib.variation import mapped_weight_names, training_noise
 

@@ -4,8 +4,8 @@ from torch import nn
 
 from tsblib.config import DeviceConfig
 from tsblib.data import Batches
-from tsblib.methods.swim import (fisher_diagonal, fisher_sensitivity, picks_per_layer,
-                                 top_fraction_mask)
+from tsblib.execution.swim import (fisher_diagonal, fisher_sensitivity, picks_per_layer,
+                                   top_fraction_mask)
 from tsblib.models import BatchNorm2d, build_model
 from tsblib.variation import error_std_factor, mapped_weight_names
 

@@ -5,9 +5,10 @@ import torch
 
 from tsblib.config import DeviceConfig, Optimizer, RuntimeConfig, Schedule, TrainConfig
 from tsblib.data import Batches
-from tsblib.methods.clean import CleanObjective
-from tsblib.methods.nit import nit_objective
-from tsblib.methods.training import early_epoch, make_optimizer, make_schedule, train
+from tsblib.execution.clean import CleanObjective
+from tsblib.execution.nit import nit_objective
+from tsblib.execution.training import make_optimizer, make_schedule, train
+from tsblib.methods.studies import early_epoch
 from tsblib.models import build_model
 from tsblib.variation import mapped_weight_names
 

@@ -6,16 +6,16 @@ import torch
 import yaml
 
 from tsblib import io
-from tsblib.chipbatch import chip_batched
+from tsblib.execution.chipbatch import chip_batched
 from tsblib.config import DeviceConfig, RuntimeConfig, TSBConfig, WriteVerifyConfig
 from tsblib.profiles import load_profile
 from tsblib.data import Batches
-from tsblib.evaluate import monte_carlo
-from tsblib.methods import bnrecal
-from tsblib.methods.context import calibration_batches
+from tsblib.execution.evaluate import monte_carlo
+from tsblib.execution import bnrecal
+from tsblib.execution.context import calibration_batches
 from tsblib.methods.registry import get_method, ordered
-from tsblib.methods.tsb_finetune import (backbone_names, bn_statistics, finetune_chip_runs,
-                                         programmed_backbones, tsb_model, written_blocks_hook)
+from tsblib.execution.tsb_finetune import (backbone_names, bn_statistics, finetune_chip_runs,
+                                           programmed_backbones, tsb_model, written_blocks_hook)
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage
 from tsblib.variation import chip_seed, mapped_weight_names

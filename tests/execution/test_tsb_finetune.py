@@ -5,7 +5,7 @@ import torch
 
 from tsblib.config import DeviceConfig, FinetuneMode, RuntimeConfig, TSBConfig, WriteVerifyConfig
 from tsblib.data import Batches
-from tsblib.methods.tsb_finetune import backbone_names, finetune, programmed_backbones, read_back
+from tsblib.execution.tsb_finetune import backbone_names, finetune, programmed_backbones, read_back
 from tsblib.models import build_model
 from tsblib.tsb import insert_tsb
 from tsblib.variation import chip_seed
@@ -62,7 +62,7 @@ def test_backbone_names_exclude_the_block():
 
 
 def test_finetune_subset_is_fixed_seeded_and_bounded(tiny_digits):
-    from tsblib.methods.tsb_finetune import finetune_split
+    from tsblib.execution.tsb_finetune import finetune_split
 
     data = tiny_digits
     assert finetune_split(data, TSBConfig(images=0)) is data.train
@@ -150,7 +150,7 @@ def test_select_epochs_is_validated():
 
 def test_tsb_images_larger_than_the_training_split_is_refused_clearly(tiny_digits):
     from tsblib.config import ConfigError
-    from tsblib.methods.tsb_finetune import check_finetune_images, finetune_images
+    from tsblib.execution.tsb_finetune import check_finetune_images, finetune_images
 
     n = len(tiny_digits.train)
     with pytest.raises(ConfigError) as err:
@@ -172,7 +172,7 @@ def test_tsb_chips_share_the_baselines_device_error_draw(name):
     """Chip k of a method programmed once and chip k of TSB (its backbone, before the block) are
     the same draw of normalised device errors, so every comparison is paired (DESIGN section 6):
     with the same weights, the programmed backbones are identical."""
-    from tsblib.methods.tsb_finetune import tsb_model
+    from tsblib.execution.tsb_finetune import tsb_model
     from tsblib.variation import mapped_weight_names, sample_chips
 
     base = build_model(name, seed=0) if name == "lenet3" else build_model(name, seed=0, width=0.25,

@@ -158,7 +158,7 @@ def test_trajectory_chips_are_the_evaluation_chips(run):
 def test_train_resumes_from_the_saved_runs(run, monkeypatch):
     """A rerun of the train stage reuses every saved run, the per-epoch states and the annealed
     backbone included; without the per-epoch states NIT trains again."""
-    import tsblib.stages as stages
+    import tsblib.stages.train as stages
 
     profile, paths = run
     calls = []
@@ -214,7 +214,7 @@ def test_parallel_training_runs_equal_sequential_ones(tmp_path, capfd):
 def test_force_retrains_and_a_damaged_saved_run_is_named(run, monkeypatch, caplog):
     """`dvc repro --force` (or TSB_RETRAIN=1) retrains every run instead of reusing saved ones;
     a truncated saved run is reported when it is replaced."""
-    import tsblib.stages as stages
+    import tsblib.stages.train as stages
 
     profile, paths = run
     calls = []

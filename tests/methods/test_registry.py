@@ -9,6 +9,7 @@ from tsblib.config import ConfigError
 from tsblib.profiles import profile_from_dict
 from tsblib.methods import registry
 from tsblib.methods.registry import MethodSpec, all_methods, get_method, label, ordered, register, style
+from tsblib.package_scan import RegistryError
 
 
 def test_every_method_of_the_paper_is_registered_with_a_deployment_step():
@@ -87,7 +88,7 @@ def test_register_rejects_inconsistent_specs():
 
 def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():
     from tsblib.config import Optimizer
-    from tsblib.stages import training_jobs
+    from tsblib.methods.studies import training_jobs
 
     raw = {"models": {"lenet3": {}}, "train": {"optimizer": "adam", "lr": 3e-3},
            "methods": {"methods": ["clean", "nit", "tsb"],
@@ -111,7 +112,7 @@ def test_clean_training_takes_its_own_recipe_and_the_other_runs_keep_trains():
 
 def test_a_method_s_mapping_plan_is_its_spec_s(monkeypatch):
     from tsblib.deployment import programmed_once, verified_block, verify_all, verify_top
-    from tsblib.stages import verify_plan
+    from tsblib.stages.mapping import verify_plan
 
     exp = profile_from_dict("t", {"models": {"lenet3": {}}, "methods": {
         "methods": ["nit", "swim", "full_wv", "tsb"]}}).experiment("lenet3")
@@ -138,8 +139,8 @@ def test_a_new_method_s_robustness_deployment_joins_the_stage(monkeypatch):
     from types import SimpleNamespace
 
     from tsblib.deployment import programmed_once
-    from tsblib.evaluate import summarize
-    from tsblib.methods.context import Deployed
+    from tsblib.chipstats import summarize
+    from tsblib.execution.context import Deployed
     from tsblib.methods.registry import RobustSpec, robust_deployments
     from tsblib.robustness import evaluate_robustness
 
@@ -179,7 +180,7 @@ def test_a_new_method_s_block_fine_tuning_joins_the_finetune_stage(monkeypatch, 
     method's own `finetune`, in figure order, with them; it writes their rows."""
     from types import SimpleNamespace
 
-    from tsblib import stages
+    from tsblib.stages import finetune as stages
     from tsblib.paths import ProfilePaths
 
     calls = []
@@ -196,7 +197,7 @@ def test_a_new_method_s_block_fine_tuning_joins_the_finetune_stage(monkeypatch, 
     profile = profile_from_dict("t", {"models": {"lenet3": {}},
                                       "methods": {"methods": ["nit", "toy"]}})
     monkeypatch.setattr(stages.io, "check_checkpoints", lambda *a, **k: None)
-    monkeypatch.setattr(stages, "_data", lambda paths, exp: "data")
+    monkeypatch.setattr(stages, "prepared_data", lambda paths, exp: "data")
     monkeypatch.setattr(stages, "check_finetune_images", lambda *a: None)
     monkeypatch.setattr(stages, "load_trained_model", lambda *a: ("backbone", {}))
     monkeypatch.setattr(stages, "select_settings", lambda *a: SimpleNamespace(
@@ -205,3 +206,44 @@ def test_a_new_method_s_block_fine_tuning_joins_the_finetune_stage(monkeypatch, 
     stages.finetune_stage(profile, paths, progress=False)
     assert calls == [("lenet3", 0.01, 3, "backbone")]
     assert "toy" in paths.result("finetune.csv").read_text()
+
+
+def test_every_hook_resolves_to_a_function_of_its_execution_module():
+    import tsblib.execution  # noqa: F401 - what a stage that runs method code imports
+    from tsblib.methods.registry import Hook
+    from tsblib.methods.studies import all_studies
+
+    hooks = [h for s in all_methods().values()
+             for h in (s.objective, s.evaluate, s.finetune, *(r.deploy for r in s.robustness))]
+    hooks += [h for s in all_studies() for h in (s.finetune, s.evaluate)]
+    hooks = [h for h in hooks if h is not None]
+    assert hooks and all(isinstance(h, Hook) for h in hooks)
+    assert all(callable(h.resolve()) for h in hooks)
+
+
+@pytest.mark.parametrize("hook, part", [
+    (registry.Hook("tsblib.execution.no_such_module", "evaluate"), "no_such_module.py is missing"),
+    (registry.Hook("tsblib.execution.nit", "no_such_function"), "is not defined in"),
+    (registry.Hook("tsblib.other.nit", "evaluate"), "names no module of tsblib.execution"),
+])
+def test_a_spec_whose_hook_names_missing_code_is_refused_when_it_registers(hook, part):
+    spec = MethodSpec(name="toy_hook", label="toy", color="#000000", marker="o", order=98,
+                      description="test only", trained_from="nit", evaluate=hook)
+    with pytest.raises(RegistryError, match="method 'toy_hook'") as err:
+        register(spec)
+    assert part in str(err.value) and "toy_hook" not in registry.METHODS
+
+
+def test_a_hook_runs_only_in_a_process_that_imported_the_execution_package():
+    """A stage that runs method code imports `tsblib.execution` (so dvc.yaml lists it); a hook
+    called without it is refused rather than silently loading code the stage's dependencies do
+    not name. Checked in a fresh interpreter, since this one has imported the package."""
+    import subprocess
+    import sys
+
+    code = ("from tsblib.methods.registry import get_method\n"
+            "try:\n    get_method('nit').objective(None)\n"
+            "except RuntimeError as exc:\n    print('refused:', exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("refused:") and "tsblib.execution was imported" in out

@@ -59,21 +59,59 @@ def test_import_closure_follows_local_imports_and_the_registry():
 
 
 def test_a_new_import_reaches_the_stage_s_dependencies(tmp_path):
-    # a copy of the library where the mapping stage's module imports one more file
+    # a copy of the library where the stages' shared module imports one more file
     import shutil
 
     shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "tsblib" / "extra_helper.py").write_text('"""test only"""\n')
-    assert "tsblib/extra_helper.py" not in code_deps("tsblib.stages", tmp_path)
-    stages = tmp_path / "tsblib" / "stages.py"
-    stages.write_text(stages.read_text() + "\n\ndef _late():\n    from tsblib import extra_helper\n")
-    assert "tsblib/extra_helper.py" in code_deps("tsblib.stages", tmp_path)
+    assert "tsblib/extra_helper.py" not in code_deps("tsblib.stages.train", tmp_path)
+    common = tmp_path / "tsblib" / "stages" / "common.py"
+    common.write_text(common.read_text() + "\n\ndef _late():\n    from tsblib import extra_helper\n")
+    assert "tsblib/extra_helper.py" in code_deps("tsblib.stages.train", tmp_path)
     text = (ROOT / "dvc.yaml").read_text()
     rendered = render_dvc_yaml(text, tmp_path)
     importers = [s for s, e in stage_entries().items()
-                 if "tsblib.stages" in imported_modules(e, tmp_path)]
-    assert {"train", "evaluate", "robustness", "summarize"} <= set(importers)
-    assert "validate" not in importers
+                 if "tsblib.stages.common" in imported_modules(e, tmp_path)]
+    assert {"train", "evaluate", "robustness"} <= set(importers)
+    assert not {"validate", "mapping", "summarize"} & set(importers)
     assert rendered.count("- tsblib/extra_helper.py") == len(importers)
     assert yaml.safe_load(rendered)["stages"].keys() == yaml.safe_load(text)["stages"].keys()
+
+
+RUNS_METHOD_CODE = {"recipes", "train", "finetune", "evaluate", "robustness"}
+"""The stages that train, fine-tune or deploy: the only ones that import `tsblib.execution`."""
+
+
+BORROWS = {"recipes": {"train"}, "robustness": {"evaluate"}, "summarize": {"mapping"}}
+"""The other stages whose module a stage imports: recipes trains like the train stage, robustness
+batches the test split like evaluate, summarize names mapping plans like mapping."""
+
+
+@pytest.mark.parametrize("stage", sorted(stage_entries()))
+def test_only_the_stages_that_run_method_code_depend_on_it(stage):
+    """Parsing a profile reads the method specs only: validate, prepare, mapping, summarize and
+    figure depend on no training, fine-tuning or Monte Carlo code (a change to it reruns none
+    of them), and a stage on no other stage's module but those of `BORROWS`."""
+    deps = code_deps(stage_entries()[stage])
+    assert ("tsblib/execution" in deps) == (stage in RUNS_METHOD_CODE), deps
+    entries = {module_file(e).relative_to(ROOT).as_posix(): s for s, e in stage_entries().items()
+               if s != "validate"}  # validate's entry is `tsblib.pipeline`, which every stage runs in
+    others = {entries[d] for d in deps if d in entries and entries[d] != stage}
+    assert others <= BORROWS.get(stage, set()), f"stage {stage!r} imports the modules of {others}"
+
+
+def test_type_checking_imports_are_not_dependencies(tmp_path):
+    # an import under `if TYPE_CHECKING:` never runs: it adds no dependency (its `else` does)
+    import shutil
+
+    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "tsblib" / "extra_a.py").write_text('"""test only"""\n')
+    (tmp_path / "tsblib" / "extra_b.py").write_text('"""test only"""\n')
+    prepare = tmp_path / "tsblib" / "stages" / "prepare.py"
+    prepare.write_text(prepare.read_text() + "\nfrom typing import TYPE_CHECKING\n"
+                       "if TYPE_CHECKING:\n    from tsblib import extra_a\n"
+                       "else:\n    from tsblib import extra_b\n")
+    deps = code_deps("tsblib.stages.prepare", tmp_path)
+    assert "tsblib/extra_a.py" not in deps and "tsblib/extra_b.py" in deps

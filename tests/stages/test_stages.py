@@ -17,7 +17,8 @@ from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names
 from tsblib.report import HEADLINE_METRICS, PLOT_DATA, plot_methods
 from tsblib.schema import SUMMARY
-from tsblib.stages import evaluate_stage, train_stage
+from tsblib.stages.evaluate import evaluate_stage
+from tsblib.stages.train import train_stage
 
 from conftest import ROOT
 
@@ -212,7 +213,7 @@ def test_every_file_a_stage_writes_is_a_dvc_output(embedded_run):
 
 
 def test_only_the_evaluate_stage_reads_the_test_split(embedded_run, monkeypatch):
-    import tsblib.stages as stages
+    import tsblib.stages.common as stages
 
     params, paths = embedded_run
     profile = load_profile(params, "tiny")
@@ -249,7 +250,7 @@ def test_interrupted_train_says_what_finished_and_resumes_from_it(embedded_run, 
     uninterrupted run's, byte for byte."""
     import shutil
 
-    import tsblib.stages as stages
+    import tsblib.stages.train as stages
 
     params, done = embedded_run
     shutil.copy(params, tmp_path / "params.yaml")
@@ -305,7 +306,7 @@ def test_a_corrupt_checkpoint_stops_the_stage_before_any_work(embedded_run, tmp_
     (file, one-line cause, stage to rerun) before any Monte Carlo runs."""
     import shutil
 
-    import tsblib.stages as stages
+    import tsblib.stages.evaluate as stages
 
     params, paths = embedded_run
     profile = load_profile(params, "tiny")
@@ -313,7 +314,7 @@ def test_a_corrupt_checkpoint_stops_the_stage_before_any_work(embedded_run, tmp_
     shutil.copytree(paths.root / "data", tmp_path / "data")
     bad = other.finetune_checkpoint("lenet3", "tsb")
     bad.write_bytes(bad.read_bytes()[:200])
-    monkeypatch.setattr(stages, "_data", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(stages, "prepared_data", lambda *a, **k: pytest.fail("work started"))
     with pytest.raises(io.StageInputError) as err:
         evaluate_stage(profile, other, progress=False)
     text = str(err.value)

@@ -3,30 +3,14 @@ with the chip's programmed weights (a digital fix that needs no write-verify).""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from tsblib.config import ConfigError, RuntimeConfig
-from tsblib.deployment import programmed_once
-from tsblib.methods.context import Deployed, EvalContext, PerChip, Point, RobustContext
-from tsblib.methods.registry import MethodSpec, RobustSpec, register
+from tsblib.config import RuntimeConfig
+from tsblib.execution.context import Deployed, EvalContext, PerChip, Point, RobustContext
 from tsblib.runtime import autocast
-
-
-@dataclass(frozen=True)
-class BNRecalParams:
-    """Parameters of NIT + BN recalibration."""
-
-    images: int = 2000
-    """Training images used to re-estimate each chip's BatchNorm statistics."""
-
-    def validate(self) -> None:
-        if self.images < 1:
-            raise ConfigError(f"methods.nit_bnrecal.images = {self.images!r} is not allowed: "
-                              f"expected an integer >= 1. Fix it in params.yaml.")
 
 
 def bn_buffer_names(model: nn.Module) -> list[str]:
@@ -90,7 +74,7 @@ def evaluate(ctx: EvalContext):
                     ctx.monte_carlo(model, sigma, desc=f"bn recal s={sigma}", per_chip=hook))
 
 
-def _robust(ctx: RobustContext) -> Deployed:
+def robust(ctx: RobustContext) -> Deployed:
     """The NIT model on each robustness chip, the chip's BatchNorm re-estimated."""
     model, clean = ctx.eval.trained("nit")
     calibration = ctx.eval.calibration(ctx.eval.exp.methods.of("nit_bnrecal").images)
@@ -102,8 +86,3 @@ def _robust(ctx: RobustContext) -> Deployed:
     return Deployed(chips, clean)
 
 
-SPEC = register(MethodSpec(
-    name="nit_bnrecal", label="NIT + BN recalibration", color="#17becf", marker="D", order=2,
-    description="NIT model, per-chip BatchNorm statistics re-estimated on training images",
-    trained_from="nit", evaluate=evaluate, params=BNRecalParams, claims_baseline=True,
-    robustness=(RobustSpec("nit_bnrecal", _robust, programmed_once),)))

@@ -402,7 +402,7 @@ def chip_batched(model: nn.Module, chip_params: Mapping[str, torch.Tensor],
             continue
         elif not list(module.children()) and any(True for _ in module.parameters(recurse=False)):
             raise TypeError(f"chip-parallel execution does not know module {name!r} "
-                            f"({type(module).__name__}); add a rule in tsblib.chipbatch")
+                            f"({type(module).__name__}); add a rule in tsblib.execution.chipbatch")
     for name, new in replacements.items():
         parent_name, _, attr = name.rpartition(".")
         parent = work.get_submodule(parent_name) if parent_name else work

@@ -12,7 +12,8 @@ from torch import nn
 from tsblib import io
 from tsblib.config import DeviceConfig, ExperimentConfig, ProfileConfig
 from tsblib.data import Batches, PreparedData, Split
-from tsblib.evaluate import ChipStats, accuracy, monte_carlo
+from tsblib.chipstats import ChipStats
+from tsblib.execution.evaluate import accuracy, monte_carlo
 from tsblib.models import experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.runtime import use_channels_last
@@ -132,7 +133,7 @@ class EvalContext:
     def monte_carlo(self, model: nn.Module, sigma: float, *, chips: int | None = None,
                     desc: str = "chips", names: list[str] | None = None, **kw: Any) -> ChipStats:
         """Accuracy of `chips` seeded chips of `model` (default `evaluation.chips`) at `sigma`
-        on the test split; `kw` goes to `tsblib.evaluate.monte_carlo` (verify, per_chip)."""
+        on the test split; `kw` goes to `tsblib.execution.evaluate.monte_carlo` (verify, per_chip)."""
         ev = self.exp.evaluation
         return monte_carlo(model, names or mapped_weight_names(model), sigma, self.profile.device,
                            self.test, chips=chips or ev.chips, seed=ev.seed,
@@ -198,7 +199,7 @@ class RobustContext:
     def monte_carlo(self, model: nn.Module, device: DeviceConfig, desc: str, *,
                     names: list[str] | None = None, **kw: Any) -> ChipStats:
         """Accuracy of the stage's chips of `model` at its sigma under device model `device`
-        (`kw`: verify, per_chip, as for `tsblib.evaluate.monte_carlo`)."""
+        (`kw`: verify, per_chip, as for `tsblib.execution.evaluate.monte_carlo`)."""
         ctx, ev = self.eval, self.eval.exp.evaluation
         return monte_carlo(model, names or mapped_weight_names(model), self.sigma, device,
                            ctx.test, chips=self.chips, seed=ev.seed, chip_batch=ev.chip_batch,

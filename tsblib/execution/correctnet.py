@@ -15,19 +15,14 @@ rule is chosen by the tensor's rank: 4-D -> per-kernel rule, 2-D -> linear rule 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from tsblib.config import ConfigError, DeviceConfig
-from tsblib.methods.context import TrainContext, programmed_once
-from tsblib.methods.nit import nit_objective
-from tsblib.methods.registry import MethodSpec, register
-
-
-DEFAULT_WEIGHT = 5e-4
-"""Weight of the orthogonality penalty in the NFT authors' CorrectNet code."""
+from tsblib.config import DeviceConfig
+from tsblib.execution.context import TrainContext, programmed_once
+from tsblib.execution.nit import nit_objective
+from tsblib.methods.correctnet import DEFAULT_WEIGHT
 
 
 def _as_matrices(w: torch.Tensor) -> torch.Tensor:
@@ -82,27 +77,10 @@ def correctnet_objective(names: list[str], sigma: float, device: DeviceConfig,
     return CorrectNetObjective(names, sigma, device, weight)
 
 
-@dataclass(frozen=True)
-class CorrectNetParams:
-    """Parameters of the CorrectNet-style regulariser."""
-
-    weight: float = DEFAULT_WEIGHT
-    """Weight of the orthogonality penalty (NFT authors' re-implementation: 5e-4)."""
-
-    def validate(self) -> None:
-        if not self.weight >= 0:
-            raise ConfigError(f"methods.correctnet.weight = {self.weight!r} is not allowed: "
-                              f"expected a number >= 0. Fix it in params.yaml.")
-
-
-def _objective(ctx: TrainContext) -> CorrectNetObjective:
+def objective(ctx: TrainContext) -> CorrectNetObjective:
     return correctnet_objective(ctx.names, ctx.exp.train.sigma_train, ctx.device_model,
                                 ctx.exp.methods.of("correctnet").weight)
 
 
-SPEC = register(MethodSpec(
-    name="correctnet", label="CorrectNet-style regulariser", color="#bcbd22", marker="X", order=7,
-    description="noise injection + orthogonality penalty per kernel (Eldebiky et al., as "
-                "re-implemented by the NFT authors)",
-    trained_from="correctnet", objective=_objective, evaluate=programmed_once("correctnet"),
-    params=CorrectNetParams, claims_baseline=True))
+evaluate = programmed_once("correctnet")
+"""The model programmed once onto every chip of the sweep."""

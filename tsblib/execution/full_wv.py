@@ -2,9 +2,7 @@
 the accuracy ceiling of deployment, at the highest mapping cost."""
 from __future__ import annotations
 
-from tsblib.deployment import verify_all
-from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext
-from tsblib.methods.registry import MethodSpec, RobustSpec, register
+from tsblib.execution.context import Deployed, EvalContext, Point, RobustContext
 from tsblib.variation import mapped_weight_names
 
 
@@ -17,15 +15,10 @@ def evaluate(ctx: EvalContext):
                     ctx.monte_carlo(model, sigma, desc=f"full_wv s={sigma}", verify=verify))
 
 
-def _robust(ctx: RobustContext) -> Deployed:
+def robust(ctx: RobustContext) -> Deployed:
     """The NIT model with every mapped weight write-verified on each robustness chip."""
     model, clean = ctx.eval.trained("nit")
     verify = {n: True for n in mapped_weight_names(model)}
     return Deployed(lambda device: ctx.monte_carlo(model, device, "full_wv", verify=verify), clean)
 
 
-SPEC = register(MethodSpec(
-    name="full_wv", label="full write-verify", color="#9467bd", marker="v", order=4,
-    description="NIT model, every weight write-verified", trained_from="nit", evaluate=evaluate,
-    claims_baseline=True, write_verify=True, plan=verify_all,
-    robustness=(RobustSpec("full_wv", _robust, verify_all),)))

@@ -9,9 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from tsblib.config import DeviceConfig
-from tsblib.deployment import programmed_once as program_once
-from tsblib.methods.context import Deployed, RobustContext, TrainContext, programmed_once
-from tsblib.methods.registry import MethodSpec, RobustSpec, register
+from tsblib.execution.context import Deployed, RobustContext, TrainContext, programmed_once
 from tsblib.variation import training_noise
 
 
@@ -38,18 +36,15 @@ def nit_objective(names: list[str], sigma: float, device: DeviceConfig) -> NITOb
     return NITObjective(names, sigma, device)
 
 
-def _objective(ctx: TrainContext) -> NITObjective:
+def objective(ctx: TrainContext) -> NITObjective:
     return nit_objective(ctx.names, ctx.exp.train.sigma_train, ctx.device_model)
 
 
-def _robust(ctx: RobustContext) -> Deployed:
+def robust(ctx: RobustContext) -> Deployed:
     """The NIT model programmed once onto each robustness chip."""
     model, clean = ctx.eval.trained("nit")
     return Deployed(lambda device: ctx.monte_carlo(model, device, "nit"), clean)
 
 
-SPEC = register(MethodSpec(
-    name="nit", label="NIT (noise-injection training)", color="#1f77b4", marker="s", order=1,
-    description="noise injection at sigma_train, programmed once", trained_from="nit",
-    objective=_objective, evaluate=programmed_once("nit"), claims_baseline=True,
-    robustness=(RobustSpec("nit", _robust, program_once),)))
+evaluate = programmed_once("nit")
+"""The model programmed once onto every chip of the sweep."""

@@ -13,18 +13,15 @@ grad over samples) in bounded-memory chunks.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from tsblib.config import ConfigError, DeviceConfig
-from tsblib.deployment import verify_top
+from tsblib.config import DeviceConfig
 from tsblib.devices.base import stack_of
-from tsblib.methods.context import Deployed, EvalContext, Point, RobustContext
-from tsblib.methods.registry import MethodSpec, RobustSpec, register
+from tsblib.execution.context import Deployed, EvalContext, Point, RobustContext
 from tsblib.variation import mapped_weight_names
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -156,30 +153,6 @@ def picks_per_layer(masks: dict[str, torch.Tensor]) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- registry
 
-@dataclass(frozen=True)
-class SwimParams:
-    """Parameters of SWIM-style selective write-verify."""
-
-    p_percent: tuple[float, ...] = (0.35, 1.0, 3.0, 10.0)
-    """Percentages of weights write-verified, by second-order sensitivity (one global quantile)."""
-    default_p: float = 1.0
-    """p (percent) on the accuracy-vs-sigma curve and in the claims; must be in `p_percent`."""
-    sensitivity_batches: int = 20
-    """Mini-batches of 250 training images for the sensitivity estimate."""
-
-    def validate(self) -> None:
-        for p in self.p_percent:
-            if not 0 < p <= 100:
-                raise ConfigError(f"methods.swim.p_percent = {p!r} is not allowed: expected "
-                                  f"percentages in (0, 100]. Fix it in params.yaml.")
-        if self.default_p not in self.p_percent:
-            raise ConfigError(f"methods.swim.default_p = {self.default_p!r} is not allowed: "
-                              f"expected one of p_percent = {list(self.p_percent)}. Fix it in "
-                              f"params.yaml.")
-        if self.sensitivity_batches < 1:
-            raise ConfigError(f"methods.swim.sensitivity_batches = {self.sensitivity_batches!r} "
-                              f"is not allowed: expected an integer >= 1. Fix it in params.yaml.")
-
 
 def evaluate(ctx: EvalContext):
     """The NIT model with the top p % of weights by sensitivity write-verified: the whole sweep
@@ -198,7 +171,7 @@ def evaluate(ctx: EvalContext):
                                                               verify=mask), swim_p=p)
 
 
-def _robust(ctx: RobustContext) -> Deployed:
+def robust(ctx: RobustContext) -> Deployed:
     """The NIT model on each robustness chip with the top `default_p` % of weights write-verified,
     ranked by the sensitivity under that chip's device model."""
     params = ctx.eval.exp.methods.of("swim")
@@ -214,14 +187,3 @@ def _robust(ctx: RobustContext) -> Deployed:
     return Deployed(chips, clean)
 
 
-def _robust_plan(exp):
-    return verify_top(exp, exp.methods.of("swim").default_p)
-
-
-SPEC = register(MethodSpec(
-    name="swim", label="SWIM selective write-verify", color="#2ca02c", marker="^", order=3,
-    description="NIT model, top p % of weights by diagonal second-order sensitivity "
-                "write-verified", trained_from="nit", evaluate=evaluate, params=SwimParams,
-    claims_baseline=True, write_verify=True, plan=verify_top,
-    plan_percents=lambda exp: tuple(exp.methods.of("swim").p_percent),
-    robustness=(RobustSpec("swim", _robust, _robust_plan),)))

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from tsblib.config import DeviceConfig, Optimizer, RuntimeConfig, Schedule, TrainConfig
 from tsblib.data import Batches, PreparedData
-from tsblib.evaluate import accuracy, monte_carlo
+from tsblib.execution.evaluate import accuracy, monte_carlo
 from tsblib.runtime import autocast, use_channels_last
 from tsblib.variation import mapped_weight_names
 
@@ -166,6 +166,3 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
-def early_epoch(epochs: int, fraction: float) -> int:
-    """The epoch at which the TSB backbone stops: ceil(fraction * epochs), at least 1."""
-    return max(1, math.ceil(fraction * epochs - 1e-9))

@@ -25,16 +25,12 @@ from torch import nn
 from tsblib import io
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig, TSBConfig
 from tsblib.data import PreparedData
-from tsblib.deployment import verified_block
-from tsblib.methods.context import (EvalContext, FinetuneContext, Point, calibration_batches,
-                                    load_trained_model)
-from tsblib.methods.registry import MethodSpec, register
-from tsblib.methods.tsb_finetune import (_check, backbone_names, chips_at, finetune_chip_runs,
-                                         finetune_images, tsb_model, written_blocks_hook)
+from tsblib.execution.context import (EvalContext, FinetuneContext, Point, calibration_batches,
+                                      load_trained_model)
+from tsblib.execution.tsb_finetune import (backbone_names, chips_at, finetune_chip_runs,
+                                           finetune_images, tsb_model, written_blocks_hook)
 from tsblib.runtime import use_channels_last
-
-TRAINED_FROM = {"tsb_bnrecal": "tsb_backbone", "nit_block_bnrecal": "nit"}
-"""The BN-recalibrated block methods and the training run each deploys."""
+from tsblib.methods.tsb_bnrecal import TRAINED_FROM
 
 
 def block_cfg(exp: ExperimentConfig, epochs: int) -> TSBConfig:
@@ -121,16 +117,7 @@ def _evaluator(name: str):
     return evaluate
 
 
-TSB_BNRECAL = register(MethodSpec(
-    name="tsb_bnrecal", label="TSB + BN recalibration", color="#ff9896", marker="*", order=10,
-    description="early NIT backbone programmed once; per chip: BatchNorm statistics re-estimated, "
-                "then the Tiny Shared Block fine-tuned with them frozen, write-verified",
-    trained_from="tsb_backbone", evaluate=_evaluator("tsb_bnrecal"), check=_check,
-    plan=verified_block, finetune=_finetuner("tsb_bnrecal")))
-NIT_BLOCK_BNRECAL = register(MethodSpec(
-    name="nit_block_bnrecal", label="NIT + block + BN recalibration", color="#aec7e8",
-    marker="P", order=11,
-    description="converged NIT model programmed once; per chip: BatchNorm statistics "
-                "re-estimated, then a Tiny Shared Block fine-tuned with them frozen, write-verified",
-    trained_from="nit", evaluate=_evaluator("nit_block_bnrecal"), check=_check,
-    plan=verified_block, finetune=_finetuner("nit_block_bnrecal")))
+finetune_tsb_bnrecal = _finetuner("tsb_bnrecal")
+evaluate_tsb_bnrecal = _evaluator("tsb_bnrecal")
+finetune_nit_block_bnrecal = _finetuner("nit_block_bnrecal")
+evaluate_nit_block_bnrecal = _evaluator("nit_block_bnrecal")

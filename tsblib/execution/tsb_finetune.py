@@ -1,7 +1,7 @@
 """TSB as we read it (DESIGN section 3): per-chip fine-tuning of the Tiny Shared Block, the
 backbone frozen at a chip's programmed (read-back) weights and BatchNorm frozen; only the block
 is trained, under write-verify noise; at deployment the block is written with write-verify, the
-backbone once. Chips are fine-tuned together, stacked along the channels (`tsblib.chipbatch`).
+backbone once. Chips are fine-tuned together, stacked along the channels (`tsblib.execution.chipbatch`).
 
 Also here: the per-chip BatchNorm statistics the fuller readings fine-tune with
 (`finetune_chip_runs(calibration=...)`, used by `tsblib.methods.tsb_bnrecal`), and the
@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -22,25 +22,22 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from tsblib import io
-from tsblib.chipbatch import chip_batched
-from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, Placement,
-                           RuntimeConfig, Sharing, TSBConfig, WriteVerifyConfig)
+from tsblib.execution.chipbatch import chip_batched
+from tsblib.config import (ConfigError, DeviceConfig, ExperimentConfig, FinetuneMode, RuntimeConfig,
+                           TSBConfig, WriteVerifyConfig)
 from tsblib.data import Batches, PreparedData, Split
-from tsblib.deployment import DeployPlan, verified_block
 from tsblib.devices.base import train_stack_of
 from tsblib.devices.drift import at_programming
-from tsblib.evaluate import monte_carlo
-from tsblib.methods import bnrecal
-from tsblib.methods.context import (Deployed, EvalContext, FinetuneContext, Point,
-                                    RobustContext, split_batches)
-from tsblib.methods.registry import MethodSpec, RobustSpec, register, register_extra
-from tsblib.methods.studies import SnapshotSpec, register_snapshot
-from tsblib.methods.training import early_epoch
-from tsblib.models import experiment_model
+from tsblib.execution.evaluate import monte_carlo
+from tsblib.execution import bnrecal
+from tsblib.execution.context import (Deployed, EvalContext, FinetuneContext, Point, RobustContext,
+                                      split_batches)
 from tsblib.runtime import autocast, use_channels_last
-from tsblib.tsb import insert_tsb, insertion_widths, tsb_weight_names
+from tsblib.tsb import insert_tsb, tsb_weight_names
 from tsblib.variation import (chip_seed, error_std_factor, mapped_weight_names, read_hook,
                               sample_chips, training_noise, weight_error)
+from tsblib.methods.tsb_finetune import (Variant, _best, selection_epochs, selection_widths,
+                                         tsb_variants)
 
 log = logging.getLogger(__name__)
 
@@ -200,47 +197,6 @@ def programmed_backbones(model: nn.Module, sigma: float, device_model: DeviceCon
 
 # ----------------------------------------------------------------------------- variants
 
-@dataclass(frozen=True)
-class Variant:
-    """A TSB variant: its name in results, its block config, and which ablation it belongs to."""
-
-    name: str
-    """'tsb' for the default, else 'tsb_<setting>'."""
-    cfg: TSBConfig
-    """Block and fine-tuning settings."""
-    ablation: str
-    """Ablation family ('default', 'width', 'placement', 'sharing', 'mode', 'read_noise')."""
-    setting: str
-    """The value varied, as text."""
-
-    def plan(self, exp: ExperimentConfig) -> DeployPlan:
-        """Its mapping plan: TSB's, with this variant's block."""
-        return verified_block(exp, tsb_cfg=self.cfg)
-
-
-def tsb_variants(exp: ExperimentConfig) -> list[Variant]:
-    """The default TSB and every ablation variant of `exp` that differs from it."""
-    base = exp.tsb
-    out = [Variant("tsb", base, "default", "default")]
-    seen = {base}
-
-    def add(name: str, cfg: TSBConfig, ablation: str, setting: str) -> None:
-        if cfg not in seen:
-            seen.add(cfg)
-            out.append(Variant(name, cfg, ablation, setting))
-
-    for w in exp.ablation.widths:
-        add(f"tsb_width{w}", dataclasses.replace(base, width=w), "width", str(w))
-    for p in exp.ablation.placements:
-        add(f"tsb_placement_{p}", dataclasses.replace(base, placement=Placement(p)), "placement", p)
-    for s in exp.ablation.sharings:
-        add(f"tsb_sharing_{s}", dataclasses.replace(base, sharing=Sharing(s)), "sharing", s)
-    for m in exp.ablation.modes:
-        add(f"tsb_mode_{m}", dataclasses.replace(base, mode=FinetuneMode(m)), "mode", m)
-    for r in exp.ablation.sigma_reads:
-        add(f"tsb_read{r:g}", dataclasses.replace(base, sigma_read=r), "read_noise", f"{r:g}")
-    return out
-
 
 def tsb_model(backbone: nn.Module, cfg: TSBConfig) -> nn.Module:
     """A copy of `backbone` with the block inserted (`validate` has checked that it fits)."""
@@ -392,18 +348,6 @@ def written_blocks_hook(model: nn.Module, blocks: dict[str, torch.Tensor], sigma
     return hook
 
 
-def selection_widths(exp: ExperimentConfig) -> tuple[int, ...]:
-    """Block widths fine-tuned on validation by the finetune stage: the stated `tsb.width`, and
-    with `tsb.select_width` every width of `ablation.widths` too."""
-    widths = {exp.tsb.width} | (set(exp.ablation.widths) if exp.tsb.select_width else set())
-    return tuple(sorted(widths))
-
-
-def selection_epochs(cfg: TSBConfig) -> tuple[int, ...]:
-    """Fine-tuning epoch counts searched on validation: `tsb.select_epochs`, or `tsb.epochs`."""
-    return tuple(sorted(cfg.select_epochs)) if cfg.select_epochs else (cfg.epochs,)
-
-
 @dataclass(frozen=True)
 class Selection:
     """The fine-tuning settings chosen on validation for the stated block width."""
@@ -414,11 +358,6 @@ class Selection:
     """Fine-tuning epochs."""
     rows: list[dict]
     """Evidence (tsb_lr.csv rows); empty when nothing was searched."""
-
-
-def _best(rows: list[dict]) -> dict:
-    """Best mean validation accuracy; ties: fewer epochs, then smaller lr."""
-    return min(rows, key=lambda r: (-float(r["val_acc_mean"]), int(r["epochs"]), float(r["lr"])))
 
 
 def select_settings(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
@@ -472,63 +411,6 @@ def select_lr(backbone: nn.Module, data: PreparedData, exp: ExperimentConfig,
     return chosen.lr, chosen.rows
 
 
-def _edge(chosen: Any, searched: list) -> str | None:
-    if len(searched) < 2:
-        return None
-    if chosen == searched[0]:
-        return "lower"
-    if chosen == searched[-1]:
-        return "upper"
-    return None
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() == "true"
-
-
-def selection_edges(rows: Iterable[dict], exp: ExperimentConfig) -> dict[str, dict[str, Any]]:
-    """Whether each TSB fine-tuning setting chosen on validation lies at the edge of its
-    searched range (DESIGN section 6), from `exp.model`'s tsb_lr.csv rows (dicts as written or
-    as read back from the CSV, values as numbers or text).
-
-    Returns {'lr': {...}, 'epochs': {...}} and, with `tsb.select_width`, 'width': {...}; each
-    {'chosen': value, 'searched': sorted list of candidates, 'at_edge': 'lower' | 'upper' |
-    None} (None: one candidate, or an interior choice). lr and epochs: the row marked
-    `selected` (the stated width's best). width: the width with the best validation accuracy
-    over all its (lr, epochs) (ties: smaller width), with 'stated': tsb.width beside it. With
-    no rows (nothing searched) every setting is its single configured value."""
-    cfg = exp.tsb
-    rows = [r for r in rows if r.get("model", exp.model) == exp.model]
-    out: dict[str, dict[str, Any]] = {}
-    if not rows:
-        lr_range, epoch_range = list(cfg.lr), list(selection_epochs(cfg))
-        out["lr"] = {"chosen": lr_range[0], "searched": lr_range, "at_edge": None}
-        out["epochs"] = {"chosen": epoch_range[0], "searched": epoch_range, "at_edge": None}
-        if cfg.select_width:
-            widths = list(selection_widths(exp))
-            out["width"] = {"chosen": cfg.width, "stated": cfg.width, "searched": widths,
-                            "at_edge": None}
-        return out
-    lr_of = lambda r: float(r["lr"])  # noqa: E731
-    epochs_of = lambda r: int(r.get("epochs") or cfg.epochs)  # noqa: E731 (old files: no column)
-    width_of = lambda r: int(r["width"])  # noqa: E731
-    stated = [r for r in rows if width_of(r) == cfg.width] or rows
-    picked = [r for r in stated if _truthy(r.get("selected"))]
-    best = picked[0] if picked else _best([{**r, "epochs": epochs_of(r)} for r in stated])
-    for key, of in (("lr", lr_of), ("epochs", epochs_of)):
-        searched = sorted({of(r) for r in stated})
-        out[key] = {"chosen": of(best), "searched": searched, "at_edge": _edge(of(best), searched)}
-    if cfg.select_width:
-        acc: dict[int, float] = {}
-        for r in rows:
-            acc[width_of(r)] = max(acc.get(width_of(r), float("-inf")), float(r["val_acc_mean"]))
-        searched = sorted(acc)
-        chosen = min(searched, key=lambda w: (-acc[w], w))
-        out["width"] = {"chosen": chosen, "stated": cfg.width, "searched": searched,
-                        "at_edge": _edge(chosen, searched)}
-    return out
-
-
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate(ctx: EvalContext):
@@ -565,30 +447,7 @@ def evaluate(ctx: EvalContext):
             yield Point(variant.name, s, reference, stats)
 
 
-def _check(exp: ExperimentConfig) -> None:
-    if 0.0 not in exp.evaluation.sigmas:
-        raise ConfigError(f"models.{exp.model}.evaluation.sigmas = {list(exp.evaluation.sigmas)} is "
-                          f"not allowed with method 'tsb': expected 0.0 among them (TSB's own gap "
-                          f"is measured from its accuracy at sigma = 0). Fix it in params.yaml.")
-    # Every block layout the pipeline will build must fit the model: checked here, before any
-    # stage runs, rather than minutes into `finetune`.
-    backbone = experiment_model(exp)
-    for variant in tsb_variants(exp):
-        widths = insertion_widths(backbone, variant.cfg.placement)
-        bad = sorted({c for c in widths if c % variant.cfg.width})
-        if bad:
-            w, p = variant.cfg.width, variant.cfg.placement.value
-            key = {"width": f"ablation.widths contains {w}",
-                   "placement": f"ablation.placements contains {p!r} (with tsb.width = {w})",
-                   }.get(variant.ablation, f"tsb.width = {w} (placement {p!r})")
-            fits = [d for d in range(1, min(widths) + 1) if all(c % d == 0 for c in widths)]
-            raise ConfigError(
-                f"models.{exp.model}: {key}, but a block of width {w} does not divide the channel "
-                f"counts {bad} of its insertion points; allowed: a common divisor of "
-                f"{sorted(set(widths))}, i.e. one of {fits}. Fix it in params.yaml.")
-
-
-def _finetune(ctx: FinetuneContext) -> list[dict]:
+def finetune_step(ctx: FinetuneContext) -> list[dict]:
     """The finetune stage's TSB: every variant (the default and the ablations) at its sigmas,
     with the learning rate and epochs chosen on validation; one checkpoint per variant."""
     exp, profile, rows = ctx.exp, ctx.profile, []
@@ -643,7 +502,7 @@ def _deployable(ctx: RobustContext) -> _Deployable:
     return _Deployable(model, cfg, ckpt["lr"], clean)
 
 
-def _robust_per_chip(ctx: RobustContext) -> Deployed:
+def robust_per_chip(ctx: RobustContext) -> Deployed:
     """TSB as deployed: each scenario's chips programmed, read back at programming, and their
     blocks fine-tuned on them; then evaluated under the scenario's device model (drift: later)."""
     tsb = ctx.shared("tsb", lambda: _deployable(ctx))
@@ -664,7 +523,7 @@ def _robust_per_chip(ctx: RobustContext) -> Deployed:
     return Deployed(chips, tsb.clean_acc, on_scenario)
 
 
-def _robust_gaussian(ctx: RobustContext) -> Deployed:
+def robust_gaussian(ctx: RobustContext) -> Deployed:
     """TSB knowing only a Gaussian model: one block for every chip, fine-tuned against fresh
     Gaussian backbone noise (shared-noise mode); the same block serves every scenario."""
     tsb = ctx.shared("tsb", lambda: _deployable(ctx))
@@ -685,21 +544,3 @@ def _robust_gaussian(ctx: RobustContext) -> Deployed:
     return Deployed(chips, tsb.clean_acc)
 
 
-SPEC = register(MethodSpec(
-    name="tsb", label="TSB (our reading)", color="#d62728", marker="*", order=9,
-    description="early NIT backbone programmed once + per-chip Tiny Shared Block, write-verified",
-    trained_from="tsb_backbone", evaluate=evaluate, check=_check, plan=verified_block,
-    variants=lambda exp: {v.name: v.cfg for v in tsb_variants(exp) if v.name != "tsb"},
-    finetune=_finetune,
-    robustness=(
-        RobustSpec("tsb", _robust_per_chip, verified_block,
-                   label="TSB (a): fine-tuned per chip on the chip as programmed"),
-        RobustSpec("tsb_gaussian", _robust_gaussian, verified_block,
-                   label="TSB (b): one block knowing only a Gaussian model",
-                   color="#ff9896", marker="X"))))
-BACKBONE = register_snapshot(SnapshotSpec(
-    run="tsb_backbone", source="nit",
-    epoch=lambda exp, cfg: early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)))
-"""TSB's backbone is NIT's state after its early epoch (`methods.tsb_early_fraction`)."""
-register_extra("tsb_backbone_only", "TSB backbone, no block", "#ff7f0e", "h")
-register_extra("tsb_backbone_bnrecal", "TSB backbone + BN recalibration", "#e377c2", "d")

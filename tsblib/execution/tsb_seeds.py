@@ -9,7 +9,6 @@ checkpoint 'tsb_seed<s>'), the evaluate stage writes seeds.csv and seeds_chips.c
 """
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 from tqdm.auto import tqdm
@@ -17,28 +16,13 @@ from tqdm.auto import tqdm
 from tsblib import io, schema
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
-from tsblib.methods import bnrecal
-from tsblib.methods.context import EvalContext, FinetuneContext, load_trained_model
-from tsblib.methods.studies import Snapshot, Study, TrainingJob, insert_after, register_study
-from tsblib.methods.training import early_epoch
-from tsblib.methods.tsb_finetune import (backbone_names, finetune_chips, tsb_model,
-                                         written_blocks_hook)
+from tsblib.execution import bnrecal
+from tsblib.execution.context import EvalContext, FinetuneContext, load_trained_model
+from tsblib.execution.tsb_finetune import (backbone_names, finetune_chips, tsb_model,
+                                           written_blocks_hook)
 from tsblib.paths import ProfilePaths
 from tsblib.variation import mapped_weight_names
-
-def nit_run(seed: int) -> str:
-    """Training-checkpoint name of NIT trained with `seed`."""
-    return f"nit_seed{seed}"
-
-
-def backbone_run(seed: int) -> str:
-    """Training-checkpoint name of NIT's early snapshot (the TSB backbone) with `seed`."""
-    return f"tsb_backbone_seed{seed}"
-
-
-def blocks_checkpoint(seed: int) -> str:
-    """Finetune-checkpoint name of the blocks fine-tuned on the backbone of `seed`."""
-    return f"tsb_seed{seed}"
+from tsblib.methods.tsb_seeds import backbone_run, blocks_checkpoint, nit_run
 
 
 def finetune_seeds(profile: ProfileConfig, paths: ProfilePaths, exp: ExperimentConfig,
@@ -100,30 +84,15 @@ def evaluate_seeds(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     return stat_rows, chip_rows
 
 
-def _jobs(exp: ExperimentConfig, jobs: list[TrainingJob]) -> list[TrainingJob]:
-    """NIT again with each of `train.extra_seeds` ('nit_seed<s>'), each keeping its early
-    snapshot, that seed's TSB backbone ('tsb_backbone_seed<s>'), after NIT's run."""
-    nit = next(j for j in jobs if j.run == "nit")
-    early = early_epoch(exp.train.epochs, exp.methods.tsb_early_fraction)
-    return insert_after(jobs, "nit", [
-        TrainingJob(nit_run(seed), nit.spec, dataclasses.replace(exp.train, seed=seed,
-                                                                 extra_seeds=()),
-                    snapshots=(Snapshot(backbone_run(seed), "tsb_backbone", early),), extra=True)
-        for seed in exp.train.extra_seeds])
-
-
-def _finetune(ctx: FinetuneContext) -> None:
+def finetune_step(ctx: FinetuneContext) -> None:
     """The default block on every seed's backbone, with the learning rate and epochs chosen
     once for the model on validation."""
     finetune_seeds(ctx.profile, ctx.paths, ctx.chosen_exp, ctx.data, ctx.lr, ctx.device,
                    ctx.progress)
 
 
-def _evaluate(ctx: EvalContext) -> dict[str, list[dict]]:
+def evaluate_step(ctx: EvalContext) -> dict[str, list[dict]]:
     stat_rows, chip_rows = evaluate_seeds(ctx)
     return {schema.SEEDS.name: stat_rows, schema.SEEDS_CHIPS.name: chip_rows}
 
 
-STUDY = register_study(Study(
-    name="training seeds", method="tsb", order=2, tables=(schema.SEEDS, schema.SEEDS_CHIPS),
-    jobs=_jobs, finetune=_finetune, evaluate=_evaluate))

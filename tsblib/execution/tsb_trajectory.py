@@ -12,8 +12,6 @@ trajectory_chips.csv. Verdicts and figures are computed from these tables elsewh
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Mapping
 
 import torch
@@ -23,71 +21,18 @@ from tqdm.auto import tqdm
 from tsblib import io, schema
 from tsblib.config import ExperimentConfig, FinetuneMode, ProfileConfig
 from tsblib.data import PreparedData
-from tsblib.evaluate import ChipStats, accuracy, same_tensors, summarize
-from tsblib.methods import bnrecal
-from tsblib.methods.context import EvalContext, FinetuneContext, calibration_batches
-from tsblib.methods.studies import (Study, TrainingJob, insert_after, register_study,
-                                    replace_job)
-from tsblib.methods.training import early_epoch
-from tsblib.methods.tsb_bnrecal import block_cfg
-from tsblib.methods.tsb_finetune import (backbone_names, finetune_chip_runs, finetune_chips,
-                                         tsb_model, written_blocks_hook)
+from tsblib.chipstats import ChipStats, summarize
+from tsblib.execution.evaluate import accuracy, same_tensors
+from tsblib.execution import bnrecal
+from tsblib.execution.context import EvalContext, FinetuneContext, calibration_batches
+from tsblib.execution.tsb_bnrecal import block_cfg
+from tsblib.execution.tsb_finetune import (backbone_names, finetune_chip_runs, finetune_chips,
+                                           tsb_model, written_blocks_hook)
 from tsblib.models import experiment_model
 from tsblib.paths import ProfilePaths
 from tsblib.runtime import use_channels_last
 from tsblib.variation import mapped_weight_names
-
-AGES_CHECKPOINT = "tsb_ages"
-"""Finetune-stage checkpoint of the blocks fine-tuned on every backbone of the trajectory:
-{"model", "blocks": {backbone key: {block name: [chips, c, c]}}, "lr", "sigma"}; with
-`methods.tsb_ages_bnrecal` also "bnrecal_blocks" and "bnrecal_buffers" (the BatchNorm statistics
-each chip's block was fine-tuned with, {name: [chips, C]}) per backbone key."""
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """One TSB backbone of the trajectory."""
-
-    kind: str
-    """'epoch' (NIT's state after `epochs` epochs) or 'annealed' (the short annealed run)."""
-    epochs: int
-    """Training epochs of the backbone."""
-
-    @property
-    def key(self) -> str:
-        """Its key in the 'tsb_ages' checkpoint, e.g. 'epoch:3' or 'annealed:3'."""
-        return f"{self.kind}:{self.epochs}"
-
-
-def annealed_epochs(exp: ExperimentConfig, epochs: int | None = None) -> int:
-    """Length of the annealed short schedule: the TSB backbone's epochs, of NIT's `epochs`
-    (default `train.epochs`)."""
-    return early_epoch(exp.train.epochs if epochs is None else epochs,
-                       exp.methods.tsb_early_fraction)
-
-
-def age_epochs(exp: ExperimentConfig, epochs: int) -> list[int]:
-    """The distinct epochs of the backbone ages `methods.tsb_ages` plus `tsb_early_fraction`,
-    of NIT's schedule of `epochs` epochs."""
-    fractions = tuple(exp.methods.tsb_ages) + (exp.methods.tsb_early_fraction,)
-    return sorted({early_epoch(epochs, a) for a in fractions})
-
-
-def trajectory_epochs(exp: ExperimentConfig, epochs: int) -> list[int]:
-    """The epochs of NIT's schedule of `epochs` epochs whose state the trajectory evaluates:
-    every `evaluation.trajectory_every`-th, the backbone ages' epochs and the last."""
-    every = exp.evaluation.trajectory_every
-    return sorted(set(range(every, epochs + 1, every)) | set(age_epochs(exp, epochs)) | {epochs})
-
-
-def backbones(exp: ExperimentConfig, epochs: int) -> list[Backbone]:
-    """Every TSB backbone of the trajectory of NIT's schedule of `epochs` epochs: NIT's snapshots
-    at the ages, then the annealed one. (The finetune and evaluate stages take `epochs` from the
-    'nit_epochs' checkpoint rather than reading `train.epochs`.)"""
-    out = [Backbone("epoch", e) for e in age_epochs(exp, epochs)]
-    if exp.methods.tsb_annealed:
-        out.append(Backbone("annealed", annealed_epochs(exp, epochs)))
-    return out
+from tsblib.methods.tsb_trajectory import AGES_CHECKPOINT, Backbone, backbones, trajectory_epochs
 
 
 def epoch_states(paths: ProfilePaths, exp: ExperimentConfig) -> dict[int, dict[str, torch.Tensor]]:
@@ -293,32 +238,15 @@ def evaluate_trajectory(ctx: EvalContext) -> tuple[list[dict], list[dict]]:
     return stat_rows, chip_rows
 
 
-def _jobs(exp: ExperimentConfig, jobs: list[TrainingJob]) -> list[TrainingJob]:
-    """NIT keeps its state after every epoch ('nit_epochs'); with `methods.tsb_annealed`, the
-    short NIT schedule of the TSB backbone's length annealed to its end
-    ('tsb_backbone_annealed') follows NIT's run."""
-    jobs = replace_job(jobs, "nit", every_epoch="nit_epochs")
-    if not exp.methods.tsb_annealed:
-        return jobs
-    nit = next(j for j in jobs if j.run == "nit")
-    cfg = dataclasses.replace(exp.train, epochs=annealed_epochs(exp))
-    return insert_after(jobs, "nit", [TrainingJob("tsb_backbone_annealed", nit.spec, cfg,
-                                                  deploys_last=True, extra=True)])
-
-
-def _finetune(ctx: FinetuneContext) -> None:
+def finetune_step(ctx: FinetuneContext) -> None:
     """The default block on every backbone age, with the learning rate and epochs chosen once
     for the model on validation."""
     finetune_ages(ctx.profile, ctx.paths, ctx.chosen_exp, ctx.data, ctx.lr, ctx.device,
                   ctx.progress, stated=ctx.backbone, reuse=ctx.reuse)
 
 
-def _evaluate(ctx: EvalContext) -> dict[str, list[dict]]:
+def evaluate_step(ctx: EvalContext) -> dict[str, list[dict]]:
     stat_rows, chip_rows = evaluate_trajectory(ctx)
     return {schema.TRAJECTORY.name: stat_rows, schema.TRAJECTORY_CHIPS.name: chip_rows}
 
 
-STUDY = register_study(Study(
-    name="training-cost trajectory", method="tsb", order=1,
-    tables=(schema.TRAJECTORY, schema.TRAJECTORY_CHIPS), jobs=_jobs, finetune=_finetune,
-    evaluate=_evaluate))

@@ -2,22 +2,106 @@
 method's own module. Config, stages, report and figures read it instead of lists of names.
 
 Adding a method = one module under `tsblib/methods/` that calls `register(MethodSpec(...))`;
-every module of this package is imported when the registry is first read.
+every module of this package is imported when the registry is first read. A spec names what
+it runs (its training objective, its deployment, its fine-tuning) as `Hook`s into its
+module under `tsblib/execution/` (the same name), which is imported only when a stage runs the
+hook: parsing a profile, pricing a mapping plan or drawing a figure loads no training or
+deployment code, so those stages' dvc.yaml code dependencies leave it out.
 """
 from __future__ import annotations
 
+import ast
+import importlib
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from tsblib.package_scan import PackageScan
+from tsblib.package_scan import PackageScan, RegistryError
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
     from tsblib.config import ExperimentConfig, TrainConfig
     from tsblib.deployment import DeployPlan
-    from tsblib.methods.context import (Deployed, EvalContext, FinetuneContext, Point,
-                                        RobustContext, TrainContext)
-    from tsblib.methods.training import Objective
+    from tsblib.execution.context import (Deployed, EvalContext, FinetuneContext, Point,
+                                          RobustContext, TrainContext)
+    from tsblib.execution.training import Objective
+
+EXECUTION = "tsblib.execution"
+"""The package of the methods' training and deployment code (what `Hook`s call)."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A function of a method's module under `tsblib.execution`, imported when first called (so
+    a stage that only reads the spec never loads it)."""
+
+    module: str
+    """Dotted name of the module under `tsblib.execution`."""
+    name: str
+    """The function (or callable) in it."""
+
+    def resolve(self) -> Callable[..., Any]:
+        """The function itself. A stage runs hooks only after importing `tsblib.execution`
+        (dvc.yaml then lists that package among its code dependencies); a hook called before is
+        refused, as is a name its module lacks."""
+        if EXECUTION not in sys.modules:
+            raise RuntimeError(f"method hook {self.module}.{self.name} was called before "
+                               f"{EXECUTION} was imported: a stage that runs method code "
+                               f"imports that package, so its dvc.yaml code dependencies list it")
+        module = importlib.import_module(self.module)
+        if not callable(getattr(module, self.name, None)):
+            raise RegistryError(f"method hook {self.module}.{self.name}: module {self.module} "
+                                f"defines no function {self.name!r}; define it there or fix the "
+                                f"name in the method's spec")
+        return getattr(module, self.name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def check(self, owner: str) -> None:
+        """Refuse, when the registry loads, a hook whose module file is missing or does not
+        define its name at top level (read from the file, without importing it). `owner` names
+        the spec in the message."""
+        file = _EXECUTION_DIR.joinpath(*self.module.split(".")[2:]).with_suffix(".py")
+        if not self.module.startswith(EXECUTION + ".") or not file.is_file():
+            raise RegistryError(f"{owner}: its hook {self.module}.{self.name} names no module of "
+                                f"{EXECUTION} ({file} is missing); add the module or fix "
+                                f"the Implementation(...) name")
+        if self.name not in _top_level_names(file):
+            raise RegistryError(f"{owner}: its hook {self.module}.{self.name} is not defined in "
+                                f"{file}; define {self.name} there or fix the name in the spec")
+
+
+_EXECUTION_DIR = Path(__file__).resolve().parents[1] / "execution"
+"""The folder of `tsblib.execution`."""
+
+
+@lru_cache(maxsize=None)
+def _top_level_names(file: Path) -> frozenset[str]:
+    """Names a module file defines at top level (functions, classes, assignments)."""
+    names: set[str] = set()
+    for node in ast.parse(file.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for n in targets if isinstance(n, ast.Name)}
+    return frozenset(names)
+
+
+class Implementation:
+    """The hooks of one module of `tsblib.execution`: `Implementation("nit").evaluate` is
+    `Hook("tsblib.execution.nit", "evaluate")`."""
+
+    def __init__(self, module: str) -> None:
+        self.module = f"{EXECUTION}.{module}"
+        """Dotted name of the module."""
+
+    def __getattr__(self, name: str) -> Hook:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Hook(self.module, name)
 
 
 @dataclass(frozen=True)
@@ -133,6 +217,10 @@ def register(spec: MethodSpec) -> MethodSpec:
                          f"every field is documented in tsblib/methods/registry.py")
     if spec.plan_percents is not None and spec.plan is None:
         raise ValueError(f"method {spec.name!r}: plan_percents without a plan; set plan= too")
+    hooks = [spec.objective, spec.evaluate, spec.finetune] + [r.deploy for r in spec.robustness]
+    for hook in hooks:
+        if isinstance(hook, Hook):
+            hook.check(f"method {spec.name!r}")
     METHODS[spec.name] = spec
     return spec
 

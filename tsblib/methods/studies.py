@@ -13,13 +13,16 @@ from it, then extended by the studies of the selected methods.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from tsblib.config import ExperimentConfig, TrainConfig
-from tsblib.methods.context import EvalContext, FinetuneContext
-from tsblib.methods.registry import MethodSpec, all_methods, get_method, ordered
+from tsblib.methods.registry import Hook, MethodSpec, all_methods, get_method, ordered
 from tsblib.schema import Table
+
+if TYPE_CHECKING:  # pragma: no cover - type names only
+    from tsblib.execution.context import EvalContext, FinetuneContext
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,9 @@ def register_study(study: Study) -> Study:
     """Add `study`; its tables must be named and its method known when the registry loads."""
     if not study.tables and study.evaluate is not None:
         raise ValueError(f"study {study.name!r}: an evaluate step needs the tables it fills")
+    for hook in (study.finetune, study.evaluate):
+        if isinstance(hook, Hook):
+            hook.check(f"study {study.name!r}")
     if any(s.name == study.name and s is not study for s in STUDIES):
         raise ValueError(f"study {study.name!r} is registered twice")
     if study not in STUDIES:
@@ -182,3 +188,8 @@ def insert_after(jobs: list[TrainingJob], run: str, added: list[TrainingJob]) ->
     while i + 1 < len(jobs) and jobs[i + 1].extra:
         i += 1
     return jobs[:i + 1] + added + jobs[i + 1:]
+
+
+def early_epoch(epochs: int, fraction: float) -> int:
+    """The epoch at which the TSB backbone stops: ceil(fraction * epochs), at least 1."""
+    return max(1, math.ceil(fraction * epochs - 1e-9))

@@ -53,30 +53,30 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("prepare", "tsblib.stages:prepare",
+    Stage("prepare", "tsblib.stages.prepare:prepare",
           "load every model's data set, carve the validation split (data/prepared/<profile>/)",
           ("data", "models")),
-    Stage("recipes", "tsblib.stages:recipes_stage",
+    Stage("recipes", "tsblib.stages.recipes:recipes_stage",
           "validation sweeps: NIT under each candidate recipe, NFT beta where the authors give "
           "none (recipes.csv)",
           ("train", "selection", "methods.methods", "device", "runtime", "models", "tsb.width",
            "ablation.widths")),
-    Stage("train", "tsblib.stages:train_stage",
+    Stage("train", "tsblib.stages.train:train_stage",
           "train every method with a training run (clean, NIT + early TSB backbone, NFT, "
           "CorrectNet); each deploys its best validation epoch",
           ("train", "methods", "device", "runtime", "models", "tsb.width", "ablation.widths")),
-    Stage("finetune", "tsblib.stages:finetune_stage",
+    Stage("finetune", "tsblib.stages.finetune:finetune_stage",
           "fine-tune the Tiny Shared Block per chip, for every variant and sigma (learning rate "
           "and epochs chosen on validation), the BN-recalibrated block methods, and TSB on every "
           "backbone age of the training-cost trajectory",
           ("tsb", "ablation", "evaluation", "methods", "device", "write_verify", "runtime",
            "models", "train.extra_seeds")),
-    Stage("evaluate", "tsblib.stages:evaluate_stage",
+    Stage("evaluate", "tsblib.stages.evaluate:evaluate_stage",
           "Monte Carlo accuracy of every method over the sigma sweep (with robustness, the only "
           "stages that read the test split)",
           ("evaluation", "methods", "tsb", "ablation", "device", "write_verify", "runtime",
            "models", "train.extra_seeds")),
-    Stage("mapping", "tsblib.stages:mapping_stage",
+    Stage("mapping", "tsblib.stages.mapping:mapping_stage",
           "the costs that need no trained weights: expected weights-to-device mapping cost of "
           "every deployment plan, the block's overhead and every training run's FLOPs per epoch",
           ("mapping", "write_verify", "device", "methods", "tsb", "evaluation.sigmas",

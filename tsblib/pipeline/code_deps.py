@@ -26,9 +26,12 @@ CLI's function-local imports belong to other sub-commands)."""
 REGISTRIES = {"tsblib.methods.registry": "tsblib.methods",
               "tsblib.devices.base": "tsblib.devices",
               "tsblib.datasets.base": "tsblib.datasets",
-              "tsblib.figures.notebook": "tsblib.figures"}
-"""Modules that load every module of a package: the registries, when first read, and the
-notebook runner, whose notebooks import the figure modules."""
+              "tsblib.figures.notebook": "tsblib.figures",
+              "tsblib.execution": "tsblib.execution"}
+"""Modules that load every module of a package: the registries, when first read; the
+notebook runner, whose notebooks import the figure modules; and the execution package, whose
+modules the method specs' hooks import when called (a hook runs only in a process
+that has imported the package, `tsblib.methods.registry.Hook`)."""
 
 
 def stage_entries() -> dict[str, str]:
@@ -62,6 +65,26 @@ def _package_modules(package: str, root: Path) -> set[str]:
     return {f"{package}.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__"}
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    """An `if TYPE_CHECKING:` block (imports for type names only, never run)."""
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` outside `if TYPE_CHECKING:` blocks (their `else` branch included)."""
+    out, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if _type_checking_only(node):
+            todo += node.orelse
+            continue
+        todo += ast.iter_child_nodes(node)
+    return out
+
+
 def imports(module: str, root: Path = ROOT, top_level_only: bool = False,
             statements_only: bool = False) -> set[str]:
     """tsblib modules `module` imports (anywhere in its file, or at module level only), its
@@ -70,7 +93,7 @@ def imports(module: str, root: Path = ROOT, top_level_only: bool = False,
     path = module_file(module, root)
     tree = ast.parse(path.read_text())
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    nodes = tree.body if top_level_only else ast.walk(tree)
+    nodes = tree.body if top_level_only else _runtime_nodes(tree)
     found: set[str] = set()
     for node in nodes:
         if isinstance(node, ast.Import):

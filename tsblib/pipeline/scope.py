@@ -3,7 +3,7 @@
 DVC reruns a stage when a parameter it *declares* changes; a parameter read but not declared
 leaves a stale result. `scoped` replaces every undeclared group of a `ProfileConfig` (and of each
 `ExperimentConfig`) by a stand-in that raises `UndeclaredParameterError` on any use, so running
-the stages (tests/test_stages.py does) proves that the declarations cover every read.
+the stages (tests/stages/test_stages.py does) proves that the declarations cover every read.
 """
 from __future__ import annotations
 
