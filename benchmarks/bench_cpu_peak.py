@@ -11,12 +11,12 @@ peak, and every figure after it is stated as a fraction of it. Then, in the same
   Adam) on the straightforward path (fp32, NCHW) and on the runtime's fast path
   (`tsblib.runtime.fast_path`: bf16 autocast + channels-last where the CPU has bf16 units,
   else fp32), FLOPs counted as 6 x forward MACs per image;
-- the Monte Carlo evaluation of chips (`tsblib.execution.evaluate.monte_carlo`, chips stacked), on both
-  paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images;
-- per-chip TSB fine-tuning (`tsblib.methods.tsb_finetune.finetune`, chips batched, one epoch),
+- the Monte Carlo evaluation of chips (`tsblib.execution.evaluate.monte_carlo`, chips stacked), on
+  both paths, FLOPs counted as 2 x forward MACs per image, stated per chip for 10,000 test images;
+- per-chip TSB fine-tuning (`tsblib.execution.tsb_finetune.finetune`, chips batched, one epoch),
   FLOPs counted as 4 x forward MACs per chip-image (forward and the input gradient; the frozen
   backbone's weight gradients are not computed, the blocks' are negligible);
-- BN recalibration (`tsblib.methods.bnrecal.recalibrate_chips`, one forward per chip in training
+- BN recalibration (`tsblib.execution.bnrecal.recalibrate_chips`, one forward per chip in training
   mode), FLOPs counted as 2 x forward MACs per chip-image.
 
 Besides the peak, the script times the same layers' *training* work alone (forward, weight

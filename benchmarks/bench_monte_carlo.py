@@ -1,5 +1,6 @@
 """Monte Carlo evaluation of LeNet-3 on 10,000 test images with 100 chips: seconds per chip,
-chip-batched (tsblib.execution.chipbatch) vs one model copy per chip, and the fraction of the matmul peak.
+chip-batched (tsblib.execution.chipbatch) vs one model copy per chip, and the fraction of the
+matmul peak.
 
     python benchmarks/bench_monte_carlo.py [--device auto] [--chips 100] [--chip-batch 8]
 """

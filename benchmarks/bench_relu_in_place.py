@@ -1,5 +1,5 @@
-"""ReLUs computed in place in the chip-stacked pass (`tsblib.execution.chipbatch`): the Monte Carlo evaluation
-with and without them, timed alternately in one run, on the runtime's fast path (bf16 autocast +
+"""ReLUs computed in place in the chip-stacked pass (`tsblib.execution.chipbatch`): the Monte Carlo
+evaluation with and without them, timed alternately in one run, on the runtime's fast path (bf16 autocast +
 channels-last where the CPU has bf16 units, else fp32).
 
 The chip-stacked activations are K times a model's own (up to 160 MB per VGG-8 layer at width

@@ -239,8 +239,8 @@ class RuntimeConfig:
     (bench_bf16_training.py)."""
     channels_last: bool = True
     """Use channels_last memory format for training and data batches on CUDA (ignored on the
-    CPU). The chip-parallel pass of evaluation and per-chip fine-tuning (`tsblib.execution.chipbatch`) is
-    channels-last on every device, where it measured faster."""
+    CPU). The chip-parallel pass of evaluation and per-chip fine-tuning
+    (`tsblib.execution.chipbatch`) is channels-last on every device, where it measured faster."""
     threads: int = 0
     """CPU threads for torch; 0 keeps torch's default."""
     train_workers: int = 1

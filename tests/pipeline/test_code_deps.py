@@ -95,8 +95,9 @@ def test_only_the_stages_that_run_method_code_depend_on_it(stage):
     of them), and a stage on no other stage's module but those of `BORROWS`."""
     deps = code_deps(stage_entries()[stage])
     assert ("tsblib/execution" in deps) == (stage in RUNS_METHOD_CODE), deps
+    # validate's entry is `tsblib.pipeline`, which every stage runs in
     entries = {module_file(e).relative_to(ROOT).as_posix(): s for s, e in stage_entries().items()
-               if s != "validate"}  # validate's entry is `tsblib.pipeline`, which every stage runs in
+               if s != "validate"}
     others = {entries[d] for d in deps if d in entries and entries[d] != stage}
     assert others <= BORROWS.get(stage, set()), f"stage {stage!r} imports the modules of {others}"
 

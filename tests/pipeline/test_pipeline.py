@@ -122,7 +122,8 @@ def test_a_stage_that_reads_an_undeclared_parameter_fails(tmp_path, monkeypatch)
     profile = load_profile(ROOT / "params.yaml", "embedded")
     bad = pipeline.Stage("peek", "tsblib.stages.prepare:prepare", "reads tsb", ("data", "models"))
     monkeypatch.setattr(pipeline, "STAGES", pipeline.STAGES + (bad,))
-    monkeypatch.setattr("tsblib.stages.prepare.prepare", lambda p, paths, progress: p.experiments[0].tsb.width)
+    monkeypatch.setattr("tsblib.stages.prepare.prepare",
+                        lambda p, paths, progress: p.experiments[0].tsb.width)
     with pytest.raises(UndeclaredParameterError, match="'peek' reads parameter tsb.width"):
         run_stage("peek", profile, ProfilePaths("embedded", tmp_path), progress=False)
 

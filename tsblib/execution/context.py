@@ -133,7 +133,8 @@ class EvalContext:
     def monte_carlo(self, model: nn.Module, sigma: float, *, chips: int | None = None,
                     desc: str = "chips", names: list[str] | None = None, **kw: Any) -> ChipStats:
         """Accuracy of `chips` seeded chips of `model` (default `evaluation.chips`) at `sigma`
-        on the test split; `kw` goes to `tsblib.execution.evaluate.monte_carlo` (verify, per_chip)."""
+        on the test split; `kw` goes to `tsblib.execution.evaluate.monte_carlo` (verify,
+        per_chip)."""
         ev = self.exp.evaluation
         return monte_carlo(model, names or mapped_weight_names(model), sigma, self.profile.device,
                            self.test, chips=chips or ev.chips, seed=ev.seed,
@@ -234,7 +235,7 @@ class FinetuneContext:
     reuse: dict[str, tuple[dict, dict | None]] = field(default_factory=dict)
     """Blocks (and BatchNorm statistics) fine-tuned on the stated backbone at the operating
     sigma, by method: the training-cost trajectory takes them instead of fine-tuning them again
-    (`tsblib.methods.tsb_trajectory.finetune_ages`)."""
+    (`tsblib.execution.tsb_trajectory.finetune_ages`)."""
 
     @property
     def chosen_exp(self) -> ExperimentConfig:

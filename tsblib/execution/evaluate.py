@@ -1,7 +1,8 @@
 """Monte Carlo evaluation over chips: accuracy of M seeded chips, batched over chips.
 
-Chips are evaluated together (`tsblib.execution.chipbatch`: chips stacked along the channels), so one pass
-over the test set serves a whole batch of chips; chip k is the same whatever the batch it is in.
+Chips are evaluated together (`tsblib.execution.chipbatch`: chips stacked along the channels),
+so one pass over the test set serves a whole batch of chips; chip k is the same whatever the
+batch it is in. Statistics over chips: `tsblib.chipstats`.
 """
 from __future__ import annotations
 

@@ -1,12 +1,14 @@
 """TSB as we read it (DESIGN section 3): per-chip fine-tuning of the Tiny Shared Block, the
 backbone frozen at a chip's programmed (read-back) weights and BatchNorm frozen; only the block
 is trained, under write-verify noise; at deployment the block is written with write-verify, the
-backbone once. Chips are fine-tuned together, stacked along the channels (`tsblib.execution.chipbatch`).
+backbone once. Chips are fine-tuned together, stacked along the channels
+(`tsblib.execution.chipbatch`). Its spec, variants and checks: `tsblib.methods.tsb_finetune`.
 
 Also here: the per-chip BatchNorm statistics the fuller readings fine-tune with
-(`finetune_chip_runs(calibration=...)`, used by `tsblib.methods.tsb_bnrecal`), and the
+(`finetune_chip_runs(calibration=...)`, used by `tsblib.execution.tsb_bnrecal`), and the
 validation search of the fine-tuning settings (`select_settings`: block width, learning rate and
-epochs; `selection_edges` says whether each choice lies at the edge of its searched range)."""
+epochs; `tsblib.methods.tsb_finetune.selection_edges` says whether each choice lies at the edge
+of its searched range)."""
 from __future__ import annotations
 
 import copy

@@ -11,6 +11,6 @@ IMPL = Implementation("full_wv")
 
 SPEC = register(MethodSpec(
     name="full_wv", label="full write-verify", color="#9467bd", marker="v", order=4,
-    description="NIT model, every weight write-verified", trained_from="nit", evaluate=IMPL.evaluate,
-    claims_baseline=True, write_verify=True, plan=verify_all,
+    description="NIT model, every weight write-verified", trained_from="nit",
+    evaluate=IMPL.evaluate, claims_baseline=True, write_verify=True, plan=verify_all,
     robustness=(RobustSpec("full_wv", IMPL.robust, verify_all),)))
