@@ -247,3 +247,40 @@ def test_a_hook_runs_only_in_a_process_that_imported_the_execution_package():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.startswith("refused:") and "tsblib.execution was imported" in out
+
+
+def test_a_new_method_is_its_spec_and_its_code(tmp_path):
+    """A toy method added as two files to a copy of the library, its spec under tsblib/methods/
+    and its code under tsblib/execution/: the registry finds it, its hook runs its code, and the
+    stages that only parse a profile do not depend on that code (dvc.yaml's lists)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tsblib.pipeline.code_deps import ROOT, code_deps, stage_entries
+
+    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "tsblib" / "methods" / "toy.py").write_text(
+        '"""A toy method (test only)."""\n'
+        "from tsblib.methods.registry import Implementation, MethodSpec, register\n\n"
+        'IMPL = Implementation("toy")\n'
+        'SPEC = register(MethodSpec(name="toy", label="toy", color="#000000", marker="o",\n'
+        '                           order=99, description="test only", trained_from="nit",\n'
+        "                           evaluate=IMPL.evaluate))\n")
+    (tmp_path / "tsblib" / "execution" / "toy.py").write_text(
+        '"""The toy method\'s code (test only)."""\n\n\n'
+        "def evaluate(ctx):\n"
+        '    return f"toy deployed on {ctx}"\n')
+    code = ("import tsblib, tsblib.execution\n"
+            "from tsblib.methods.registry import get_method\n"
+            "print(tsblib.__file__)\n"
+            "print(get_method('toy').evaluate('chips'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, check=True).stdout.splitlines()
+    assert out == [str(tmp_path / "tsblib" / "__init__.py"), "toy deployed on chips"]
+    for stage, entry in stage_entries().items():
+        deps = code_deps(entry, tmp_path)
+        assert "tsblib/methods" in deps, stage  # every stage parses the specs
+        assert ("tsblib/execution" in deps) == (stage in {"recipes", "train", "finetune",
+                                                          "evaluate", "robustness"}), stage
