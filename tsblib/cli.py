@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync-registry", help=text, description=text)
     p.add_argument("--check", action="store_true",
                    help="only report the files that are out of date (exit 1 if any)")
+    text = ("print what each stage's dvc.yaml code dependencies cover: entries, the tsblib files "
+            "they name and their source lines (a change to any other file reruns none of it)")
+    sub.add_parser("code-deps", help=text, description=text)
     text = ("run the golden cases (every stage on a tiny profile per model family, fixed seeds) "
             "and compare their hashes with this machine's committed fingerprints")
     p = sub.add_parser("golden", help=text, description=text + " (tests/golden_fingerprints.json"
@@ -159,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
             verb = "out of date" if args.check else "rewritten"
             print("\n".join(f"{p}: {verb}" for p in stale) or "registry files are current")
             return 1 if stale and args.check else 0
+        if args.command == "code-deps":
+            from tsblib.pipeline.code_deps import coverage, render_coverage
+            print(render_coverage(coverage()))
+            return 0
         if args.command == "offline-plots":
             from tsblib.offline_plots import install
             print(f"`dvc plots show` now draws offline from {install(Path.cwd())}")

@@ -116,3 +116,19 @@ def test_type_checking_imports_are_not_dependencies(tmp_path):
                        "else:\n    from tsblib import extra_b\n")
     deps = code_deps("tsblib.stages.prepare", tmp_path)
     assert "tsblib/extra_a.py" not in deps and "tsblib/extra_b.py" in deps
+
+
+def test_coverage_counts_what_each_stage_s_list_names():
+    from tsblib.pipeline.code_deps import coverage, render_coverage
+
+    rows = {r["stage"]: r for r in coverage()}
+    assert set(rows) == set(stage_entries())
+    for stage, row in rows.items():
+        assert row["entries"] == len(code_deps(stage_entries()[stage]))
+        assert 0 < row["lines"] < row["library_lines"] and row["files"] >= row["entries"]
+    # the stages that only parse cover less code than those that run the methods' code
+    assert max(rows[s]["lines"] for s in ("validate", "prepare", "mapping")) < \
+        min(rows[s]["lines"] for s in RUNS_METHOD_CODE)
+    text = render_coverage(list(rows.values()))
+    assert text.splitlines()[0].startswith("stage") and "validate" in text
+    assert f"all stages  {sum(r['entries'] for r in rows.values()):>7}" in text

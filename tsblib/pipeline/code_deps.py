@@ -6,6 +6,7 @@ the stage and a change to any other file does not:
 
     python -m tsblib sync-registry          # rewrites them, with the registries' lists
     python -m tsblib sync-registry --check  # exit 1 when dvc.yaml is out of date
+    python -m tsblib code-deps              # what each stage's list covers (files, lines)
 
 A package whose every module is imported is listed as its folder (a new module in it then
 reruns the stage too, as the registries would import it).
@@ -143,6 +144,37 @@ def code_deps(entry: str, root: Path = ROOT) -> list[str]:
             folder = package.replace(".", "/")
             files = {f for f in files if not f.startswith(folder + "/")} | {folder}
     return sorted(files)
+
+
+def _source_lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def coverage(root: Path = ROOT) -> list[dict[str, int | str]]:
+    """What each stage's code dependencies cover: its dvc.yaml entries, the tsblib files they
+    name (a folder: every module in it) and their source lines, beside the whole library's."""
+    library = sorted((root / "tsblib").rglob("*.py"))
+    total = sum(_source_lines(f) for f in library)
+    rows = []
+    for stage, entry in stage_entries().items():
+        deps = code_deps(entry, root)
+        files = {f for d in deps for f in ((root / d).rglob("*.py") if (root / d).is_dir()
+                                           else [root / d])}
+        lines = sum(_source_lines(f) for f in files)
+        rows.append({"stage": stage, "entries": len(deps), "files": len(files),
+                     "lines": lines, "library_files": len(library), "library_lines": total})
+    return rows
+
+
+def render_coverage(rows: list[dict[str, int | str]]) -> str:
+    """`coverage` as a table: a stage per line, then the totals."""
+    head = rows[0]
+    out = [f"{'stage':<11} {'entries':>7} {'files':>5} {'lines':>6}  share of the library's lines"]
+    out += [f"{r['stage']:<11} {r['entries']:>7} {r['files']:>5} {r['lines']:>6}  "
+            f"{100 * int(r['lines']) / int(r['library_lines']):.0f} %" for r in rows]
+    out.append(f"{'all stages':<11} {sum(int(r['entries']) for r in rows):>7}  (library: "
+               f"{head['library_files']} files, {head['library_lines']} lines)")
+    return "\n".join(out)
 
 
 _STAGE = re.compile(r"^  (\w+):\n((?:(?:    .*)?\n)*)", re.MULTILINE)
