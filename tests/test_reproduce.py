@@ -1,5 +1,7 @@
 import csv
 
+import pytest
+
 from tsblib.reproduce import compare
 from tsblib.schema import SUMMARY
 
@@ -59,3 +61,51 @@ def test_every_summary_column_is_keyed_compared_or_knowingly_ignored():
     groups = [set(KEY), set(EXACT), set(TOLERANCE), set(IGNORED)]
     assert sum(len(g) for g in groups) == len(set().union(*groups)), "a column is in two groups"
     assert set().union(*groups) == set(SUMMARY_COLUMNS)
+
+
+def test_the_verdict_separates_a_regression_from_another_machine():
+    from tsblib.reproduce import Verdict, verdict
+
+    # on the committed results' machine: beyond the tolerances is a regression
+    assert verdict(True, True, None, "d") is Verdict.PASS
+    assert verdict(False, True, None, "d") is Verdict.FAIL
+    # elsewhere: this machine's record of the committed code decides
+    assert verdict(False, False, "d", "d") is Verdict.OTHER_MACHINE
+    assert verdict(False, False, "r", "d") is Verdict.FAIL
+    assert verdict(True, False, "r", "d") is Verdict.FAIL  # within, yet not what the code made
+    assert verdict(True, False, "d", "d") is Verdict.PASS
+    assert verdict(False, False, None, "d") is Verdict.OTHER_MACHINE  # undecided: no record
+    assert [v.value for v in Verdict] == [0, 1, 3]  # check-repro's exit status
+
+
+def test_machines_are_read_from_provenance(tmp_path):
+    import json
+
+    from tsblib.reproduce import MACHINE_FIELDS, machine_key, result_machines
+
+    intel = {"cpu": "Xeon", "cpu_isa": "amx_bf16", "torch": "2.14.1", "cpu_threads": 2,
+             "gpu": "none", "date_utc": "2026-12-06T00:00:00Z", "platform": "Linux"}
+    amd = {**intel, "cpu": "EPYC", "cpu_isa": "avx512_bf16", "date_utc": "2026-12-07T00:00:00Z"}
+    prov = {"stages": {"lenet3": {"train": {"machine": intel}, "evaluate": {"machine": intel}},
+                       "*": {"summarize": {"machine": {**intel, "date_utc": "later"}}}}}
+    (tmp_path / "p.json").write_text(json.dumps(prov))
+    assert result_machines(tmp_path / "p.json") == [{k: intel[k] for k in MACHINE_FIELDS}]
+    prov["stages"]["lenet3"]["evaluate"]["machine"] = amd
+    (tmp_path / "p.json").write_text(json.dumps(prov))
+    assert len(result_machines(tmp_path / "p.json")) == 2  # dates differ, machines too
+    assert machine_key(intel) == "Xeon | amx_bf16 | torch 2.14.1 | 2 threads | gpu none"
+
+
+def test_the_records_name_the_committed_results_on_their_own_machine():
+    # the record of the machine that made the committed embedded results is their digest
+    from pathlib import Path
+
+    from tsblib.reproduce import load_records, machine_key, result_machines, summary_digest
+
+    root = Path(__file__).resolve().parents[1] / "results" / "embedded"
+    machines = result_machines(root / "provenance.json")
+    assert len(machines) == 1
+    records = load_records()["embedded"]
+    if machine_key(machines[0]) not in records:  # regenerated on a machine without a record
+        pytest.skip(f"no record for {machine_key(machines[0])}")
+    assert records[machine_key(machines[0])] == summary_digest(root / "summary.csv")

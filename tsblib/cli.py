@@ -74,9 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for the demo's files (default: a temp dir)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p = sub.add_parser("check-repro", help="regenerate a profile in a temporary copy and compare "
-                       "its summary.csv with the committed one")
+                       "its summary.csv with the committed one",
+                       description="Regenerate a profile in a temporary copy and compare its "
+                       "summary.csv with the committed one (tolerances) and with this machine's "
+                       "record (bit for bit). Exit 0: reproduced; 1: a regression; 3: beyond the "
+                       "tolerances on another machine than the committed results' (not a "
+                       "regression where this machine's record matches).")
     common(p)
     p.add_argument("--workdir", default=None, help="where to regenerate (default: a temp dir)")
+    p.add_argument("--record", action="store_true",
+                   help="record the fresh summary's digest as this machine's (run it on the commit "
+                        "of the committed results; tests/repro_fingerprints.json)")
     p = sub.add_parser("use", help="select a profile for `dvc repro` (sets `profile:` and "
                        "`models:` in params.yaml)",
                        description="Set the top-level `profile:` and `models:` (the list of the "
@@ -152,10 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "check-repro":
             from tsblib.reproduce import check_reproduction
-            ok, text = check_reproduction(Path(args.params), args.profile,
-                                          Path(args.workdir) if args.workdir else None)
+            found, text = check_reproduction(Path(args.params), args.profile,
+                                             Path(args.workdir) if args.workdir else None,
+                                             record=args.record)
             print(text)
-            return 0 if ok else 1
+            return found.value
         if args.command == "sync-registry":
             from tsblib.registry_files import sync
             stale = sync(Path.cwd(), write=not args.check)
