@@ -112,8 +112,9 @@ class RobustSpec:
     name: str
     """Row name in robustness.csv and the name `robustness.methods` in params.yaml selects."""
     deploy: Callable[[RobustContext], Deployed]
-    """Makes the deployment ready once per model (trained models, fine-tuned blocks); what it
-    returns evaluates chips under a device model and, if it has one, a per-scenario step."""
+    """Makes the deployment ready once per model (a `Hook`: trained models, fine-tuned blocks);
+    what it returns evaluates chips under a device model and, if it has one, a per-scenario
+    step."""
     plan: Callable[[ExperimentConfig], DeployPlan]
     """Its mapping plan (`tsblib.deployment`), for the mapping cost of robustness.csv."""
     label: str | None = None
@@ -144,12 +145,15 @@ class MethodSpec:
     """Training run whose model the method deploys: its own name when it trains, 'nit', or
     'tsb_backbone' (the early NIT snapshot)."""
     objective: Callable[[TrainContext], Objective] | None = None
-    """Training objective factory; set exactly when the method has its own training run."""
+    """Training objective factory (a `Hook` into the method's `tsblib.execution` module, like
+    the other functions that run method code); set exactly when the method has its own training
+    run."""
     recipe: Callable[[ExperimentConfig], TrainConfig] | None = None
     """The method's own training recipe from the experiment (e.g. clean training's optimiser
     from `methods.clean`); None = the profile's `train`."""
     evaluate: Callable[[EvalContext], Iterator[Point]] | None = None
-    """Deployment and Monte Carlo evaluation; yields one `Point` per (variant, sigma)."""
+    """Deployment and Monte Carlo evaluation (a `Hook`); yields one `Point` per (variant,
+    sigma)."""
     params: type | None = None
     """Parameters dataclass (`methods: {<name>: {...}}` in params.yaml), or None."""
     check: Callable[[ExperimentConfig], None] | None = None
@@ -174,7 +178,7 @@ class MethodSpec:
     robustness: tuple[RobustSpec, ...] = ()
     """The deployments it adds to the robustness stage (none: it does not join it)."""
     finetune: Callable[[FinetuneContext], list[dict]] | None = None
-    """Its per-chip block fine-tuning in the finetune stage: saves its blocks
+    """Its per-chip block fine-tuning in the finetune stage (a `Hook`): saves its blocks
     (`paths.finetune_checkpoint`) and returns its finetune.csv rows; None = nothing to fine-tune."""
     selects_epoch_on: str = "chips"
     """What picks the deployed epoch on validation: 'chips' (mean accuracy of validation chips

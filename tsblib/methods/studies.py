@@ -101,9 +101,9 @@ class Study:
     jobs: Callable[[ExperimentConfig, list[TrainingJob]], list[TrainingJob]] | None = None
     """The train stage's jobs with what the study needs added (further runs, kept states)."""
     finetune: Callable[[FinetuneContext], None] | None = None
-    """Its step in the finetune stage (saves its own checkpoints)."""
+    """Its step in the finetune stage (a `Hook`; saves its own checkpoints)."""
     evaluate: Callable[[EvalContext], dict[str, list[dict]]] | None = None
-    """Its step in the evaluate stage: rows by table name (of `tables`)."""
+    """Its step in the evaluate stage (a `Hook`): rows by table name (of `tables`)."""
 
 
 SNAPSHOTS: dict[str, SnapshotSpec] = {}
