@@ -18,6 +18,17 @@ def tiny_digits() -> PreparedData:
     return load_dataset(DataConfig(dataset="mnist-embedded", train_limit=400, test_limit=200))
 
 
+@pytest.fixture
+def library_copy(tmp_path: Path) -> Path:
+    """`tmp_path` holding a copy of the library (`tsblib/`, without bytecode), for tests that
+    add or change a module and look at what the code then does or depends on."""
+    import shutil
+
+    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _seed_global_rng() -> None:
     # The library never uses the global RNG for results; tests seed it so that layer

@@ -46,3 +46,11 @@ def test_identical_checkpoints_are_byte_identical_whatever_the_file_name(tmp_pat
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b" / "other-name.pt").read_bytes()
     assert torch.equal(io.load_checkpoint(tmp_path / "a.pt", "train")["state"]["w"],
                        payload["state"]["w"])
+
+
+def test_wall_clock_columns_are_left_out_of_the_hash(tmp_path):
+    a, b, c = (tmp_path / n for n in ("a.csv", "b.csv", "c.csv"))
+    a.write_text("method,acc,seconds\nnit,0.5,1.25\n")
+    b.write_text("method,acc,seconds\nnit,0.5,9.75\n")
+    c.write_text("method,acc,seconds\nnit,0.6,1.25\n")
+    assert io.table_digest(a) == io.table_digest(b) != io.table_digest(c)

@@ -14,12 +14,11 @@ def test_the_committed_files_are_current():
     assert sync(ROOT, write=False) == [], "run `python -m tsblib sync-registry`"
 
 
-def test_a_new_method_reaches_both_files(tmp_path, monkeypatch, capsys):
+def test_a_new_method_reaches_both_files(library_copy, monkeypatch, capsys):
+    tmp_path = library_copy  # the code dvc.yaml's deps come from
     (tmp_path / ".dvc" / "plots").mkdir(parents=True)
     shutil.copy(ROOT / DVC_YAML, tmp_path / DVC_YAML)
     shutil.copy(ROOT / TEMPLATE, tmp_path / TEMPLATE)
-    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",  # the code dvc.yaml's deps come from
-                    ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setitem(registry.METHODS, "toy", MethodSpec(
         name="toy", label="toy", color="#123456", marker="o", order=99, description="test only",
         trained_from="nit", evaluate=lambda ctx: iter(())))

@@ -100,7 +100,8 @@ def test_the_records_name_the_committed_results_on_their_own_machine():
     # the record of the machine that made the committed embedded results is their digest
     from pathlib import Path
 
-    from tsblib.reproduce import load_records, machine_key, result_machines, summary_digest
+    from tsblib.io import table_digest
+    from tsblib.reproduce import load_records, machine_key, result_machines
 
     root = Path(__file__).resolve().parents[1] / "results" / "embedded"
     machines = result_machines(root / "provenance.json")
@@ -108,4 +109,4 @@ def test_the_records_name_the_committed_results_on_their_own_machine():
     records = load_records()["embedded"]
     if machine_key(machines[0]) not in records:  # regenerated on a machine without a record
         pytest.skip(f"no record for {machine_key(machines[0])}")
-    assert records[machine_key(machines[0])] == summary_digest(root / "summary.csv")
+    assert records[machine_key(machines[0])] == table_digest(root / "summary.csv")

@@ -15,7 +15,6 @@ makes, and their dvc.lock entries may be refreshed with `dvc commit` instead of 
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import tempfile
@@ -32,8 +31,8 @@ from tqdm.auto import tqdm
 from tsblib import io
 from tsblib.profiles import load_profile
 from tsblib.paths import ProfilePaths
-from tsblib.provenance import machine_info
-from tsblib.schema import MACHINE_KEYS, TIMING_FOLDER, WALL_CLOCK_COLUMNS, is_wall_clock
+from tsblib.provenance import kernel_key, machine_info
+from tsblib.schema import MACHINE_KEYS, TIMING_FOLDER, WALL_CLOCK_COLUMNS
 
 FINGERPRINTS = Path(__file__).resolve().parents[1] / "tests" / "golden_fingerprints.json"
 """The committed fingerprints (one entry per machine key)."""
@@ -127,16 +126,8 @@ def synthetic_image_folder(root: Path, per_class: int = 12) -> Path:
 
 
 def machine_key() -> str:
-    """What decides the floating-point kernels: CPU model, its ISA flags and torch."""
-    info = machine_info()
-    return f"{info['cpu']} | {info['cpu_isa']} | torch {info['torch']}"
-
-
-def _csv_digest(path: Path) -> str:
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    kept = [{k: v for k, v in r.items() if not is_wall_clock(k)} for r in rows]
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+    """What decides the floating-point kernels here (`provenance.kernel_key`)."""
+    return kernel_key(machine_info())
 
 
 def _tensor_digest(obj: Any, digest: "hashlib._Hash") -> None:
@@ -189,7 +180,7 @@ def run_case(case: Case, workdir: Path) -> dict[str, str]:
     for path in sorted(results.rglob("*.csv")):
         if TIMING_FOLDER in path.relative_to(results).parts:  # wall-clock seconds only
             continue
-        out[path.relative_to(results).as_posix()] = _csv_digest(path)
+        out[path.relative_to(results).as_posix()] = io.table_digest(path)
     checkpoints = workdir / "data" / "checkpoints"
     for path in sorted(checkpoints.rglob("*.pt")):
         out["checkpoints/" + path.relative_to(checkpoints).as_posix()] = _checkpoint_digest(path)

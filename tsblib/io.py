@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io as io_module
 import json
 import os
@@ -121,6 +122,15 @@ def read_csv(path: str | Path, stage: str) -> list[dict[str, str]]:
                               f"(dvc repro {stage}, or python -m tsblib {stage})")
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def table_digest(path: str | Path) -> str:
+    """sha256 of a results CSV's rows with the wall-clock columns left out
+    (`schema.is_wall_clock`): equal for two runs that computed the same values."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    kept = [{k: v for k, v in r.items() if not schema.is_wall_clock(k)} for r in rows]
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
 
 
 def checkpoint_bytes(payload: dict[str, Any]) -> bytes:

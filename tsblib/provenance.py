@@ -27,6 +27,12 @@ def machine_info() -> dict[str, str | int]:
     return info
 
 
+def kernel_key(info: dict) -> str:
+    """What decides the floating-point kernels, from a `machine_info` dict: CPU model, its ISA
+    flags and torch (the key of a machine's golden fingerprints and reproduction records)."""
+    return f"{info['cpu']} | {info['cpu_isa']} | torch {info['torch']}"
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as fh:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import enum
-import hashlib
 import json
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from tsblib import io
 from tsblib.profiles import load_profile
+from tsblib.provenance import kernel_key
 from tsblib.paths import ProfilePaths
 from tsblib.pipeline import run_stage, stage_names
 
@@ -123,10 +123,9 @@ def machine(info: dict) -> dict:
 
 
 def machine_key(info: dict) -> str:
-    """One line naming a machine's `MACHINE_FIELDS`, the key of its record."""
-    m = machine(info)
-    return (f"{m['cpu']} | {m['cpu_isa']} | torch {m['torch']} | {m['cpu_threads']} threads | "
-            f"gpu {m['gpu']}")
+    """One line naming a machine's `MACHINE_FIELDS`, the key of its record: its kernels
+    (`provenance.kernel_key`), threads and GPU."""
+    return f"{kernel_key(info)} | {info.get('cpu_threads')} threads | gpu {info.get('gpu')}"
 
 
 def result_machines(provenance: Path) -> list[dict]:
@@ -140,13 +139,6 @@ def result_machines(provenance: Path) -> list[dict]:
                 if m not in found:
                     found.append(m)
     return found
-
-
-def summary_digest(path: Path) -> str:
-    """sha256 of a summary.csv's rows (summary.csv holds no wall-clock column)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
 
 
 def load_records(path: Path = RECORDS) -> dict[str, dict[str, str]]:
@@ -186,7 +178,7 @@ def check_reproduction(params: Path, profile_name: str | None = None,
     theirs = result_machines(committed_paths.result("provenance.json"))
     ours = result_machines(paths.result("provenance.json"))
     key = machine_key(ours[0]) if len(ours) == 1 else "mixed"
-    fresh = summary_digest(paths.result("summary.csv"))
+    fresh = io.table_digest(paths.result("summary.csv"))
     all_records = load_records(records)
     if record:
         all_records.setdefault(profile.name, {})[key] = fresh

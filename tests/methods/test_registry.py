@@ -249,18 +249,16 @@ def test_a_hook_runs_only_in_a_process_that_imported_the_execution_package():
     assert out.startswith("refused:") and "tsblib.execution was imported" in out
 
 
-def test_a_new_method_is_its_spec_and_its_code(tmp_path):
+def test_a_new_method_is_its_spec_and_its_code(library_copy):
     """A toy method added as two files to a copy of the library, its spec under tsblib/methods/
     and its code under tsblib/execution/: the registry finds it, its hook runs its code, and the
     stages that only parse a profile do not depend on that code (dvc.yaml's lists)."""
-    import shutil
     import subprocess
     import sys
 
-    from tsblib.pipeline.code_deps import ROOT, code_deps, stage_entries
+    from tsblib.pipeline.code_deps import code_deps, stage_entries
 
-    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    tmp_path = library_copy
     (tmp_path / "tsblib" / "methods" / "toy.py").write_text(
         '"""A toy method (test only)."""\n'
         "from tsblib.methods.registry import Implementation, MethodSpec, register\n\n"

@@ -58,12 +58,9 @@ def test_import_closure_follows_local_imports_and_the_registry():
     assert all("tsblib/pipeline/plan.py" not in code_deps(e) for e in stage_entries().values())
 
 
-def test_a_new_import_reaches_the_stage_s_dependencies(tmp_path):
+def test_a_new_import_reaches_the_stage_s_dependencies(library_copy):
     # a copy of the library where the stages' shared module imports one more file
-    import shutil
-
-    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    tmp_path = library_copy
     (tmp_path / "tsblib" / "extra_helper.py").write_text('"""test only"""\n')
     assert "tsblib/extra_helper.py" not in code_deps("tsblib.stages.train", tmp_path)
     common = tmp_path / "tsblib" / "stages" / "common.py"
@@ -102,12 +99,9 @@ def test_only_the_stages_that_run_method_code_depend_on_it(stage):
     assert others <= BORROWS.get(stage, set()), f"stage {stage!r} imports the modules of {others}"
 
 
-def test_type_checking_imports_are_not_dependencies(tmp_path):
+def test_type_checking_imports_are_not_dependencies(library_copy):
     # an import under `if TYPE_CHECKING:` never runs: it adds no dependency (its `else` does)
-    import shutil
-
-    shutil.copytree(ROOT / "tsblib", tmp_path / "tsblib",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    tmp_path = library_copy
     (tmp_path / "tsblib" / "extra_a.py").write_text('"""test only"""\n')
     (tmp_path / "tsblib" / "extra_b.py").write_text('"""test only"""\n')
     prepare = tmp_path / "tsblib" / "stages" / "prepare.py"

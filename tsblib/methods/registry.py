@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from tsblib.package_scan import PackageScan, RegistryError
 
@@ -88,6 +88,13 @@ def _top_level_names(file: Path) -> frozenset[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for n in targets if isinstance(n, ast.Name)}
     return frozenset(names)
+
+
+def check_hooks(owner: str, functions: Iterable[Any]) -> None:
+    """`Hook.check` every hook among `functions` (plain callables and None are left alone)."""
+    for hook in functions:
+        if isinstance(hook, Hook):
+            hook.check(owner)
 
 
 class Implementation:
@@ -221,10 +228,8 @@ def register(spec: MethodSpec) -> MethodSpec:
                          f"every field is documented in tsblib/methods/registry.py")
     if spec.plan_percents is not None and spec.plan is None:
         raise ValueError(f"method {spec.name!r}: plan_percents without a plan; set plan= too")
-    hooks = [spec.objective, spec.evaluate, spec.finetune] + [r.deploy for r in spec.robustness]
-    for hook in hooks:
-        if isinstance(hook, Hook):
-            hook.check(f"method {spec.name!r}")
+    check_hooks(f"method {spec.name!r}",
+                [spec.objective, spec.evaluate, spec.finetune, *(r.deploy for r in spec.robustness)])
     METHODS[spec.name] = spec
     return spec
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from tsblib.config import ExperimentConfig, TrainConfig
-from tsblib.methods.registry import Hook, MethodSpec, all_methods, get_method, ordered
+from tsblib.methods.registry import MethodSpec, all_methods, check_hooks, get_method, ordered
 from tsblib.schema import Table
 
 if TYPE_CHECKING:  # pragma: no cover - type names only
@@ -125,9 +125,7 @@ def register_study(study: Study) -> Study:
     """Add `study`; its tables must be named and its method known when the registry loads."""
     if not study.tables and study.evaluate is not None:
         raise ValueError(f"study {study.name!r}: an evaluate step needs the tables it fills")
-    for hook in (study.finetune, study.evaluate):
-        if isinstance(hook, Hook):
-            hook.check(f"study {study.name!r}")
+    check_hooks(f"study {study.name!r}", (study.finetune, study.evaluate))
     if any(s.name == study.name and s is not study for s in STUDIES):
         raise ValueError(f"study {study.name!r} is registered twice")
     if study not in STUDIES:
